@@ -1,0 +1,91 @@
+"""Run the API under uvicorn inside the bot's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+from collections.abc import Generator
+
+import uvicorn
+from fastapi import FastAPI
+
+from candlecast.config.models import ApiServerConfig
+from candlecast.exceptions import PortInUseError
+
+logger = logging.getLogger(__name__)
+
+CLIENT_MAX_FRAME = 16 * 1024 * 1024
+
+
+class _EmbeddedServer(uvicorn.Server):
+    # The bot owns signal handling; uvicorn must not install its own.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket now, so a taken port is reported before anything starts.
+
+    Raises:
+        PortInUseError: the address is taken or cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"api_server.listen_port: {host}:{port} is already in use; choose another port or stop the other process"
+            ) from None
+        raise PortInUseError(f"api_server.listen_ip_address: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class ApiServer:
+    """uvicorn serving ``app`` on an already-bound socket."""
+
+    def __init__(self, app: FastAPI, config: ApiServerConfig, sock: socket.socket) -> None:
+        self.sock = sock
+        self.port: int = sock.getsockname()[1]
+        uv_config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=config.verbosity == "info",
+            ws="websockets-sansio",
+            ws_ping_interval=None,
+            ws_max_size=CLIENT_MAX_FRAME,
+            ws_per_message_deflate=True,
+            lifespan="off",
+            ssl_certfile=config.ssl_certfile,
+            ssl_keyfile=config.ssl_keyfile,
+            timeout_graceful_shutdown=1,
+        )
+        self.server = _EmbeddedServer(uv_config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.server.serve(sockets=[self.sock]), name="api-server")
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("API server stopped during startup")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=3)
+            except (TimeoutError, asyncio.CancelledError):
+                self._task.cancel()
+            except Exception as exc:
+                logger.warning("API server stopped with an error: %s", exc)

@@ -1,0 +1,434 @@
+"""The composition root: builds every component from the config and runs the bot.
+
+One asyncio event loop owns everything (API server, producer clients, the trading
+loop) in a TaskGroup; strategy analysis runs in a worker thread so the loop keeps
+serving websockets while indicators compute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from candlecast import __version__
+from candlecast.api.app import ApiContext, create_app
+from candlecast.api.logfilter import install_redaction
+from candlecast.api.server import ApiServer, bind_socket
+from candlecast.bot import trader
+from candlecast.clock import Clock, LiveClock
+from candlecast.config.models import Config
+from candlecast.data.dataprovider import DataProvider
+from candlecast.data.producer_store import ProducerStore
+from candlecast.domain.enums import CandleType, RunMode
+from candlecast.domain.timeframes import timeframe_to_msecs
+from candlecast.domain.trades import Trade
+from candlecast.exceptions import ConfigError, StrategyError
+from candlecast.exchange import Exchange, create_exchange
+from candlecast.messaging.client import ProducerClient
+from candlecast.messaging.hub import ChannelPolicy, MessageHub
+from candlecast.messaging.protocol import PairKey
+from candlecast.pairlist import PairListChain
+from candlecast.persistence.repository import TradeRepository, default_db_url
+from candlecast.strategy.interface import IStrategy
+
+logger = logging.getLogger(__name__)
+
+HISTORY_TARGET = 1500  # candles a producer can serve (freqtrade consumers ask for 1500)
+SAMPLE_TOKENS = {"secret", "sercet_Ws_t0ken", "secret_ws_token", "changeme", "token", "password"}
+
+
+def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
+    """Config values win over the strategy's class attributes, as in freqtrade."""
+    if config.timeframe:
+        strategy.timeframe = config.timeframe
+    if config.minimal_roi is not None:
+        strategy.minimal_roi = dict(config.minimal_roi)
+    if config.stoploss is not None:
+        strategy.stoploss = config.stoploss
+    if strategy.stoploss is None:
+        raise ConfigError("stoploss: required in the strategy or the config (e.g. -0.10)")
+    if not strategy.timeframe:
+        raise ConfigError("timeframe: required in the strategy or the config (e.g. \"5m\")")
+
+
+def startup_warnings(config: Config, strategy: IStrategy) -> list[str]:
+    warnings: list[str] = []
+    api = config.api_server
+    if api.enabled:
+        loopback = api.listen_ip_address in ("127.0.0.1", "localhost", "::1")
+        if api.ws_token and not loopback:
+            weak = [t for t in api.ws_token if len(t) < 16 or t in SAMPLE_TOKENS]
+            if weak:
+                warnings.append(
+                    f"api_server listens on {api.listen_ip_address} with a short or sample ws_token: "
+                    "anyone who guesses it can read your signals; use 32 random characters"
+                )
+        if not loopback and not api.ssl_certfile:
+            warnings.append(
+                f"api_server listens on {api.listen_ip_address} without TLS: tokens travel in clear; "
+                "use ssl_certfile/ssl_keyfile or a reverse proxy"
+            )
+    if config.is_consumer and strategy.process_only_new_candles:
+        warnings.append(
+            f"strategy {type(strategy).__name__} has process_only_new_candles = True: as a consumer it "
+            "would not see producer data that arrives after its own candle closed; set it to False"
+        )
+    return warnings
+
+
+@dataclass
+class BotStats:
+    cycles: int = 0
+    analyses: int = 0
+    strategy_errors: int = 0
+    entries: int = 0
+    exits: int = 0
+    broadcasts: int = 0
+    started_at: float = field(default_factory=time.time)
+
+
+class Bot:
+    """One trading bot: producer, consumer, both or neither."""
+
+    def __init__(
+        self,
+        config: Config,
+        strategy: IStrategy,
+        exchange: Exchange | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.strategy = strategy
+        self.clock = clock or LiveClock()
+        apply_strategy_overrides(config, strategy)
+        self.timeframe = strategy.timeframe
+        self.exchange = exchange or create_exchange(config.exchange, self.clock)
+        self.producer_store = ProducerStore()
+        self.dp = DataProvider(
+            self.timeframe, CandleType.SPOT, self.producer_store,
+            RunMode.DRY_RUN if config.dry_run else RunMode.LIVE,
+        )
+        strategy.dp = self.dp
+        strategy.config = config.model_dump(mode="json")
+        self.repository = TradeRepository(config.db_url or default_db_url(config.user_data_dir, config.dry_run))
+        self.pairlists = PairListChain(config, self.producer_store)
+        self.hub: MessageHub | None = None
+        self.api_server: ApiServer | None = None
+        self.clients = [
+            ProducerClient(p, config.external_message_consumer, self.producer_store)
+            for p in (config.external_message_consumer.producers if config.is_consumer else [])
+        ]
+        self.stats = BotStats()
+        self.whitelist: list[str] = []
+        self._markets: Any = {}
+        self._history = max(HISTORY_TARGET, strategy.startup_candle_count + 100)
+        self._last_analyzed_candle: dict[str, pd.Timestamp] = {}
+        self._first_date: dict[str, pd.Timestamp] = {}
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self.jwt_secret = config.api_server.jwt_secret_key or secrets.token_urlsafe(32)
+        install_redaction(self._secrets())
+        if self.clients and config.external_message_consumer.analyze_on_update:
+            self.producer_store.add_listener(self._on_producer_update)
+
+    def _secrets(self) -> list[str]:
+        cfg = self.config
+        values = [*cfg.api_server.ws_token, cfg.api_server.password, cfg.api_server.jwt_secret_key,
+                  cfg.exchange.key, cfg.exchange.secret, cfg.exchange.password]
+        values += [p.ws_token for p in cfg.external_message_consumer.producers]
+        return [v for v in values if v and len(v) >= 4]
+
+    # --- lifecycle ----------------------------------------------------------------
+    @property
+    def api_port(self) -> int | None:
+        return self.api_server.port if self.api_server else None
+
+    async def start_api(self) -> None:
+        """Bind and start the API server (before the first cycle, so the port is known)."""
+        api = self.config.api_server
+        if not api.enabled:
+            return
+        sock = bind_socket(api.listen_ip_address, api.listen_port)
+        self.hub = MessageHub(
+            self.dp,
+            ChannelPolicy(api.ws_max_queue_messages, api.ws_max_queue_bytes, api.ws_send_timeout),
+        )
+        await self.hub.start()
+        ctx = ApiContext(
+            config=self.config, jwt_secret=self.jwt_secret, dataprovider=self.dp,
+            repository=self.repository, hub=self.hub, producers_status=self.producers_status,
+        )
+        self.api_server = ApiServer(create_app(ctx), api, sock)
+        await self.api_server.start()
+
+    def producers_status(self) -> list[dict[str, Any]]:
+        return [c.status.as_dict(self.producer_store.pairs(c.name)) for c in self.clients]
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    async def run(self, duration: float | None = None, install_signals: bool = True) -> None:
+        """Run until stopped (signal, ``request_stop`` or ``duration`` seconds)."""
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, self.request_stop)
+                except (NotImplementedError, RuntimeError):
+                    pass
+        if self.hub is not None:
+            self.hub.attach(loop)
+        if self.api_server is None:
+            await self.start_api()
+        self._markets = await self.exchange.load_markets()
+        self.strategy.bot_start()
+        self._log_startup()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for client in self.clients:
+                    tasks.create_task(client.run(), name=f"producer-{client.name}")
+                main = tasks.create_task(self._main_loop(), name="trading-loop")
+                if duration is not None:
+                    tasks.create_task(self._stop_after(duration))
+                await self._stop.wait()
+                main.cancel()
+                raise _Shutdown  # leaving the group cancels every remaining task
+        except* _Shutdown:
+            pass
+        finally:
+            await self._shutdown()
+
+    async def _stop_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self.request_stop()
+
+    async def _shutdown(self) -> None:
+        if self.hub is not None:
+            await self.hub.stop()
+        if self.api_server is not None:
+            await self.api_server.stop()
+        await self.exchange.close()
+        self.repository.close()
+        self._stopped.set()
+        logger.info("Bot %s stopped: %d cycles, %d entries, %d exits", self.config.bot_name,
+                    self.stats.cycles, self.stats.entries, self.stats.exits)
+
+    def _log_startup(self) -> None:
+        cfg = self.config
+        roles = []
+        if cfg.is_producer:
+            roles.append(f"producer on {cfg.api_server.listen_ip_address}:{self.api_port}")
+        if cfg.is_consumer:
+            roles.append("consumer of " + ", ".join(f"{p.name} ({p.host}:{p.port})" for p in cfg.external_message_consumer.producers))
+        logger.info(
+            "candlecast %s starting bot %s: strategy %s, timeframe %s, exchange %s, %s, stake %s %s, max %s trades%s",
+            __version__, cfg.bot_name, type(self.strategy).__name__, self.timeframe, self.exchange.name,
+            "dry-run" if cfg.dry_run else "LIVE", cfg.stake_amount, cfg.stake_currency, cfg.max_open_trades,
+            ("; " + "; ".join(roles)) if roles else "",
+        )
+        for warning in startup_warnings(cfg, self.strategy):
+            logger.warning("%s", warning)
+        open_trades = self.repository.open_trades()
+        if open_trades:
+            logger.info("Resuming %d open trades: %s", len(open_trades), ", ".join(t.pair for t in open_trades))
+
+    # --- the loop -------------------------------------------------------------------
+    def _on_producer_update(self, producer: str, key: PairKey) -> None:
+        # Called on the event loop by a producer client: analyze that pair now.
+        if key[1] == self.timeframe:
+            self._dirty.add(key[0])
+            self._wake.set()
+
+    async def _main_loop(self) -> None:
+        throttle = self.config.internals.process_throttle_secs
+        next_full = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_full:
+                next_full = now + throttle
+                self._dirty.clear()
+                await self.cycle()
+            elif self._dirty:
+                pairs = [p for p in self.whitelist if p in self._dirty]
+                self._dirty.clear()
+                if pairs:
+                    await self.cycle(pairs)
+            self._wake.clear()
+            if self._dirty:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_full - time.monotonic()))
+            except TimeoutError:
+                pass
+
+    async def cycle(self, only: list[str] | None = None) -> None:
+        """One pass: whitelist, candles, analysis, exits, entries (``only``: just those pairs)."""
+        try:
+            self.stats.cycles += 1
+            if only is None:
+                self.strategy.bot_loop_start()
+                self._refresh_whitelist()
+            pairs = only or list(self.whitelist)
+            await self._refresh_candles(pairs)
+            await asyncio.to_thread(self._analyze, pairs)
+            await self._manage_trades(pairs)
+        except asyncio.CancelledError:
+            raise
+        except StrategyError as exc:
+            logger.error("%s", exc)
+        except Exception:
+            logger.exception("Cycle failed; the bot carries on")
+
+    def _refresh_whitelist(self) -> None:
+        pairs = self.pairlists.refresh(self._markets)
+        for trade in self.repository.open_trades():
+            if trade.pair not in pairs:
+                pairs.append(trade.pair)  # keep managing open trades
+        if pairs != self.whitelist:
+            logger.info("Whitelist: %s", ", ".join(pairs) if pairs else "(empty)")
+            self.whitelist = pairs
+            self.dp.set_whitelist(pairs)
+            if self.hub is not None:
+                self.hub.publish(self.hub.broadcast_whitelist(pairs))
+
+    async def _refresh_candles(self, pairs: list[str]) -> None:
+        wanted = [(p, self.timeframe) for p in pairs]
+        for pair, tf in self.strategy.informative_pairs():
+            if (pair, tf) not in wanted:
+                wanted.append((pair, tf))
+        for pair, tf in wanted:
+            await self._refresh_pair(pair, tf)
+
+    async def _refresh_pair(self, pair: str, timeframe: str) -> None:
+        """Append newly closed candles; the history only grows, so older analysed rows stay
+        identical (consumers' copies stay exact). It is trimmed in one step when it
+        reaches twice the target, and the next broadcast then carries the full frame."""
+        current = self.dp.ohlcv(pair, timeframe, copy=False)
+        step = timeframe_to_msecs(timeframe)
+        target = self._history
+        if not current.empty:
+            last = int(current["date"].iloc[-1].value // 1_000_000)  # Timestamp.value is ns
+            missing = (self.exchange.last_closed_open_ms(timeframe) - last) // step
+            if missing <= 0:
+                return
+            if missing < target:
+                new = await self.exchange.fetch_ohlcv(pair, timeframe, missing)
+                new = new[new["date"] > current["date"].iloc[-1]]
+                merged = pd.concat([current, new], ignore_index=True)
+                if len(merged) >= 2 * target:
+                    merged = merged.iloc[-target:].reset_index(drop=True)
+                self.dp.set_ohlcv(pair, timeframe, merged)
+                return
+        frame = await self.exchange.fetch_ohlcv(pair, timeframe, target)
+        self.dp.set_ohlcv(pair, timeframe, frame)
+
+    def _analyze(self, pairs: list[str]) -> None:
+        """Analyze ``pairs`` (worker thread) and broadcast each result at once."""
+        for pair in pairs:
+            ohlcv = self.dp.ohlcv(pair, self.timeframe, copy=False)
+            if ohlcv.empty:
+                continue
+            last_candle = ohlcv["date"].iloc[-1]
+            previous = self._last_analyzed_candle.get(pair)
+            is_new = previous is None or last_candle > previous
+            if self.strategy.process_only_new_candles and not is_new:
+                continue
+            try:
+                frame = self.strategy.analyze(ohlcv, pair)
+            except StrategyError as exc:
+                self.stats.strategy_errors += 1
+                logger.error("Skipping %s this cycle: %s", pair, exc)
+                continue
+            when = self.clock.now()
+            self.dp.set_analyzed(pair, frame, when)
+            self.stats.analyses += 1
+            first = ohlcv["date"].iloc[0]
+            window_moved = self._first_date.get(pair) not in (None, first)
+            self._first_date[pair] = first
+            self._last_analyzed_candle[pair] = last_candle
+            if self.hub is not None:
+                self._broadcast(pair, frame, when, previous, is_new, window_moved)
+
+    def _broadcast(self, pair: str, frame: pd.DataFrame, when: datetime, previous: pd.Timestamp | None,
+                   is_new: bool, window_moved: bool) -> None:
+        assert self.hub is not None
+        if window_moved:
+            part = frame.tail(HISTORY_TARGET)
+        elif previous is None:
+            part = frame.tail(1)
+        else:
+            part = frame[frame["date"] >= previous].iloc[1:] if is_new else frame.tail(1)
+            if part.empty:
+                part = frame.tail(1)
+            part = part.tail(HISTORY_TARGET)
+        key = (pair, self.timeframe, CandleType.SPOT)
+        for message in self.hub.build_analyzed(key, part, when, is_new):
+            self.hub.publish_threadsafe(message)
+        self.stats.broadcasts += 1
+
+    # --- trades -----------------------------------------------------------------------
+    async def _manage_trades(self, pairs: list[str]) -> None:
+        now = self.clock.now()
+        open_trades = self.repository.open_trades()
+        for trade in open_trades:
+            if trade.pair not in pairs:
+                continue
+            frame, _ = self.dp.get_analyzed_dataframe(trade.pair)
+            signal_exit = self.strategy.use_exit_signal and trader.last_signal(frame, "exit_long", now, self.timeframe)
+            ticker = await self.exchange.fetch_ticker(trade.pair)
+            decision = trader.exit_decision(
+                trade, ticker.bid, now, self.strategy.minimal_roi, float(self.strategy.stoploss or -1), signal_exit
+            )
+            if decision is not None:
+                closed = await asyncio.to_thread(self.repository.close_trade, trade.closed(decision.rate, now, decision.reason))
+                self.stats.exits += 1
+                logger.info("Exited %s (%s) at %.8g: profit %.2f%% (%.4f %s)", closed.pair, closed.exit_reason,
+                            decision.rate, (closed.close_profit or 0) * 100, closed.close_profit_abs or 0,
+                            self.config.stake_currency)
+        open_trades = self.repository.open_trades()
+        open_pairs = {t.pair for t in open_trades}
+        for pair in pairs:
+            if pair in open_pairs:
+                continue
+            frame, _ = self.dp.get_analyzed_dataframe(pair)
+            if not trader.last_signal(frame, "enter_long", now, self.timeframe):
+                continue
+            if trader.last_signal(frame, "exit_long", now, self.timeframe):
+                continue
+            available = self.available_stake(open_trades)
+            stake = trader.stake_for_new_trade(self.config, available, len(open_trades))
+            if stake is None:
+                continue
+            ticker = await self.exchange.fetch_ticker(pair)
+            fee = self.exchange.fee(pair)
+            rate = ticker.ask
+            amount = stake / (rate * (1 + fee))
+            tag = frame["enter_tag"].iloc[-1] if "enter_tag" in frame.columns else None
+            trade = Trade(
+                id=None, pair=pair, is_open=True, open_date=now, open_rate=rate, amount=amount,
+                stake_amount=stake, fee_open=fee, fee_close=fee, strategy=type(self.strategy).__name__,
+                timeframe=self.timeframe, enter_tag=tag if isinstance(tag, str) else None,
+            )
+            stored = await asyncio.to_thread(self.repository.add_open_trade, trade, now)
+            open_trades.append(stored)
+            self.stats.entries += 1
+            logger.info("Entered %s: %.8g @ %.8g (stake %.2f %s)", pair, amount, rate, stake, self.config.stake_currency)
+
+    def available_stake(self, open_trades: list[Trade]) -> float:
+        locked = sum(t.stake_amount for t in open_trades)
+        return self.config.dry_run_wallet + self.repository.realized_profit() - locked
+
+
+class _Shutdown(Exception):
+    pass

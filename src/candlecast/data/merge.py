@@ -1,0 +1,90 @@
+"""How a consumer folds an incoming ``analyzed_df`` into its stored copy (pure).
+
+The rules follow freqtrade's consumer (see docs/protocol.md) with two fixes: a
+frame that answers our own request seeds the store whatever its length (a young
+producer with 50 candles works), and the caller keeps at most one outstanding
+request per pair, so a gap can never cause a request storm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from candlecast.domain.candles import SIGNAL_COLUMNS, TAG_COLUMNS
+from candlecast.domain.timeframes import timeframe_to_msecs
+from candlecast.messaging.protocol import FULL_DATAFRAME_THRESHOLD, MAX_CANDLE_LIMIT
+
+MAX_STORED_CANDLES = MAX_CANDLE_LIMIT
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What to do with an incoming frame.
+
+    ``frame`` is the new stored frame (None: keep the stored one as it is);
+    ``request_limit`` asks the producer for that many candles of the pair (None: ask nothing).
+    """
+
+    frame: pd.DataFrame | None
+    request_limit: int | None
+    reason: str
+
+
+def strip_signals(frame: pd.DataFrame) -> pd.DataFrame:
+    """Set entry/exit signals to 0 and tags to None (``remove_entry_exit_signals``)."""
+    out = frame.copy()
+    for column in SIGNAL_COLUMNS:
+        if column in out.columns:
+            out[column] = 0
+    for column in TAG_COLUMNS:
+        if column in out.columns:
+            out[column] = None
+    return out
+
+
+def _trim(frame: pd.DataFrame) -> pd.DataFrame:
+    if len(frame) > MAX_STORED_CANDLES:
+        frame = frame.iloc[-MAX_STORED_CANDLES:]
+    return frame.reset_index(drop=True)
+
+
+def merge_update(
+    stored: pd.DataFrame | None,
+    incoming: pd.DataFrame,
+    timeframe: str,
+    requested: bool,
+) -> MergeResult:
+    """Decide how ``incoming`` changes ``stored``.
+
+    Args:
+        stored: the frame held for this (producer, key), or None.
+        incoming: the decoded frame, sorted by date.
+        timeframe: the key's timeframe, to measure gaps.
+        requested: True when we asked for this pair and have not been answered yet.
+    """
+    if incoming.empty or "date" not in incoming.columns:
+        return MergeResult(None, None, "empty or dateless frame ignored")
+    if not incoming["date"].is_monotonic_increasing or incoming["date"].isna().any():
+        return MergeResult(None, None, "frame with unsorted or missing dates ignored")
+    if len(incoming) >= FULL_DATAFRAME_THRESHOLD:
+        return MergeResult(_trim(incoming), None, "full frame replaces the stored one")
+    if stored is None or stored.empty:
+        if requested:
+            return MergeResult(_trim(incoming), None, "answer to our request seeds the store")
+        return MergeResult(None, MAX_CANDLE_LIMIT, "nothing stored yet: ask for the full frame")
+    if list(stored.columns) != list(incoming.columns):
+        if requested:
+            return MergeResult(_trim(incoming), None, "answer with new columns replaces the stored frame")
+        return MergeResult(None, MAX_CANDLE_LIMIT, "columns changed: ask for the full frame")
+    step = timeframe_to_msecs(timeframe)
+    first_new = incoming["date"].iloc[0]
+    last_old = stored["date"].iloc[-1]
+    gap = int((first_new - last_old) / pd.Timedelta(milliseconds=step))
+    if gap > 1:
+        limit = MAX_CANDLE_LIMIT if gap >= FULL_DATAFRAME_THRESHOLD else gap + 1
+        return MergeResult(None, limit, f"{gap - 1} candles missing: ask for {limit}")
+    kept = stored[stored["date"] < first_new]
+    merged = pd.concat([kept, incoming], ignore_index=True) if len(kept) else incoming
+    return MergeResult(_trim(merged), None, "appended")

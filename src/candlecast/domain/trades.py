@@ -1,0 +1,69 @@
+"""Trades as plain values (the repository maps them to and from rows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One long spot position, open or closed."""
+
+    id: int | None
+    pair: str
+    is_open: bool
+    open_date: datetime
+    open_rate: float
+    amount: float
+    stake_amount: float
+    fee_open: float
+    fee_close: float
+    strategy: str
+    timeframe: str
+    enter_tag: str | None = None
+    close_date: datetime | None = None
+    close_rate: float | None = None
+    exit_reason: str | None = None
+    close_profit: float | None = None
+    close_profit_abs: float | None = None
+
+    def profit_ratio(self, rate: float) -> float:
+        """Profit of closing at ``rate`` after both fees, relative to the stake spent."""
+        spent = self.amount * self.open_rate * (1 + self.fee_open)
+        received = self.amount * rate * (1 - self.fee_close)
+        return (received - spent) / spent
+
+    def profit_abs(self, rate: float) -> float:
+        spent = self.amount * self.open_rate * (1 + self.fee_open)
+        return self.amount * rate * (1 - self.fee_close) - spent
+
+    def closed(self, rate: float, when: datetime, reason: str) -> Trade:
+        return replace(
+            self,
+            is_open=False,
+            close_rate=rate,
+            close_date=when,
+            exit_reason=reason,
+            close_profit=self.profit_ratio(rate),
+            close_profit_abs=self.profit_abs(rate),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "trade_id": self.id,
+            "pair": self.pair,
+            "is_open": self.is_open,
+            "open_date": self.open_date.isoformat(),
+            "open_rate": self.open_rate,
+            "amount": self.amount,
+            "stake_amount": self.stake_amount,
+            "enter_tag": self.enter_tag,
+            "close_date": self.close_date.isoformat() if self.close_date else None,
+            "close_rate": self.close_rate,
+            "exit_reason": self.exit_reason,
+            "profit_ratio": self.close_profit,
+            "profit_abs": self.close_profit_abs,
+            "strategy": self.strategy,
+            "timeframe": self.timeframe,
+        }

@@ -1,0 +1,269 @@
+"""The consumer side: one task per producer, reconnecting forever.
+
+The task connects, sends the initial requests, then feeds every frame through the
+protocol parser and the pure merge rules into the ``ProducerStore``. It never
+raises out of ``run()`` except on cancellation or an invalid URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
+from candlecast.data.merge import merge_update, strip_signals
+from candlecast.data.producer_store import ProducerStore
+from candlecast.exceptions import InvalidProducerURL, ProducerUnavailable, ProtocolViolation, TokenRefused
+from candlecast.messaging import protocol as proto
+from candlecast.messaging.codec_binary import SUBPROTOCOL
+
+logger = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+REQUEST_EXPIRY = 30.0
+INITIAL_SYNC_WINDOW = 60.0
+
+
+def producer_url(producer: ProducerConfig, token: bool = True) -> str:
+    scheme = "wss" if producer.secure else "ws"
+    host = f"[{producer.host}]" if ":" in producer.host and not producer.host.startswith("[") else producer.host
+    url = f"{scheme}://{host}:{producer.port}{proto.WS_PATH}"
+    return f"{url}?token={producer.ws_token}" if token else url
+
+
+@dataclass
+class ConnectionStatus:
+    name: str
+    url: str
+    state: str = "starting"
+    encoding: str | None = None
+    connected_since: float | None = None
+    last_message_at: float | None = None
+    messages_received: int = 0
+    bytes_received: int = 0
+    reconnects: int = 0
+    last_error: str | None = None
+    invalid_messages: int = 0
+    requests_sent: int = 0
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+
+    def as_dict(self, pairs: list[str]) -> dict[str, Any]:
+        lat = sorted(self.latencies_ms)
+        return {
+            "name": self.name,
+            "url": self.url,
+            "state": self.state,
+            "encoding": self.encoding,
+            "connected_since": self.connected_since,
+            "last_message_at": self.last_message_at,
+            "messages_received": self.messages_received,
+            "bytes_received": self.bytes_received,
+            "reconnects": self.reconnects,
+            "last_error": self.last_error,
+            "invalid_messages": self.invalid_messages,
+            "requests_sent": self.requests_sent,
+            "pairs": pairs,
+            "latency_ms_p50": lat[len(lat) // 2] if lat else None,
+            "latency_ms_p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None,
+        }
+
+
+class ProducerClient:
+    """Follow one producer and keep its data in ``store``."""
+
+    def __init__(
+        self,
+        producer: ProducerConfig,
+        settings: ExternalMessageConsumerConfig,
+        store: ProducerStore,
+    ) -> None:
+        self.producer = producer
+        self.settings = settings
+        self.store = store
+        self.name = producer.name
+        self.status = ConnectionStatus(self.name, producer_url(producer, token=False))
+        self._ws: ClientConnection | None = None
+        self._outstanding: dict[str, float] = {}
+        self._initial_at = 0.0
+        self._initial_seeded: set[str] = set()
+        self._connected_once = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- connection loop ----------------------------------------------------------------
+    async def run(self) -> None:
+        """Connect, receive, reconnect after ``sleep_time``; until cancelled."""
+        last_reason: str | None = None
+        while True:
+            try:
+                await self._session()
+                reason = "connection closed by the producer"
+            except asyncio.CancelledError:
+                self.status.state = "stopped"
+                raise
+            except InvalidProducerURL as exc:
+                self.status.state = "failed"
+                self.status.last_error = str(exc)
+                logger.error("Cannot follow producer %s: %s", self.name, exc)
+                return
+            except (ProducerUnavailable, ProtocolViolation) as exc:
+                reason = str(exc)
+            except Exception as exc:  # any other failure: report it and retry
+                reason = f"{type(exc).__name__}: {exc}"
+            self.status.state = "disconnected"
+            self.status.last_error = reason
+            self.status.connected_since = None
+            if reason != last_reason:
+                logger.warning("Lost producer %s: %s; retrying every %s s", self.name, reason, _num(self.settings.sleep_time))
+            else:
+                logger.debug("Producer %s still unavailable: %s", self.name, reason)
+            last_reason = reason
+            await asyncio.sleep(self.settings.sleep_time)
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if not self.producer.secure:
+            return None
+        context = ssl.create_default_context(cafile=self.producer.ca_file) if self.producer.ca_file else ssl.create_default_context()
+        return context
+
+    async def _session(self) -> None:
+        self.status.state = "connecting"
+        offered = [SUBPROTOCOL] if self.settings.binary else None
+        try:
+            ws = await connect(
+                producer_url(self.producer),
+                subprotocols=offered,  # type: ignore[arg-type]
+                max_size=self.settings.message_size_limit * MIB,
+                ping_interval=None,
+                compression="deflate",
+                open_timeout=max(self.settings.ping_timeout, 5.0),
+                close_timeout=2,
+                ssl=self._ssl_context(),
+                max_queue=64,
+            )
+        except InvalidURI as exc:
+            raise InvalidProducerURL(f"invalid URL for host {self.producer.host!r} port {self.producer.port}: {exc}") from None
+        except InvalidStatus as exc:
+            if exc.response.status_code == 403:
+                raise TokenRefused(f"producer {self.name} refused the ws_token") from None
+            raise ProducerUnavailable(f"producer {self.name} answered HTTP {exc.response.status_code}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise ProducerUnavailable(f"certificate of producer {self.name} does not verify: {exc.verify_message}") from None
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            raise ProducerUnavailable(f"cannot connect to {self.status.url}: {exc or type(exc).__name__}") from None
+        self._ws = ws
+        binary = ws.subprotocol == SUBPROTOCOL
+        self.status.encoding = "binary" if binary else "json"
+        self.status.state = "connected"
+        self.status.connected_since = time.time()
+        if self._connected_once:
+            self.status.reconnects += 1
+        self._connected_once = True
+        self._outstanding.clear()
+        self._initial_seeded.clear()
+        logger.info("Connected to producer %s at %s (%s)", self.name, self.status.url, self.status.encoding)
+        try:
+            self._initial_at = time.monotonic()
+            for request in proto.initial_requests(self.settings.initial_candle_limit):
+                await ws.send(request.decode())
+            await self._receive_loop(ws)
+        except ConnectionClosed as exc:
+            code = exc.sent.code if exc.sent else (exc.rcvd.code if exc.rcvd else None)
+            if code == 1009:
+                raise ProducerUnavailable(
+                    f"message from {self.name} exceeds message_size_limit={self.settings.message_size_limit} MB"
+                ) from None
+            if exc.rcvd is not None and exc.rcvd.code == 1013:
+                raise ProducerUnavailable(f"producer {self.name} dropped us as a slow consumer") from None
+            raise ProducerUnavailable(f"connection closed ({code or 'no close frame'})") from None
+        finally:
+            self._ws = None
+            await ws.close()
+
+    async def _receive_loop(self, ws: ClientConnection) -> None:
+        while True:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=self.settings.wait_timeout)
+            except TimeoutError:
+                await self._check_alive(ws)
+                continue
+            self.handle_frame(raw)
+
+    async def _check_alive(self, ws: ClientConnection) -> None:
+        started = time.monotonic()
+        pong = await ws.ping()
+        try:
+            await asyncio.wait_for(pong, timeout=self.settings.ping_timeout)
+        except TimeoutError:
+            raise ProducerUnavailable(
+                f"no message for {_num(self.settings.wait_timeout)} s and no pong within {_num(self.settings.ping_timeout)} s"
+            ) from None
+        logger.debug("Producer %s alive, ping %.1f ms", self.name, (time.monotonic() - started) * 1000)
+
+    async def _request(self, pair: str, limit: int) -> None:
+        ws = self._ws
+        if ws is None:
+            return
+        self._outstanding[pair] = time.monotonic()
+        self.status.requests_sent += 1
+        await ws.send(proto.analyzed_df_request(limit, pair).decode())
+
+    # --- message handling (no I/O except the follow-up request) -------------------------
+    def handle_frame(self, raw: str | bytes) -> None:
+        now = time.time()
+        self.status.messages_received += 1
+        self.status.bytes_received += len(raw)
+        self.status.last_message_at = now
+        try:
+            message = proto.parse_message(raw, binary=isinstance(raw, bytes))
+        except ProtocolViolation as exc:
+            self.status.invalid_messages += 1
+            logger.warning("Ignored invalid message from producer %s: %s", self.name, exc)
+            return
+        if isinstance(message, proto.WhitelistMessage):
+            self.store.set_pairs(self.name, message.pairs)
+        elif isinstance(message, proto.AnalyzedDfMessage):
+            self._on_analyzed(message, now)
+        # new_candle and other types carry nothing to store
+
+    def _requested(self, pair: str) -> bool:
+        sent = self._outstanding.get(pair)
+        if sent is not None and time.monotonic() - sent < REQUEST_EXPIRY:
+            return True
+        initial = time.monotonic() - self._initial_at < INITIAL_SYNC_WINDOW
+        return initial and pair not in self._initial_seeded
+
+    def _on_analyzed(self, message: proto.AnalyzedDfMessage, now: float) -> None:
+        pair = message.key[0]
+        frame = strip_signals(message.frame) if self.settings.remove_entry_exit_signals else message.frame
+        stored = self.store.get(self.name, message.key)
+        result = merge_update(stored.frame if stored else None, frame, message.key[1], self._requested(pair))
+        if result.frame is not None:
+            self._outstanding.pop(pair, None)
+            self._initial_seeded.add(pair)
+            self.store.put(self.name, message.key, result.frame, message.la, now)
+            # latency of live updates: from the producer's analysis (or send) to stored here
+            if len(frame) <= 2:
+                origin = message.sent_at if message.sent_at is not None else message.la.timestamp()
+                self.status.latencies_ms.append((time.time() - origin) * 1000)
+        if result.request_limit is not None and pair not in self._outstanding:
+            logger.info("Producer %s, %s: %s", self.name, pair, result.reason)
+            self._outstanding[pair] = time.monotonic()
+            task = asyncio.get_running_loop().create_task(self._request(pair, result.request_limit))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+__all__ = ["ConnectionStatus", "ProducerClient", "producer_url", "websockets"]

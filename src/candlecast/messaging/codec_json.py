@@ -1,0 +1,263 @@
+"""The freqtrade-compatible dataframe encoding: pandas' ``to_json(orient="split")``.
+
+``encode_split`` produces the same bytes as ``DataFrame.to_json(orient="split")``
+(epoch-millisecond dates, NaN/NaT/±inf as ``null``, floats with at most 10 decimals
+rounded the way pandas rounds them) without calling pandas' encoder: floats are
+rounded in numpy and written by orjson, which prints the rounded value exactly as
+pandas does inside a checked range; values outside it go through ``pandas_float``,
+a Python rendering of pandas' rule.
+
+``decode_split`` turns such a document back into the frame that freqtrade's
+decoder (``read_json(orient="split")`` then ``date`` to UTC) would produce.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from candlecast.domain.candles import DATE_DTYPE
+from candlecast.exceptions import ProtocolViolation
+
+_THRES_MAX = 1e16
+_THRES_MIN = 1e-15
+# Inside [_SAFE_LOW, _SAFE_HIGH) the double nearest a 10-decimal number prints back
+# as that number through orjson's shortest round-trip formatting (ulp < 1e-10, and
+# orjson uses fixed notation there).
+_SAFE_LOW = 1e-5
+_SAFE_HIGH = float(2**19)
+_MIN_INT64 = np.iinfo(np.int64).min
+
+
+def pandas_float(value: float) -> str:
+    """Render ``value`` as pandas' JSON encoder does with ``double_precision=10``."""
+    if math.isnan(value) or math.isinf(value):
+        return "null"
+    neg = value < 0
+    a = -value if neg else value
+    if a > _THRES_MAX or (a != 0.0 and a < _THRES_MIN):
+        return "%.10g" % value
+    whole = int(a)
+    tmp = (a - whole) * 1e10
+    frac = int(tmp)
+    diff = tmp - frac
+    if diff > 0.5 or (diff == 0.5 and (frac == 0 or frac & 1)):
+        frac += 1
+    if frac >= 10_000_000_000:
+        frac = 0
+        whole += 1
+    body = f"{whole}.0" if frac == 0 else f"{whole}.{frac:010d}".rstrip("0")
+    return ("-" if neg else "") + body
+
+
+def _round_like_pandas(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (rounded values, mask of values orjson would print differently)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        a = np.abs(values)
+        whole = np.trunc(a)
+        tmp = (a - whole) * 1e10
+        frac = np.trunc(tmp)
+        diff = tmp - frac
+        frac += (diff > 0.5) | ((diff == 0.5) & ((frac == 0) | (np.fmod(frac, 2) == 1)))
+        rounded = (whole * 1e10 + frac) / 1e10
+        rounded = np.copysign(rounded, values)
+        ra = np.abs(rounded)
+        unsafe = (ra >= _SAFE_HIGH) | ((ra < _SAFE_LOW) & (ra != 0))
+        unsafe &= np.isfinite(values)
+        rounded[ra == 0] = 0.0  # pandas never writes -0.0
+    return rounded, unsafe
+
+
+def _float_column(values: np.ndarray) -> list[Any]:
+    rounded, unsafe = _round_like_pandas(values)
+    out: list[Any] = rounded.tolist()
+    if unsafe.any():
+        for i in np.flatnonzero(unsafe).tolist():
+            out[i] = orjson.Fragment(pandas_float(float(values[i])).encode())
+    return out
+
+
+def _datetime_ms(series: pd.Series) -> list[Any]:
+    values = series.array
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        naive = pd.DatetimeIndex(values).tz_convert("UTC").tz_localize(None)
+    else:
+        naive = pd.DatetimeIndex(values)
+    ints = naive.as_unit("ms").asi8
+    out: list[Any] = ints.tolist()
+    if series.isna().any():
+        for i in np.flatnonzero(series.isna().to_numpy()).tolist():
+            out[i] = None
+    return out
+
+
+def _object_value(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else orjson.Fragment(pandas_float(value).encode())
+    if isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, np.generic):
+        return _object_value(value.item())
+    if isinstance(value, pd.Timestamp):
+        return int(value.as_unit("ms").value // 1000) if value.tz is None else int(value.timestamp() * 1000)
+    return str(value)
+
+
+def column_values(series: pd.Series) -> list[Any]:
+    """One column as JSON-ready Python values, formatted as pandas would."""
+    kind = series.dtype.kind
+    if kind == "f":
+        return _float_column(series.to_numpy(dtype=np.float64))
+    if kind in "iub":
+        return series.to_numpy().tolist()
+    if kind == "M":
+        return _datetime_ms(series)
+    return [_object_value(v) for v in series.to_numpy(dtype=object)]
+
+
+def _index_values(index: pd.Index) -> list[Any]:
+    if isinstance(index, pd.RangeIndex):
+        return list(range(index.start, index.stop, index.step))
+    return column_values(pd.Series(index))
+
+
+def encode_split(frame: pd.DataFrame) -> bytes:
+    """Encode ``frame`` as pandas' ``to_json(orient="split")`` would, as UTF-8 bytes."""
+    columns = [str(c) for c in frame.columns]
+    cols = [column_values(frame.iloc[:, i]) for i in range(frame.shape[1])]
+    rows = list(zip(*cols, strict=True)) if cols else [() for _ in range(len(frame))]
+    return orjson.dumps({"columns": columns, "index": _index_values(frame.index), "data": rows})
+
+
+def _integral(column: np.ndarray) -> bool:
+    if not len(column) or np.isnan(column).any():
+        return False
+    return bool(np.all(column == np.trunc(column)) and np.all(np.abs(column) < 2**53))
+
+
+def _decode_numeric(columns: Sequence[str], data: Any, nrows: int) -> dict[str, Any] | None:
+    try:
+        block = np.array(data, dtype=np.float64)
+    except (ValueError, TypeError):
+        return None
+    if block.ndim != 2 or block.shape != (nrows, len(columns)):
+        if nrows == 0:
+            block = np.empty((0, len(columns)))
+        else:
+            return None
+    out: dict[str, Any] = {}
+    for i, name in enumerate(columns):
+        col = block[:, i]
+        if name == "date":
+            out[name] = _dates_from_float_ms(col)
+        elif _integral(col):
+            out[name] = col.astype(np.int64)
+        else:
+            out[name] = col.copy()
+    return out
+
+
+def _dates_from_float_ms(col: np.ndarray) -> pd.DatetimeIndex:
+    nat = np.isnan(col)
+    ints = np.where(nat, 0, col).astype(np.int64)
+    dates = ints.astype("datetime64[ms]").astype("datetime64[us]")
+    dates[nat] = np.datetime64("NaT")
+    return pd.DatetimeIndex(dates).tz_localize("UTC")
+
+
+def _decode_object_column(name: str, values: list[Any]) -> Any:
+    if name == "date":
+        floats = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        return _dates_from_float_ms(floats)
+    kinds = {type(v) for v in values if v is not None}
+    if kinds and kinds <= {int, float}:
+        col = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        return col.astype(np.int64) if _integral(col) else col
+    if kinds == {bool} and None not in values:
+        return np.array(values, dtype=bool)
+    if kinds and kinds <= {str}:
+        return pd.array([np.nan if v is None else v for v in values], dtype="str")
+    return np.array(values, dtype=object)
+
+
+def decode_split(document: bytes | str | dict) -> pd.DataFrame:
+    """Decode a ``to_json(orient="split")`` document into a DataFrame.
+
+    Numbers become float64, or int64 when a column holds only integral values and no
+    null (as ``read_json`` infers); ``null`` becomes NaN; the ``date`` column becomes
+    UTC dates. Strings stay strings.
+
+    Raises:
+        ProtocolViolation: the document is not a valid split-oriented frame.
+    """
+    obj = orjson.loads(document) if isinstance(document, bytes | str) else document
+    if not isinstance(obj, dict):
+        raise ProtocolViolation("dataframe: expected a JSON object with columns, index, data")
+    columns, index, data = obj.get("columns"), obj.get("index"), obj.get("data")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise ProtocolViolation("dataframe: expected 'columns' to be a list of strings")
+    if len(set(columns)) != len(columns):
+        raise ProtocolViolation("dataframe: duplicate column names")
+    if not isinstance(data, list) or any(not isinstance(r, list) or len(r) != len(columns) for r in data):
+        raise ProtocolViolation(f"dataframe: expected 'data' to be a list of rows of {len(columns)} values")
+    if index is None:
+        index = list(range(len(data)))
+    if not isinstance(index, list) or len(index) != len(data):
+        raise ProtocolViolation("dataframe: expected 'index' to be a list as long as 'data'")
+    decoded = _decode_numeric(columns, data, len(data))
+    if decoded is None:
+        decoded = {}
+        for i, name in enumerate(columns):
+            values = [row[i] for row in data]
+            for v in values:
+                if isinstance(v, list | dict):
+                    raise ProtocolViolation(f"dataframe: column {name!r} holds a nested value")
+            decoded[name] = _decode_object_column(name, values)
+    frame = pd.DataFrame(decoded, columns=columns)
+    if "date" in frame.columns and frame["date"].dtype != DATE_DTYPE:
+        frame["date"] = pd.Series(frame["date"], dtype=DATE_DTYPE)
+    frame.index = _decode_index(index)
+    return frame
+
+
+def _decode_index(values: list[Any]) -> pd.Index:
+    n = len(values)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        if values == list(range(n)):
+            return pd.RangeIndex(n)
+        return pd.Index(values, dtype=np.int64)
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return pd.Index(values, dtype=np.float64)
+    return pd.Index(values)
+
+
+def reference_encode(frame: pd.DataFrame) -> str:
+    """pandas' own encoder: the reference path the fast encoder must match."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return frame.to_json(orient="split", date_format="epoch", date_unit="ms")
+
+
+def reference_decode(text: str) -> pd.DataFrame:
+    """What freqtrade does on receipt: ``read_json(orient="split")`` then UTC dates."""
+    import io
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = pd.read_json(io.StringIO(text), orient="split")
+    if "date" in frame.columns:
+        frame["date"] = pd.to_datetime(frame["date"], unit="ms", utc=True)
+    return frame
+
+
+__all__ = ["decode_split", "encode_split", "pandas_float", "reference_decode", "reference_encode"]

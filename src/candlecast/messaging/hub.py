@@ -1,0 +1,384 @@
+"""The producer's fan-out: channels, bounded outboxes, encode-once broadcasts.
+
+Every broadcast is encoded at most once per encoding (freqtrade JSON text, and the
+binary encoding for candlecast peers), in the thread that produced it, then handed
+to the event loop, which appends the same bytes to every subscribed channel's
+outbox. Each channel has its own writer task, so a slow socket only delays itself.
+
+Slow-consumer policy (also in docs/producer-consumer.md): a channel is disconnected
+with close code 1013 ("try again later") when its outbox holds more than
+``max_queue_messages`` messages or ``max_queue_bytes`` bytes, or when its oldest
+queued message has waited longer than ``send_timeout`` seconds. Nothing is ever
+dropped silently from a live channel, so a connected consumer's copy stays exact;
+a dropped consumer reconnects and resyncs. Producer memory per channel is bounded
+by those limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import pandas as pd
+
+from candlecast.messaging import protocol as proto
+from candlecast.messaging.protocol import PairKey
+
+logger = logging.getLogger(__name__)
+
+CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN = 1013
+_ENCODE_IN_THREAD_ROWS = 20
+
+
+class WebSocketLike(Protocol):
+    """What a channel needs from a websocket connection."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def send_bytes(self, data: bytes) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class AnalyzedSource(Protocol):
+    """Where replies come from: the producer's analyzed frames and whitelist."""
+
+    timeframe: str
+    candle_type: proto.CandleType
+
+    def current_whitelist(self) -> list[str]: ...
+
+    def analyzed_entry(self, key: PairKey) -> tuple[pd.DataFrame, datetime] | None: ...
+
+
+@dataclass(frozen=True)
+class ChannelPolicy:
+    max_queue_messages: int = 10_000
+    max_queue_bytes: int = 64 * 1024 * 1024
+    send_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message, already encoded: ``text`` for JSON peers, ``binary`` for candlecast peers."""
+
+    type: str
+    text: str | None
+    binary: bytes | None = None
+
+    def for_channel(self, binary: bool) -> str | bytes:
+        if binary and self.binary is not None:
+            return self.binary
+        if self.text is None:
+            raise ValueError(f"{self.type} message has no text encoding")
+        return self.text
+
+
+@dataclass
+class _ReplyJob:
+    keys: list[PairKey]
+    limit: int | None
+
+
+@dataclass
+class ChannelStats:
+    connected_at: float = field(default_factory=time.time)
+    messages_sent: int = 0
+    bytes_sent: int = 0
+
+
+class Channel:
+    """One connected consumer: subscriptions, a bounded outbox and its writer."""
+
+    def __init__(self, ws: WebSocketLike, peer: str, binary: bool, policy: ChannelPolicy, hub: MessageHub) -> None:
+        self.ws = ws
+        self.peer = peer
+        self.binary = binary
+        self.policy = policy
+        self.hub = hub
+        self.subscriptions: frozenset[str] = frozenset()
+        self.stats = ChannelStats()
+        self._outbox: deque[tuple[str | bytes | _ReplyJob, float, int]] = deque()
+        self._queued_bytes = 0
+        self._wake = asyncio.Event()
+        self._closed = False
+        self.close_reason: str | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._outbox)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name=f"ws-writer-{self.peer}")
+
+    def enqueue(self, item: str | bytes | _ReplyJob) -> bool:
+        """Queue ``item``; apply the slow-consumer policy. Return False if the channel was dropped."""
+        if self._closed:
+            return False
+        size = len(item) if isinstance(item, str | bytes) else 0
+        now = time.monotonic()
+        self._outbox.append((item, now, size))
+        self._queued_bytes += size
+        self._wake.set()
+        return self.check_policy(now)
+
+    def check_policy(self, now: float | None = None) -> bool:
+        if self._closed:
+            return False
+        now = time.monotonic() if now is None else now
+        if len(self._outbox) > self.policy.max_queue_messages:
+            self.drop(f"{len(self._outbox)} messages queued (limit {self.policy.max_queue_messages})")
+        elif self._queued_bytes > self.policy.max_queue_bytes:
+            self.drop(f"{self._queued_bytes} bytes queued (limit {self.policy.max_queue_bytes})")
+        elif self._outbox and now - self._outbox[0][1] > self.policy.send_timeout:
+            self.drop(f"oldest message waited {now - self._outbox[0][1]:.1f} s (limit {self.policy.send_timeout} s)")
+        return not self._closed
+
+    def drop(self, why: str) -> None:
+        """Disconnect a consumer that fell too far behind (close code 1013)."""
+        if self._closed:
+            return
+        logger.warning("Disconnecting slow consumer %s: %s", self.peer, why)
+        self.close_reason = why
+        self._shutdown()
+        asyncio.get_running_loop().create_task(self._close_socket(CLOSE_TRY_AGAIN, "slow consumer"))
+
+    def _shutdown(self) -> None:
+        self._closed = True
+        self._outbox.clear()
+        self._queued_bytes = 0
+        self.hub.unregister(self)
+        if self._writer is not None and self._writer is not asyncio.current_task():
+            self._writer.cancel()
+        self._wake.set()
+
+    async def _close_socket(self, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, reason=reason), timeout=2.0)
+        except Exception:
+            pass  # the peer is gone or stuck; the server reaps the connection
+
+    async def aclose(self) -> None:
+        """Stop the writer (the connection ended or the server stops)."""
+        if not self._closed:
+            self._shutdown()
+        if self._writer is not None:
+            self._writer.cancel()
+            try:
+                await self._writer
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def _send(self, payload: str | bytes) -> None:
+        if isinstance(payload, str):
+            await self.ws.send_text(payload)
+        else:
+            await self.ws.send_bytes(payload)
+        self.stats.messages_sent += 1
+        self.stats.bytes_sent += len(payload)
+
+    async def _write_loop(self) -> None:
+        try:
+            while not self._closed:
+                if not self._outbox:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                item, _, size = self._outbox[0]
+                if isinstance(item, _ReplyJob):
+                    await self._send_reply(item)
+                else:
+                    await self._send(item)
+                if self._outbox:
+                    self._outbox.popleft()
+                    self._queued_bytes -= size
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the socket broke: the reader side will notice and clean up
+            logger.info("Cannot send to consumer %s: %s", self.peer, exc)
+            self._shutdown()
+
+    async def _send_reply(self, job: _ReplyJob) -> None:
+        for key in job.keys:
+            payload = await self.hub.encode_reply(key, job.limit, self.binary)
+            if payload is not None and not self._closed:
+                await self._send(payload)
+
+    # --- request handling (called by the server's read loop) --------------------------
+    def handle_request(self, raw: str | bytes) -> None:
+        """Apply one request frame; answer ``exception`` for an invalid one."""
+        try:
+            request = proto.parse_request(raw)
+        except proto.ProtocolViolation as exc:
+            logger.info("Invalid request from consumer %s: %s", self.peer, exc)
+            self.enqueue(proto.encode_exception(str(exc)).decode())
+            return
+        if request is None:
+            return
+        if isinstance(request, proto.SubscribeRequest):
+            self.subscriptions = request.types
+        elif isinstance(request, proto.WhitelistRequest):
+            self.enqueue(proto.encode_whitelist(self.hub.source.current_whitelist()).decode())
+        elif isinstance(request, proto.AnalyzedDfRequest):
+            self.enqueue(_ReplyJob(self.hub.reply_keys(request.pair), request.limit))
+
+
+class _ReplyCache:
+    """Encoded replies for the current analysis of each pair, shared by all channels."""
+
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
+        self._entries: OrderedDict[tuple, bytes | str] = OrderedDict()
+        self._bytes = 0
+        self.max_bytes = max_bytes
+        self.hits = 0
+
+    def get(self, key: tuple) -> bytes | str | None:
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+            self.hits += 1
+        return value
+
+    def put(self, key: tuple, value: bytes | str) -> None:
+        if key in self._entries:
+            return
+        self._entries[key] = value
+        self._bytes += len(value)
+        while self._bytes > self.max_bytes and self._entries:
+            _, old = self._entries.popitem(last=False)
+            self._bytes -= len(old)
+
+
+class MessageHub:
+    """All channels of one producer; broadcasts and replies."""
+
+    def __init__(self, source: AnalyzedSource, policy: ChannelPolicy | None = None) -> None:
+        self.source = source
+        self.policy = policy or ChannelPolicy()
+        self.channels: set[Channel] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._cache = _ReplyCache()
+        self._sweeper: asyncio.Task[None] | None = None
+        self.broadcasts = 0
+
+    # --- lifecycle ----------------------------------------------------------------
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._sweeper = self._loop.create_task(self._sweep_loop(), name="ws-policy-sweep")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for channel in list(self.channels):
+            await channel._close_socket(1001, "producer shutting down")
+            await channel.aclose()
+
+    async def _sweep_loop(self) -> None:
+        # Catches stalled channels even when no new message arrives to trigger the check.
+        while True:
+            await asyncio.sleep(min(1.0, self.policy.send_timeout / 4))
+            for channel in list(self.channels):
+                channel.check_policy()
+
+    def open_channel(self, ws: WebSocketLike, peer: str, binary: bool) -> Channel:
+        channel = Channel(ws, peer, binary, self.policy, self)
+        self.channels.add(channel)
+        channel.start()
+        return channel
+
+    def unregister(self, channel: Channel) -> None:
+        self.channels.discard(channel)
+
+    # --- broadcasting ----------------------------------------------------------------
+    def encodings_needed(self, message_type: str) -> tuple[bool, bool]:
+        """Return (json needed, binary needed) for a broadcast of ``message_type``."""
+        text = binary = False
+        for channel in list(self.channels):
+            if message_type in channel.subscriptions:
+                if channel.binary:
+                    binary = True
+                else:
+                    text = True
+        return text, binary
+
+    def publish(self, message: Outgoing) -> int:
+        """Queue ``message`` on every subscribed channel (event loop thread). Return the count."""
+        self.broadcasts += 1
+        count = 0
+        for channel in list(self.channels):
+            if message.type in channel.subscriptions:
+                if message.binary is None and message.text is None:
+                    continue
+                if channel.binary and message.binary is None and message.type == "analyzed_df":
+                    continue
+                if not channel.binary and message.text is None:
+                    continue
+                channel.enqueue(message.for_channel(channel.binary))
+                count += 1
+        return count
+
+    def publish_threadsafe(self, message: Outgoing) -> None:
+        """Hand ``message`` to the event loop from any thread; the loop wakes at once."""
+        if self._loop is None or self._loop.is_closed():
+            return
+        try:
+            self._loop.call_soon_threadsafe(self.publish, message)
+        except RuntimeError:
+            pass  # the loop is shutting down
+
+    def broadcast_whitelist(self, pairs: list[str]) -> Outgoing:
+        return Outgoing("whitelist", proto.encode_whitelist(pairs).decode())
+
+    def build_analyzed(self, key: PairKey, frame: pd.DataFrame, la: datetime, new_candle: bool) -> list[Outgoing]:
+        """Encode an analysis broadcast once per needed encoding (call from any thread)."""
+        text_needed, binary_needed = self.encodings_needed("analyzed_df")
+        out: list[Outgoing] = []
+        if text_needed or binary_needed:
+            text = proto.encode_analyzed_df_json(key, frame, la).decode() if text_needed else None
+            binary = proto.encode_analyzed_df_binary(key, frame, la) if binary_needed else None
+            out.append(Outgoing("analyzed_df", text, binary))
+        if new_candle:
+            out.append(Outgoing("new_candle", proto.encode_new_candle(key).decode()))
+        return out
+
+    # --- replies -------------------------------------------------------------------
+    def reply_keys(self, pair: str | None) -> list[PairKey]:
+        pairs = [pair] if pair else self.source.current_whitelist()
+        return [(p, self.source.timeframe, self.source.candle_type) for p in pairs]
+
+    async def encode_reply(self, key: PairKey, limit: int | None, binary: bool) -> str | bytes | None:
+        entry = self.source.analyzed_entry(key)
+        if entry is None:
+            return None
+        frame, la = entry
+        cache_key = (key, la, limit, binary)
+        cached = self._cache.get(cache_key)
+        if cached is not None:
+            return cached
+        part = frame.tail(limit) if limit else frame
+        encode: Callable[[], str | bytes]
+        if binary:
+            encode = lambda: proto.encode_analyzed_df_binary(key, part, la)  # noqa: E731
+        else:
+            encode = lambda: proto.encode_analyzed_df_json(key, part, la).decode()  # noqa: E731
+        payload = await asyncio.to_thread(encode) if len(part) > _ENCODE_IN_THREAD_ROWS else encode()
+        self._cache.put(cache_key, payload)
+        return payload
+
+
+Sender = Callable[[str | bytes], Awaitable[None]]

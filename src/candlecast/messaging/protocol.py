@@ -1,0 +1,292 @@
+"""The message websocket protocol without I/O.
+
+Value objects for every message, parsing and serializing them (JSON text frames as
+freqtrade speaks them, binary frames for candlecast peers), and the small rules both
+sides follow. The asyncio server and client only move bytes through these.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from candlecast.domain.enums import CandleType
+from candlecast.exceptions import ProtocolViolation
+from candlecast.messaging import codec_binary, codec_json
+
+WS_PATH = "/api/v1/message/ws"
+MAX_CANDLE_LIMIT = 1500
+FULL_DATAFRAME_THRESHOLD = 100
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class MessageType(StrEnum):
+    STATUS = "status"
+    WARNING = "warning"
+    EXCEPTION = "exception"
+    STARTUP = "startup"
+    ENTRY = "entry"
+    ENTRY_FILL = "entry_fill"
+    ENTRY_CANCEL = "entry_cancel"
+    EXIT = "exit"
+    EXIT_FILL = "exit_fill"
+    EXIT_CANCEL = "exit_cancel"
+    PROTECTION_TRIGGER = "protection_trigger"
+    PROTECTION_TRIGGER_GLOBAL = "protection_trigger_global"
+    STRATEGY_MSG = "strategy_msg"
+    WHITELIST = "whitelist"
+    ANALYZED_DF = "analyzed_df"
+    NEW_CANDLE = "new_candle"
+
+
+KNOWN_TYPES = frozenset(t.value for t in MessageType)
+REQUEST_TYPES = frozenset({"subscribe", "whitelist", "analyzed_df"})
+
+PairKey = tuple[str, str, CandleType]
+
+
+def key_to_wire(key: PairKey) -> list[str]:
+    return [key[0], key[1], str(key[2])]
+
+
+def key_from_wire(value: Any) -> PairKey:
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 3
+        or not all(isinstance(v, str) and v for v in value)
+    ):
+        raise ProtocolViolation(f"expected key [pair, timeframe, candle_type], got {value!r:.80}")
+    try:
+        return (value[0], value[1], CandleType.from_string(value[2]))
+    except ValueError:
+        raise ProtocolViolation(f"unknown candle type {value[2]!r:.40}") from None
+
+
+def format_la(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat()
+
+
+def parse_la(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ProtocolViolation(f"expected 'la' as an ISO 8601 string, got {value!r:.60}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ProtocolViolation(f"expected 'la' as an ISO 8601 string, got {value!r:.60}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class SubscribeRequest:
+    types: frozenset[str]
+
+
+@dataclass(frozen=True)
+class WhitelistRequest:
+    pass
+
+
+@dataclass(frozen=True)
+class AnalyzedDfRequest:
+    limit: int | None
+    pair: str | None
+
+
+Request = SubscribeRequest | WhitelistRequest | AnalyzedDfRequest
+
+
+def parse_request(raw: str | bytes) -> Request | None:
+    """Parse a consumer's request frame.
+
+    Returns None for a request that is valid but asks for nothing (an empty or
+    partly unknown ``subscribe``, which freqtrade ignores as a whole).
+
+    Raises:
+        ProtocolViolation: not JSON, not an object, unknown type, or bad data; the
+            message is what the producer answers in an ``exception`` message.
+    """
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ProtocolViolation("Invalid request: not valid JSON") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+        raise ProtocolViolation("Invalid request: expected an object with a string 'type'")
+    kind = obj["type"]
+    data = obj.get("data")
+    if kind == "subscribe":
+        if not data:
+            return None
+        if not isinstance(data, list) or not all(isinstance(t, str) for t in data):
+            raise ProtocolViolation("Invalid subscribe request: expected a list of message types")
+        if any(t not in KNOWN_TYPES for t in data):
+            return None
+        return SubscribeRequest(frozenset(data))
+    if kind == "whitelist":
+        return WhitelistRequest()
+    if kind == "analyzed_df":
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ProtocolViolation("Invalid analyzed_df request: expected data to be an object")
+        limit, pair = data.get("limit"), data.get("pair")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ProtocolViolation("Invalid analyzed_df request: limit must be a non-negative integer")
+        if pair is not None and not isinstance(pair, str):
+            raise ProtocolViolation("Invalid analyzed_df request: pair must be a string or null")
+        return AnalyzedDfRequest(None if limit is None else min(limit, MAX_CANDLE_LIMIT), pair)
+    raise ProtocolViolation(f"Invalid request type: {kind[:64]}")
+
+
+def subscribe_request(types: list[str]) -> bytes:
+    return orjson.dumps({"type": "subscribe", "data": types})
+
+
+def whitelist_request() -> bytes:
+    return orjson.dumps({"type": "whitelist"})
+
+
+def analyzed_df_request(limit: int | None, pair: str | None = None) -> bytes:
+    return orjson.dumps({"type": "analyzed_df", "data": {"limit": limit, "pair": pair}})
+
+
+def initial_requests(limit: int) -> list[bytes]:
+    """What a consumer sends on every (re)connect, in order."""
+    return [
+        subscribe_request([MessageType.WHITELIST.value, MessageType.ANALYZED_DF.value]),
+        whitelist_request(),
+        analyzed_df_request(limit, None),
+    ]
+
+
+# ---------------------------------------------------------------------- producer messages
+
+
+@dataclass(frozen=True)
+class WhitelistMessage:
+    pairs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AnalyzedDfMessage:
+    """An analyzed dataframe: ``ts_event`` is ``la`` (when it was analyzed), ``ts_init``
+    when this side built or received the message."""
+
+    key: PairKey
+    frame: pd.DataFrame = field(compare=False)
+    la: datetime
+    ts_init: float = field(default_factory=time.time, compare=False)
+    sent_at: float | None = None
+
+
+@dataclass(frozen=True)
+class NewCandleMessage:
+    key: PairKey
+
+
+@dataclass(frozen=True)
+class OtherMessage:
+    type: str
+    data: Any
+
+
+Message = WhitelistMessage | AnalyzedDfMessage | NewCandleMessage | OtherMessage
+
+
+def encode_whitelist(pairs: list[str] | tuple[str, ...]) -> bytes:
+    return orjson.dumps({"type": "whitelist", "data": list(pairs)})
+
+
+def encode_new_candle(key: PairKey) -> bytes:
+    return orjson.dumps({"type": "new_candle", "data": key_to_wire(key)})
+
+
+def encode_exception(text: str) -> bytes:
+    return orjson.dumps({"type": "exception", "data": text})
+
+
+def encode_analyzed_df_json(key: PairKey, frame: pd.DataFrame, la: datetime) -> bytes:
+    """The freqtrade text frame: the dataframe as a JSON string inside the message."""
+    inner = codec_json.encode_split(frame).decode()
+    return orjson.dumps(
+        {
+            "type": "analyzed_df",
+            "data": {
+                "key": key_to_wire(key),
+                "df": {"__type__": "dataframe", "__value__": inner},
+                "la": format_la(la),
+            },
+        }
+    )
+
+
+def encode_analyzed_df_binary(key: PairKey, frame: pd.DataFrame, la: datetime) -> bytes:
+    meta = {"type": "analyzed_df", "key": key_to_wire(key), "la": format_la(la), "ts": time.time()}
+    return codec_binary.encode_frame(meta, frame)
+
+
+def parse_message(raw: str | bytes, binary: bool = False) -> Message:
+    """Parse a producer's frame (text JSON, or a binary frame when ``binary``).
+
+    Raises:
+        ProtocolViolation: the frame is malformed; the stored data must not change.
+    """
+    if binary:
+        meta, frame = codec_binary.decode_frame(raw if isinstance(raw, bytes) else raw.encode())
+        if meta.get("type") != "analyzed_df":
+            raise ProtocolViolation(f"binary frame of unexpected type {meta.get('type')!r:.40}")
+        sent = meta.get("ts")
+        return AnalyzedDfMessage(
+            key_from_wire(meta.get("key")),
+            frame,
+            parse_la(meta.get("la")),
+            sent_at=float(sent) if isinstance(sent, int | float) else None,
+        )
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ProtocolViolation("message is not valid JSON") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+        raise ProtocolViolation("expected an object with a string 'type'")
+    kind, data = obj["type"], obj.get("data")
+    if kind == "whitelist":
+        if not isinstance(data, list) or not all(isinstance(p, str) for p in data):
+            raise ProtocolViolation("whitelist: expected a list of pair names")
+        return WhitelistMessage(tuple(data))
+    if kind == "analyzed_df":
+        if not isinstance(data, dict):
+            raise ProtocolViolation("analyzed_df: expected data to be an object")
+        df = data.get("df")
+        if not isinstance(df, dict) or df.get("__type__") != "dataframe" or not isinstance(df.get("__value__"), str):
+            raise ProtocolViolation("analyzed_df: expected df as {__type__: dataframe, __value__: string}")
+        frame = codec_json.decode_split(df["__value__"])
+        return AnalyzedDfMessage(key_from_wire(data.get("key")), frame, parse_la(data.get("la")))
+    if kind == "new_candle":
+        return NewCandleMessage(key_from_wire(data))
+    return OtherMessage(kind, data)
+
+
+__all__ = [
+    "EPOCH",
+    "FULL_DATAFRAME_THRESHOLD",
+    "MAX_CANDLE_LIMIT",
+    "WS_PATH",
+    "AnalyzedDfMessage",
+    "AnalyzedDfRequest",
+    "MessageType",
+    "NewCandleMessage",
+    "OtherMessage",
+    "SubscribeRequest",
+    "WhitelistMessage",
+    "WhitelistRequest",
+    "parse_message",
+    "parse_request",
+]
