@@ -194,7 +194,7 @@ def unknown_keys(raw: Mapping[str, Any], model: type[BaseModel] = Config, prefix
         path = f"{prefix}{key}"
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
-            hint = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
             warnings.append(f"unknown configuration key {path!r} is ignored{hint}")
             continue
         annotation = fields[key].annotation

@@ -58,7 +58,7 @@ def encode_frame(meta: dict[str, Any], frame: pd.DataFrame) -> bytes:
         else:
             values = [None if v is None or (isinstance(v, float) and v != v) else v for v in series.tolist()]
             objects[str(name)] = values
-            col_specs.append([str(name), "o", "str" if pd.api.types.is_string_dtype(dtype) else "object", None, None])
+            col_specs.append([str(name), "o", "str" if isinstance(dtype, pd.StringDtype) else "object", None, None])
     blocks = []
     body: list[bytes] = []
     offset = 0

@@ -65,11 +65,13 @@ def _round_like_pandas(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         diff = tmp - frac
         frac += (diff > 0.5) | ((diff == 0.5) & ((frac == 0) | (np.fmod(frac, 2) == 1)))
         rounded = (whole * 1e10 + frac) / 1e10
+        # a negative value that rounds to zero prints as -0.0, like pandas; -0.0 itself as 0.0
         rounded = np.copysign(rounded, values)
+        rounded[values == 0] = 0.0
         ra = np.abs(rounded)
-        unsafe = (ra >= _SAFE_HIGH) | ((ra < _SAFE_LOW) & (ra != 0))
+        exponent_form = (a > _THRES_MAX) | ((a < _THRES_MIN) & (a != 0))
+        unsafe = exponent_form | (ra >= _SAFE_HIGH) | ((ra < _SAFE_LOW) & (ra != 0))
         unsafe &= np.isfinite(values)
-        rounded[ra == 0] = 0.0  # pandas never writes -0.0
     return rounded, unsafe
 
 
@@ -177,7 +179,7 @@ def _decode_object_column(name: str, values: list[Any]) -> Any:
         floats = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
         return _dates_from_float_ms(floats)
     kinds = {type(v) for v in values if v is not None}
-    if kinds and kinds <= {int, float}:
+    if not kinds or kinds <= {int, float}:
         col = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
         return col.astype(np.int64) if _integral(col) else col
     if kinds == {bool} and None not in values:

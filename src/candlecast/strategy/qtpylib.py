@@ -97,12 +97,23 @@ def atr(bars: pd.DataFrame, window: int = 14, exp: bool = False) -> pd.Series:
 
 
 def rsi(series: pd.Series, window: int = 14) -> pd.Series:
-    """Wilder's RSI."""
-    delta = series.diff()
-    gain = delta.clip(lower=0).ewm(alpha=1 / window, min_periods=window, adjust=False).mean()
-    loss = (-delta.clip(upper=0)).ewm(alpha=1 / window, min_periods=window, adjust=False).mean()
-    rs = gain / loss
-    return 100 - 100 / (1 + rs)
+    """Wilder's RSI, seeded with the simple average of the first ``window`` changes (as TA-Lib)."""
+    values = series.to_numpy(dtype="float64")
+    out = np.full(len(values), np.nan)
+    if len(values) <= window:
+        return pd.Series(out, index=series.index)
+    delta = np.diff(values)
+    gains = np.clip(delta, 0, None)
+    losses = np.clip(-delta, 0, None)
+    avg_gain = gains[:window].mean()
+    avg_loss = losses[:window].mean()
+    for i in range(window, len(values)):
+        if i > window:
+            avg_gain = (avg_gain * (window - 1) + gains[i - 1]) / window
+            avg_loss = (avg_loss * (window - 1) + losses[i - 1]) / window
+        total = avg_gain + avg_loss
+        out[i] = 100 * avg_gain / total if total else 0.0
+    return pd.Series(out, index=series.index)
 
 
 def vwap(bars: pd.DataFrame) -> pd.Series:

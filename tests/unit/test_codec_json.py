@@ -1,0 +1,123 @@
+"""The freqtrade-compatible encoding: byte-identical to pandas, decoded like freqtrade."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from candlecast.messaging.codec_json import (
+    decode_split,
+    encode_split,
+    pandas_float,
+    reference_decode,
+    reference_encode,
+)
+from candlecast.testing import make_ohlcv
+
+EXAMPLES = int(os.environ.get("CANDLECAST_FUZZ_EXAMPLES", "300"))
+
+EDGE_FLOATS = [
+    0.0, -0.0, 0.1 + 0.2, 1e-5, 1.234e-7, 1e-11, 1e-15, 9e-16, 1e15, 1e16, 1.5e16, 1e17, -1.5e16,
+    123456789.123456789, 524287.9999999999, 0.00012345678901, 99999999999.99999999, 1 / 3, 2 / 3,
+    0.5e-10, 1.5e-10, 2.5e-10, -12.34, 5e-324, -5e-324, 1.7976931348623157e308, 2.0**53,
+    12345678901234.56789, -1e-11,
+]
+
+
+def test_every_edge_float_renders_like_pandas():
+    frame = pd.DataFrame({"a": EDGE_FLOATS})
+    assert encode_split(frame).decode() == reference_encode(frame)
+    for value in EDGE_FLOATS:
+        assert pandas_float(value) == reference_encode(pd.DataFrame({"a": [value]})).split('"data":[[')[1][:-3]
+
+
+def analyzed_frame(n: int = 60) -> pd.DataFrame:
+    frame = make_ohlcv(n, seed=5)
+    frame["rsi"] = np.linspace(0, 100, n)
+    frame.loc[:9, "rsi"] = np.nan
+    frame["big"] = frame["volume"] * 1e6
+    frame["inf"] = np.where(np.arange(n) % 7 == 0, np.inf, -np.inf)
+    frame["enter_long"] = (np.arange(n) % 5 == 0).astype(np.int64)
+    frame["exit_long"] = 0
+    frame["enter_tag"] = pd.array([None if i % 3 else f"tag{i}" for i in range(n)], dtype="str")
+    frame["flag"] = np.arange(n) % 2 == 0
+    return frame
+
+
+def test_typical_analyzed_frame_is_byte_identical_to_pandas():
+    frame = analyzed_frame()
+    assert encode_split(frame).decode() == reference_encode(frame)
+
+
+def test_nat_dates_and_non_default_index_are_byte_identical():
+    frame = analyzed_frame(12)
+    frame.loc[3, "date"] = pd.NaT
+    frame.index = pd.Index(range(100, 112))
+    assert encode_split(frame).decode() == reference_encode(frame)
+    frame.index = pd.Index([f"r{i}" for i in range(12)])
+    assert encode_split(frame).decode() == reference_encode(frame)
+
+
+def test_decode_matches_what_freqtrade_decodes():
+    frame = analyzed_frame()
+    text = reference_encode(frame)
+    ours = decode_split(text)
+    theirs = reference_decode(text)
+    pd.testing.assert_frame_equal(ours, theirs, check_index_type="equiv", check_column_type=False)
+
+
+def test_decode_restores_the_analyzed_frame_up_to_rounding():
+    frame = make_ohlcv(200, seed=9)
+    frame["enter_long"] = 0
+    decoded = decode_split(encode_split(frame))
+    assert decoded["date"].dtype == frame["date"].dtype
+    pd.testing.assert_frame_equal(decoded, frame, check_exact=False, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"[]",
+        b'{"columns": ["a"], "index": [0], "data": [[1, 2]]}',
+        b'{"columns": ["a", "a"], "index": [0], "data": [[1, 2]]}',
+        b'{"columns": ["a"], "index": [0, 1], "data": [[1]]}',
+        b'{"columns": [1], "index": [0], "data": [[1]]}',
+        b'{"columns": ["a"], "index": [0], "data": [[[1]]]}',
+        b'{"columns": ["a"], "index": [0], "data": 5}',
+    ],
+)
+def test_malformed_documents_are_protocol_violations(document: bytes):
+    from candlecast.exceptions import ProtocolViolation
+
+    with pytest.raises(ProtocolViolation):
+        decode_split(document)
+
+
+finite = st.floats(allow_nan=True, allow_infinity=True, width=64)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.lists(finite, min_size=1, max_size=30), st.lists(st.integers(-(2**53), 2**53), min_size=1, max_size=30))
+def test_property_float_and_int_columns_encode_like_pandas(floats: list[float], ints: list[int]):
+    n = min(len(floats), len(ints))
+    frame = pd.DataFrame({"f": floats[:n], "i": np.array(ints[:n], dtype=np.int64)})
+    assert encode_split(frame).decode() == reference_encode(frame)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.lists(st.one_of(st.floats(min_value=-1e12, max_value=1e12), st.just(float('nan'))), min_size=1, max_size=40))
+def test_property_decode_equals_reference_decoder(values: list[float]):
+    frame = pd.DataFrame({"date": pd.date_range("2026-01-01", periods=len(values), freq="1min", tz="UTC").as_unit("us"),
+                          "x": values})
+    text = reference_encode(frame)
+    pd.testing.assert_frame_equal(decode_split(text), reference_decode(text), check_index_type="equiv")
+
+
+def test_pandas_float_handles_non_finite():
+    assert pandas_float(math.nan) == pandas_float(math.inf) == "null"
