@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from candlecast.bot import trader
+from candlecast.config import validate_config
+from candlecast.domain.trades import Trade
+
+NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+def trade(open_rate: float = 100.0, minutes_ago: float = 0) -> Trade:
+    return Trade(id=1, pair="BTC/USDT", is_open=True, open_date=NOW - timedelta(minutes=minutes_ago),
+                 open_rate=open_rate, amount=1.0, stake_amount=100.0, fee_open=0.001, fee_close=0.001,
+                 strategy="S", timeframe="5m")
+
+
+def test_profit_ratio_counts_both_fees():
+    t = trade()
+    assert abs(t.profit_ratio(100.0) - ((100 * 0.999 - 100 * 1.001) / (100 * 1.001))) < 1e-12
+
+
+def test_roi_table_uses_the_highest_key_not_above_the_duration():
+    roi = {"0": 0.05, "30": 0.02, "60": 0.0}
+    assert trader.roi_threshold(roi, 10) == 0.05
+    assert trader.roi_threshold(roi, 45) == 0.02
+    assert trader.roi_threshold(roi, 600) == 0.0
+    assert trader.roi_threshold({"10": 0.1}, 5) is None
+
+
+def test_exit_reasons_in_priority_order():
+    roi = {"0": 0.01}
+    assert trader.exit_decision(trade(), 97.0, NOW, roi, -0.02, True).reason == "stop_loss"
+    assert trader.exit_decision(trade(), 102.0, NOW, roi, -0.02, True).reason == "roi"
+    assert trader.exit_decision(trade(), 100.1, NOW, roi, -0.02, True).reason == "exit_signal"
+    assert trader.exit_decision(trade(), 100.1, NOW, roi, -0.02, False) is None
+
+
+def test_signal_must_be_on_a_recent_last_candle():
+    dates = pd.date_range(NOW - timedelta(minutes=15), periods=3, freq="5min", tz="UTC")
+    frame = pd.DataFrame({"date": dates, "enter_long": [0, 0, 1]})
+    assert trader.last_signal(frame, "enter_long", NOW, "5m")
+    assert not trader.last_signal(frame, "enter_long", NOW + timedelta(hours=1), "5m")  # stale feed
+    frame.loc[2, "enter_long"] = 0
+    assert not trader.last_signal(frame, "enter_long", NOW, "5m")
+    assert not trader.last_signal(frame.iloc[:0], "enter_long", NOW, "5m")
+
+
+def test_stake_fixed_unlimited_and_limits():
+    fixed = validate_config({"stake_amount": 100, "max_open_trades": 2})
+    assert trader.stake_for_new_trade(fixed, 1000, 0) == 100
+    assert trader.stake_for_new_trade(fixed, 1000, 2) is None  # max_open_trades reached
+    assert trader.stake_for_new_trade(fixed, 50, 0) is None  # not enough money
+    unlimited = validate_config({"stake_amount": "unlimited", "max_open_trades": 4})
+    assert trader.stake_for_new_trade(unlimited, 900, 1) == 300
