@@ -178,6 +178,16 @@ class Bot:
         self._stop.set()
         self._wake.set()
 
+    async def open(self) -> None:
+        """Start the API server, load markets, greet: everything before the first cycle."""
+        if self.api_server is None:
+            await self.start_api()
+        if self.hub is not None:
+            self.hub.attach(asyncio.get_running_loop())
+        self._markets = await self.exchange.load_markets()
+        self.strategy.bot_start()
+        self._log_startup()
+
     async def run(self, duration: float | None = None, install_signals: bool = True) -> None:
         """Run until stopped (signal, ``request_stop`` or ``duration`` seconds)."""
         loop = asyncio.get_running_loop()
@@ -187,40 +197,36 @@ class Bot:
                     loop.add_signal_handler(sig, self.request_stop)
                 except (NotImplementedError, RuntimeError):
                     pass
-        if self.hub is not None:
-            self.hub.attach(loop)
-        if self.api_server is None:
-            await self.start_api()
-        self._markets = await self.exchange.load_markets()
-        self.strategy.bot_start()
-        self._log_startup()
         try:
+            await self.open()
             async with asyncio.TaskGroup() as tasks:
                 for client in self.clients:
                     tasks.create_task(client.run(), name=f"producer-{client.name}")
-                main = tasks.create_task(self._main_loop(), name="trading-loop")
+                tasks.create_task(self._main_loop(), name="trading-loop")
                 if duration is not None:
                     tasks.create_task(self._stop_after(duration))
                 await self._stop.wait()
-                main.cancel()
                 raise _Shutdown  # leaving the group cancels every remaining task
         except* _Shutdown:
             pass
         finally:
-            await self._shutdown()
+            await self.close()
 
     async def _stop_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
         self.request_stop()
 
-    async def _shutdown(self) -> None:
+    async def close(self) -> None:
+        """Stop serving and release everything (idempotent)."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
         if self.hub is not None:
             await self.hub.stop()
         if self.api_server is not None:
             await self.api_server.stop()
         await self.exchange.close()
         self.repository.close()
-        self._stopped.set()
         logger.info("Bot %s stopped: %d cycles, %d entries, %d exits", self.config.bot_name,
                     self.stats.cycles, self.stats.entries, self.stats.exits)
 

@@ -7,8 +7,9 @@ outbox. Each channel has its own writer task, so a slow socket only delays itsel
 
 Slow-consumer policy (also in docs/producer-consumer.md): a channel is disconnected
 with close code 1013 ("try again later") when its outbox holds more than
-``max_queue_messages`` messages or ``max_queue_bytes`` bytes, or when its oldest
-queued message has waited longer than ``send_timeout`` seconds. Nothing is ever
+``max_queue_messages`` messages, or more than ``max_queue_bytes`` bytes besides the
+message being sent, or when its oldest queued message has waited longer than
+``send_timeout`` seconds. Nothing is ever
 dropped silently from a live channel, so a connected consumer's copy stays exact;
 a dropped consumer reconnects and resyncs. Producer memory per channel is bounded
 by those limits.
@@ -140,7 +141,8 @@ class Channel:
         now = time.monotonic() if now is None else now
         if len(self._outbox) > self.policy.max_queue_messages:
             self.drop(f"{len(self._outbox)} messages queued (limit {self.policy.max_queue_messages})")
-        elif self._queued_bytes > self.policy.max_queue_bytes:
+        elif self._queued_bytes - (self._outbox[0][2] if self._outbox else 0) > self.policy.max_queue_bytes:
+            # the message being sent does not count: one message may always be in flight
             self.drop(f"{self._queued_bytes} bytes queued (limit {self.policy.max_queue_bytes})")
         elif self._outbox and now - self._outbox[0][1] > self.policy.send_timeout:
             self.drop(f"oldest message waited {now - self._outbox[0][1]:.1f} s (limit {self.policy.send_timeout} s)")

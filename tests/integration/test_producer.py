@@ -1,0 +1,297 @@
+"""The producer's message websocket and REST API, on a real uvicorn on 127.0.0.1 port 0."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import logging
+import socket
+from pathlib import Path
+
+import httpx
+import orjson
+import pandas as pd
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from candlecast.api.server import bind_socket
+from candlecast.exceptions import PortInUseError
+from candlecast.messaging.codec_binary import SUBPROTOCOL
+from candlecast.messaging.codec_json import reference_decode
+from tests.integration.harness import (
+    PAIRS,
+    PASSWORD,
+    TOKEN,
+    USER,
+    advance,
+    make_bot,
+    new_clock,
+    opened,
+    producer_config,
+    producer_frame,
+    ws_url,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+async def recv_json(ws, timeout: float = 5.0) -> dict:
+    return orjson.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def test_tokens_from_query_or_header_string_or_list(tmp_path: Path):
+    clock = new_clock()
+    raw = producer_config(tmp_path, api_server={"ws_token": ["first-token-aaaa", TOKEN]})
+    async with opened(make_bot(raw, "ProducerStrategy", clock)) as bot:
+        for url, headers in [
+            (ws_url(bot, TOKEN), None),
+            (ws_url(bot, "first-token-aaaa"), None),
+            (ws_url(bot, None), {"Authorization": f"Bearer {TOKEN}"}),
+        ]:
+            async with connect(url, additional_headers=headers) as ws:
+                await ws.send('{"type":"whitelist"}')
+                assert (await recv_json(ws)) == {"type": "whitelist", "data": PAIRS}
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong", TOKEN[:-1], TOKEN + "x", TOKEN.upper()])
+async def test_wrong_or_missing_token_is_refused_with_403(tmp_path: Path, token: str | None):
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", new_clock())) as bot:
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(ws_url(bot, token)):
+                pass
+        assert info.value.response.status_code == 403
+        assert not bot.hub.channels
+
+
+async def test_requests_and_replies(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as bot:
+        async with connect(ws_url(bot)) as ws:
+            await ws.send('{"type":"analyzed_df","data":{"limit":2,"pair":"ETH/USDT"}}')
+            reply = await recv_json(ws)
+            assert reply["data"]["key"] == ["ETH/USDT", "1m", "spot"]
+            frame = reference_decode(reply["data"]["df"]["__value__"])
+            assert len(frame) == 2
+            # every pair of the whitelist, capped at 1500 candles
+            await ws.send('{"type":"analyzed_df","data":{"limit":99999,"pair":null}}')
+            keys = []
+            for _ in PAIRS:
+                msg = await recv_json(ws)
+                keys.append(msg["data"]["key"][0])
+                assert len(reference_decode(msg["data"]["df"]["__value__"])) == 1500
+            assert keys == PAIRS
+            # an invalid request gets an exception message; the connection stays open
+            await ws.send('{"type":"foo","data":null}')
+            assert await recv_json(ws) == {"type": "exception", "data": "Invalid request type: foo"}
+            await ws.send("not json at all")
+            assert (await recv_json(ws))["type"] == "exception"
+            await ws.send('{"type":"whitelist"}')
+            assert (await recv_json(ws))["data"] == PAIRS
+
+
+async def test_frames_decoded_by_pandas_equal_the_producers(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as bot:
+        async with connect(ws_url(bot)) as ws:
+            await ws.send('{"type":"analyzed_df","data":{}}')
+            for _ in PAIRS:
+                msg = await recv_json(ws)
+                pair = msg["data"]["key"][0]
+                decoded = reference_decode(msg["data"]["df"]["__value__"])
+                ours = producer_frame(bot, pair)
+                assert len(decoded) == len(ours)
+                pd.testing.assert_frame_equal(decoded, ours, check_exact=False, rtol=1e-9, atol=1e-10,
+                                              check_index_type="equiv")
+
+
+async def test_broadcasts_follow_subscriptions(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as bot:
+        async with connect(ws_url(bot)) as all_types, connect(ws_url(bot)) as only_whitelist:
+            await all_types.send('{"type":"subscribe","data":["whitelist","analyzed_df","new_candle"]}')
+            await only_whitelist.send('{"type":"subscribe","data":["whitelist"]}')
+            await asyncio.sleep(0.1)
+            await advance(bot, clock)
+            received = [await recv_json(all_types) for _ in range(2 * len(PAIRS))]
+            assert [m["type"] for m in received] == ["analyzed_df", "new_candle"] * len(PAIRS)
+            for msg in received[::2]:
+                frame = reference_decode(msg["data"]["df"]["__value__"])
+                pair = msg["data"]["key"][0]
+                assert len(frame) == 1  # broadcasts carry the newest candle only
+                assert frame["date"].iloc[0] == producer_frame(bot, pair)["date"].iloc[-1]
+            # a whitelist change reaches both; the whitelist-only channel got nothing else
+            bot.pairlists.handlers[0].pairs.append("ADA/USDT")
+            await bot.cycle()
+            assert (await recv_json(only_whitelist))["data"] == [*PAIRS, "ADA/USDT"]
+            msgs = []
+            while True:
+                msg = await recv_json(all_types)
+                msgs.append(msg["type"])
+                if msg["type"] == "whitelist":
+                    break
+            assert "whitelist" in msgs
+
+
+async def test_binary_subprotocol_is_negotiated_only_when_offered(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as bot:
+        async with connect(ws_url(bot), subprotocols=[SUBPROTOCOL]) as ws:
+            assert ws.subprotocol == SUBPROTOCOL
+            await ws.send('{"type":"analyzed_df","data":{"limit":5,"pair":"BTC/USDT"}}')
+            data = await asyncio.wait_for(ws.recv(), 5)
+            assert isinstance(data, bytes) and data.startswith(b"CCB1")
+        async with connect(ws_url(bot)) as ws:
+            assert ws.subprotocol is None
+            await ws.send('{"type":"analyzed_df","data":{"limit":5,"pair":"BTC/USDT"}}')
+            assert isinstance(await asyncio.wait_for(ws.recv(), 5), str)
+
+
+async def test_encoded_once_however_many_subscribers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from candlecast.messaging import protocol
+
+    calls = {"json": 0}
+    original = protocol.encode_analyzed_df_json
+
+    def counting(*args, **kwargs):
+        calls["json"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(protocol, "encode_analyzed_df_json", counting)
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as bot:
+        clients = [await connect(ws_url(bot)) for _ in range(5)]
+        try:
+            for ws in clients:
+                await ws.send('{"type":"subscribe","data":["analyzed_df"]}')
+            await asyncio.sleep(0.2)
+            await advance(bot, clock)
+            for ws in clients:
+                for _ in PAIRS:
+                    assert (await recv_json(ws))["type"] == "analyzed_df"
+            assert calls["json"] == len(PAIRS)  # one encoding per pair, not per subscriber
+        finally:
+            for ws in clients:
+                await ws.close()
+
+
+async def test_stalled_consumer_is_dropped_while_others_keep_receiving(tmp_path: Path):
+    clock = new_clock()
+    raw = producer_config(tmp_path, api_server={"ws_max_queue_bytes": 1_000_000, "ws_send_timeout": 5.0})
+    async with opened(make_bot(raw, "ProducerStrategy", clock)) as bot:
+        # A stalled consumer: completes the handshake, subscribes, then never reads.
+        stalled = socket.create_connection(("127.0.0.1", bot.api_port))
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        key = base64.b64encode(b"0123456789abcdef").decode()
+        stalled.sendall(
+            f"GET /api/v1/message/ws?token={TOKEN} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        response = b""
+        while b"\r\n\r\n" not in response:
+            response += await asyncio.to_thread(stalled.recv, 4096)
+        assert response.startswith(b"HTTP/1.1 101")
+        payload = b'{"type":"subscribe","data":["analyzed_df"]}'
+        mask = b"\x01\x02\x03\x04"
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        stalled.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        async with connect(ws_url(bot)) as healthy:
+            await healthy.send('{"type":"subscribe","data":["analyzed_df"]}')
+            await asyncio.sleep(0.2)
+            assert len(bot.hub.channels) == 2
+            # Full-frame replies are big: ask for them on behalf of the stalled channel by
+            # broadcasting large frames until the policy trips.
+            dropped_after = None
+            for i in range(60):
+                frame = producer_frame(bot, "BTC/USDT")
+                for msg in bot.hub.build_analyzed(("BTC/USDT", "1m", "spot"), frame, clock.now(), False):
+                    bot.hub.publish(msg)
+                started = asyncio.get_running_loop().time()
+                reply = await recv_json(healthy, timeout=5)
+                assert reply["type"] == "analyzed_df"
+                assert asyncio.get_running_loop().time() - started < 2.0
+                if len(bot.hub.channels) == 1:
+                    dropped_after = i
+                    break
+            assert dropped_after is not None, "the stalled consumer was never dropped"
+            assert len(bot.hub.channels) == 1
+            # the healthy one still gets everything on time
+            await advance(bot, clock)
+            for _ in PAIRS:
+                assert (await recv_json(healthy))["type"] == "analyzed_df"
+        stalled.close()
+
+
+def test_port_in_use_is_a_clear_error():
+    holder = bind_socket("127.0.0.1", 0)
+    port = holder.getsockname()[1]
+    try:
+        with pytest.raises(PortInUseError, match=f"127.0.0.1:{port} is already in use"):
+            bind_socket("127.0.0.1", port)
+    finally:
+        holder.close()
+
+
+async def test_rest_api_requires_auth_and_serves_data(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as bot:
+        base = f"http://127.0.0.1:{bot.api_port}/api/v1"
+        async with httpx.AsyncClient(timeout=10) as http:
+            assert (await http.get(f"{base}/ping")).json() == {"status": "pong"}
+            for path in ("status", "trades", "whitelist", "show_config", "message/clients", "producers",
+                         "pair_candles?pair=BTC/USDT"):
+                assert (await http.get(f"{base}/{path}")).status_code == 401, path
+            assert (await http.get(f"{base}/status", auth=(USER, "wrong"))).status_code == 401
+            auth = (USER, PASSWORD)
+            assert (await http.get(f"{base}/whitelist", auth=auth)).json()["whitelist"] == PAIRS
+            candles = (await http.get(f"{base}/pair_candles", params={"pair": "ETH/USDT", "limit": 10}, auth=auth)).json()
+            frame = producer_frame(bot, "ETH/USDT").tail(10)
+            assert candles["columns"] == list(frame.columns)
+            assert [row[frame.columns.get_loc("close")] for row in candles["data"]] == frame["close"].tolist()
+            config = (await http.get(f"{base}/show_config", auth=auth)).json()
+            assert config["api_server"]["ws_token"] == ["***"] and config["api_server"]["password"] == "***"
+            login = await http.post(f"{base}/token/login", auth=auth)
+            token = login.json()["access_token"]
+            bearer = {"Authorization": f"Bearer {token}"}
+            assert (await http.get(f"{base}/trades", headers=bearer)).status_code == 200
+            assert (await http.get(f"{base}/trades", headers={"Authorization": "Bearer x.y.z"})).status_code == 401
+            async with connect(ws_url(bot)) as ws:
+                await ws.send('{"type":"subscribe","data":["analyzed_df"]}')
+                await ws.send('{"type":"whitelist"}')
+                await recv_json(ws)
+                clients = (await http.get(f"{base}/message/clients", auth=auth)).json()
+                assert len(clients) == 1
+                assert clients[0]["subscriptions"] == ["analyzed_df"]
+                assert clients[0]["messages_sent"] == 1 and clients[0]["bytes_sent"] > 0
+
+
+async def test_tokens_never_reach_the_logs(tmp_path: Path):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        clock = new_clock()
+        raw = producer_config(tmp_path, api_server={"verbosity": "info"})
+        async with opened(make_bot(raw, "ProducerStrategy", clock)) as bot:
+            async with connect(ws_url(bot)) as ws:
+                await ws.send('{"type":"whitelist"}')
+                await recv_json(ws)
+            wrong = "wrong-token-that-must-not-be-logged"
+            with pytest.raises(InvalidStatus):
+                async with connect(ws_url(bot, wrong)):
+                    pass
+            async with httpx.AsyncClient() as http:
+                await http.get(f"http://127.0.0.1:{bot.api_port}/api/v1/ping?token={TOKEN}")
+        text = stream.getvalue()
+        assert "Refused message websocket" in text or "403" in text  # the refusal was logged...
+        assert TOKEN not in text and wrong not in text and PASSWORD not in text  # ...without tokens
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
