@@ -12,7 +12,6 @@ from collections.abc import Generator
 import uvicorn
 from fastapi import FastAPI
 
-from candlecast.api.wsprotocol import FlowControlledWebSocketProtocol
 from candlecast.config.models import ApiServerConfig
 from candlecast.exceptions import PortInUseError
 
@@ -61,7 +60,7 @@ class ApiServer:
             app,
             log_config=None,
             access_log=config.verbosity == "info",
-            ws=FlowControlledWebSocketProtocol,
+            ws="websockets-sansio",  # waits while the transport is paused: back-pressure reaches our outboxes
             ws_ping_interval=None,
             ws_max_size=CLIENT_MAX_FRAME,
             ws_per_message_deflate=True,
