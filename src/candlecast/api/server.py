@@ -84,8 +84,9 @@ class ApiServer:
         self.server.should_exit = True
         if self._task is not None:
             try:
-                await asyncio.wait_for(self._task, timeout=3)
-            except (TimeoutError, asyncio.CancelledError):
+                async with asyncio.timeout(3):
+                    await asyncio.shield(self._task)
+            except TimeoutError:
                 self._task.cancel()
             except Exception as exc:
                 logger.warning("API server stopped with an error: %s", exc)

@@ -133,12 +133,13 @@ class Bot:
         self._last_analyzed_candle: dict[str, pd.Timestamp] = {}
         self._first_date: dict[str, pd.Timestamp] = {}
         self._dirty: set[str] = set()
+        self._full_cycle_due = False
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._stopped = asyncio.Event()
         self.jwt_secret = config.api_server.jwt_secret_key or secrets.token_urlsafe(32)
         install_redaction(self._secrets())
-        if self.clients and config.external_message_consumer.analyze_on_update:
+        if self.clients:
             self.producer_store.add_listener(self._on_producer_update)
 
     def _secrets(self) -> list[str]:
@@ -250,9 +251,13 @@ class Bot:
             logger.info("Resuming %d open trades: %s", len(open_trades), ", ".join(t.pair for t in open_trades))
 
     # --- the loop -------------------------------------------------------------------
-    def _on_producer_update(self, producer: str, key: PairKey) -> None:
-        # Called on the event loop by a producer client: analyze that pair now.
-        if key[1] == self.timeframe:
+    def _on_producer_update(self, producer: str, key: PairKey | None) -> None:
+        # Called on the event loop by a producer client: a new whitelist means a full
+        # cycle now; a new frame means analyzing that pair now.
+        if key is None:
+            self._full_cycle_due = True
+            self._wake.set()
+        elif key[1] == self.timeframe and self.config.external_message_consumer.analyze_on_update:
             self._dirty.add(key[0])
             self._wake.set()
 
@@ -261,7 +266,8 @@ class Bot:
         next_full = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
-            if now >= next_full:
+            if now >= next_full or self._full_cycle_due:
+                self._full_cycle_due = False
                 next_full = now + throttle
                 self._dirty.clear()
                 await self.cycle()
@@ -274,7 +280,8 @@ class Bot:
             if self._dirty:
                 continue
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_full - time.monotonic()))
+                async with asyncio.timeout(max(0.0, next_full - time.monotonic())):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

@@ -17,7 +17,8 @@ import pandas as pd
 
 from candlecast.messaging.protocol import PairKey
 
-UpdateListener = Callable[[str, PairKey], None]
+# Called with (producer, key) after a frame changed, (producer, None) after its whitelist changed.
+UpdateListener = Callable[[str, PairKey | None], None]
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,16 @@ class ProducerStore:
         self._listeners: list[UpdateListener] = []
 
     def add_listener(self, listener: UpdateListener) -> None:
-        """Call ``listener(producer, key)`` after every stored frame change."""
+        """Call ``listener`` after every stored frame or whitelist change."""
         self._listeners.append(listener)
 
     def set_pairs(self, producer: str, pairs: tuple[str, ...]) -> None:
         with self._lock:
+            changed = self._pairs.get(producer) != tuple(pairs)
             self._pairs[producer] = tuple(pairs)
+        if changed:
+            for listener in self._listeners:
+                listener(producer, None)
 
     def pairs(self, producer: str) -> list[str]:
         with self._lock:

@@ -190,8 +190,11 @@ class ProducerClient:
 
     async def _receive_loop(self, ws: ClientConnection) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that races with recv() completing, and the task never stops.
             try:
-                raw = await asyncio.wait_for(ws.recv(), timeout=self.settings.wait_timeout)
+                async with asyncio.timeout(self.settings.wait_timeout):
+                    raw = await ws.recv()
             except TimeoutError:
                 await self._check_alive(ws)
                 continue
@@ -201,7 +204,8 @@ class ProducerClient:
         started = time.monotonic()
         pong = await ws.ping()
         try:
-            await asyncio.wait_for(pong, timeout=self.settings.ping_timeout)
+            async with asyncio.timeout(self.settings.ping_timeout):
+                await pong
         except TimeoutError:
             raise ProducerUnavailable(
                 f"no message for {_num(self.settings.wait_timeout)} s and no pong within {_num(self.settings.ping_timeout)} s"

@@ -168,7 +168,8 @@ class Channel:
 
     async def _close_socket(self, code: int, reason: str) -> None:
         try:
-            await asyncio.wait_for(self.ws.close(code=code, reason=reason), timeout=2.0)
+            async with asyncio.timeout(2.0):
+                await self.ws.close(code=code, reason=reason)
         except Exception:
             pass  # the peer is gone or stuck; the server reaps the connection
 

@@ -1,0 +1,196 @@
+"""A consumer following real candlecast producers on 127.0.0.1 port 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from candlecast.testing import wait_until
+from tests.integration.harness import (
+    PAIRS,
+    PASSWORD,
+    USER,
+    CraftedSignals,
+    advance,
+    assert_copy_equals_producer,
+    consumer_config,
+    copies_match,
+    make_bot,
+    new_clock,
+    opened,
+    producer_config,
+    running,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def client(bot, name: str = "default"):
+    return next(c for c in bot.clients if c.name == name)
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+async def test_copies_equal_the_producers_after_sync_and_streaming(tmp_path: Path, binary: bool):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as producer:
+        raw = consumer_config(tmp_path, {"default": producer.api_port},
+                              external_message_consumer={"binary": binary})
+        async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS, exact=binary), timeout=10)
+            assert client(consumer).status.encoding == ("binary" if binary else "json")
+            assert consumer.dp.get_producer_pairs() == PAIRS
+            for _ in range(5):
+                await advance(producer, clock)
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS, exact=binary), timeout=10)
+            assert_copy_equals_producer(consumer, producer, PAIRS, exact=binary)
+            # 5 live updates per pair were appended, not re-requested
+            assert client(consumer).status.requests_sent == 0
+
+
+async def test_producer_restart_on_the_same_port_resyncs(tmp_path: Path):
+    clock = new_clock()
+    first = make_bot(producer_config(tmp_path), "ProducerStrategy", clock)
+    async with opened(first) as producer:
+        port = producer.api_port
+        raw = consumer_config(tmp_path, {"default": port})
+        consumer_bot = make_bot(raw, "ConsumerStrategy", clock)
+        async with running(consumer_bot) as consumer:
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+            await producer.close()
+            await wait_until(lambda: client(consumer).status.state != "connected", timeout=5)
+            clock.advance(180)  # three candles pass while the producer is down
+            restarted = make_bot(producer_config(tmp_path, api_server={"listen_port": port}), "ProducerStrategy", clock)
+            async with opened(restarted) as producer2:
+                await wait_until(lambda: client(consumer).status.state == "connected", timeout=5)
+                await advance(producer2, clock)
+                await wait_until(lambda: copies_match(consumer, producer2, PAIRS), timeout=10)
+                assert client(consumer).status.reconnects == 1
+
+
+async def test_wrong_token_is_reported_and_nothing_is_stored(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as producer:
+        raw = consumer_config(tmp_path, {"default": producer.api_port})
+        raw["external_message_consumer"]["producers"][0]["ws_token"] = "not-the-token"
+        async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+            await wait_until(lambda: client(consumer).status.last_error is not None, timeout=5)
+            assert client(consumer).status.last_error == "producer default refused the ws_token"
+            assert consumer.producer_store.keys("default") == []
+
+
+async def test_oversized_message_is_reported_and_the_client_reconnects(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as producer:
+        raw = consumer_config(tmp_path, {"default": producer.api_port},
+                              external_message_consumer={"message_size_limit": 1, "binary": False})
+        async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+            # a 1500-candle JSON frame with these columns is ~300 KB: fine under 1 MB
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS, exact=False), timeout=10)
+            # now make the producer's frames larger than 1 MB
+            big = producer.dp.get_analyzed_dataframe("BTC/USDT")[0]
+            for i in range(40):
+                big[f"extra_{i}"] = big["close"] * (1 + i / 1000)
+            producer.dp.set_analyzed("BTC/USDT", big, clock.now())
+            for msg in producer.hub.build_analyzed(("BTC/USDT", "1m", "spot"), big, clock.now(), False):
+                producer.hub.publish(msg)
+            await wait_until(lambda: "exceeds" in (client(consumer).status.last_error or ""), timeout=10)
+            assert client(consumer).status.last_error == "message from default exceeds message_size_limit=1 MB"
+            await wait_until(lambda: client(consumer).status.reconnects >= 1, timeout=10)
+
+
+async def test_a_gap_is_filled_exactly_once(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as producer:
+        raw = consumer_config(tmp_path, {"default": producer.api_port})
+        async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+            hub = producer.hub
+            original = hub.publish_threadsafe
+            hub.publish_threadsafe = lambda message: None  # two candles are never broadcast
+            await advance(producer, clock, 2)
+            hub.publish_threadsafe = original
+            await advance(producer, clock)  # this one arrives after a 2-candle hole
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+            assert client(consumer).status.requests_sent == len(PAIRS)  # one re-request per pair
+            await advance(producer, clock, 2)
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+            assert client(consumer).status.requests_sent == len(PAIRS)
+
+
+async def test_a_young_producer_with_50_candles_seeds_the_consumer(tmp_path: Path):
+    clock = new_clock()
+    producer_bot = make_bot(producer_config(tmp_path), "ProducerStrategy", clock)
+    producer_bot._history = 50  # a new listing: only 50 candles exist
+    async with opened(producer_bot) as producer:
+        assert len(producer.dp.get_analyzed_dataframe("BTC/USDT")[0]) == 50
+        raw = consumer_config(tmp_path, {"default": producer.api_port})
+        async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+            await advance(producer, clock)
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+            assert client(consumer).status.requests_sent == 0  # no request loop
+
+
+async def test_two_producers_with_different_names(tmp_path: Path):
+    clock = new_clock()
+    other_pairs = ["XRP/USDT", "ADA/USDT"]
+    raw_b = producer_config(tmp_path, name="other", exchange={"pair_whitelist": other_pairs})
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as a, \
+            opened(make_bot(raw_b, "ProducerStrategy", clock)) as b:
+        raw = consumer_config(tmp_path, {"default": a.api_port, "other": b.api_port})
+        async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+            await wait_until(lambda: copies_match(consumer, a, PAIRS) and copies_match(consumer, b, other_pairs, "other"), timeout=10)
+            assert consumer.dp.get_producer_pairs("other") == other_pairs
+            assert consumer.dp.get_producer_df("XRP/USDT")[0].empty  # not from "default"
+            assert not consumer.dp.get_producer_df("XRP/USDT", producer_name="other")[0].empty
+
+
+async def test_producer_pairlist_follows_the_producer(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as producer:
+        raw = consumer_config(tmp_path, {"default": producer.api_port},
+                              exchange={"pair_whitelist": ["DOT/USDT", "ETH/USDT"]},
+                              pairlists=[{"method": "StaticPairList"},
+                                         {"method": "ProducerPairList", "number_assets": 2}])
+        async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+            await wait_until(lambda: consumer.dp.get_producer_pairs() == PAIRS, timeout=10)
+            await consumer.cycle()
+            # static pairs first, then producer pairs de-duplicated, at most 2 added
+            assert consumer.whitelist == ["DOT/USDT", "ETH/USDT", "BTC/USDT", "SOL/USDT"]
+
+
+async def test_the_seed_consumer_strategy_trades_on_producer_signals(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), CraftedSignals(), clock)) as producer:
+        raw = consumer_config(tmp_path, {"default": producer.api_port})
+        async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+            for _ in range(2):  # one of two consecutive candles carries the crossing
+                await advance(producer, clock)
+            await wait_until(lambda: consumer.repository.count(is_open=True) >= 1, timeout=10)
+            trades = consumer.repository.open_trades()
+            assert {t.pair for t in trades} <= set(PAIRS)
+            assert all(t.strategy == "ConsumerStrategy" for t in trades)
+            # the consumer's own analyzed frame carries the producer's columns
+            frame = consumer.dp.get_analyzed_dataframe(trades[0].pair)[0]
+            assert {"rsi_default", "tema_default", "bb_middleband_default"} <= set(frame.columns)
+            # and its API reports the producer connection
+            async with httpx.AsyncClient() as http:
+                status = (await http.get(f"http://127.0.0.1:{consumer.api_port}/api/v1/producers",
+                                         auth=(USER, PASSWORD))).json()
+            assert status[0]["name"] == "default" and status[0]["state"] == "connected"
+            assert status[0]["pairs"] == PAIRS and status[0]["messages_received"] > len(PAIRS)
+
+
+async def test_remove_entry_exit_signals_zeroes_producer_signals(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), CraftedSignals(), clock)) as producer:
+        raw = consumer_config(tmp_path, {"default": producer.api_port},
+                              external_message_consumer={"remove_entry_exit_signals": True})
+        async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+            await wait_until(lambda: all(not consumer.dp.get_producer_df(p)[0].empty for p in PAIRS), timeout=10)
+            assert producer.dp.get_analyzed_dataframe("BTC/USDT")[0]["enter_long"].sum() > 0
+            for pair in PAIRS:
+                assert consumer.dp.get_producer_df(pair)[0]["enter_long"].eq(0).all()
