@@ -1,0 +1,147 @@
+"""``candlecast trade`` as a real process: trades in SQLite, kill -9, restart, clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from candlecast.testing import wait_until_sync
+
+STRATEGY = """
+from candlecast.strategy import IStrategy
+
+class EveryRise(IStrategy):
+    timeframe = "1s"
+    minimal_roi = {"0": 0.0004}
+    stoploss = -0.0004
+    process_only_new_candles = True
+
+    def populate_indicators(self, dataframe, metadata):
+        return dataframe
+
+    def populate_entry_trend(self, dataframe, metadata):
+        dataframe.loc[dataframe["close"] > dataframe["open"], "enter_long"] = 1
+        return dataframe
+"""
+
+
+@pytest.fixture
+def bot_dir(tmp_path: Path) -> Path:
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "every_rise.py").write_text(STRATEGY)
+    config = {
+        "bot_name": "cli-test",
+        "timeframe": "1s",
+        "stake_amount": 100,
+        "max_open_trades": 3,
+        "exchange": {"name": "simulated", "sim_volatility": 20,
+                     "pair_whitelist": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"]},
+        "internals": {"process_throttle_secs": 0.5},
+        "strategy": "EveryRise",
+        "strategy_path": str(tmp_path / "strategies"),
+        "db_url": f"sqlite:///{tmp_path / 'trades.sqlite'}",
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return tmp_path
+
+
+def start(bot_dir: Path, log: str = "bot.log") -> subprocess.Popen[bytes]:
+    with open(bot_dir / log, "wb") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "candlecast.cli", "trade", "-c", str(bot_dir / "config.json")],
+            cwd=bot_dir, stdout=subprocess.DEVNULL, stderr=stderr,
+        )
+
+
+def rows(bot_dir: Path, query: str) -> list[tuple]:
+    db = bot_dir / "trades.sqlite"
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        try:
+            return conn.execute(query).fetchall()
+        except sqlite3.OperationalError:
+            return []
+
+
+def count(bot_dir: Path, where: str) -> int:
+    found = rows(bot_dir, f"select count(*) from trades where {where}")
+    return found[0][0] if found else 0
+
+
+def test_trades_open_and_close_survive_kill_9_and_stop_cleanly(bot_dir: Path):
+    proc = start(bot_dir)
+    try:
+        wait_until_sync(lambda: count(bot_dir, "is_open = 0") >= 1 and count(bot_dir, "is_open = 1") >= 1, timeout=60)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    before = rows(bot_dir, "select id, pair, open_rate, amount, is_open from trades order by id")
+    open_before = [r for r in before if r[4] == 1]
+    assert open_before, "no open trade at the moment of the kill"
+    # every trade has its buy order; every closed one its sell order (nothing half-written)
+    orders = rows(bot_dir, "select trade_id, side from orders")
+    for trade_id, _, _, _, is_open in before:
+        sides = sorted(side for tid, side in orders if tid == trade_id)
+        assert sides == (["buy"] if is_open else ["buy", "sell"])
+
+    proc = start(bot_dir, "restarted.log")
+    try:
+        # the open trades are resumed (managed until they close), never duplicated
+        open_ids = [r[0] for r in open_before]
+        wait_until_sync(
+            lambda: all(r[0] == 0 for r in rows(bot_dir, f"select is_open from trades where id in ({','.join(map(str, open_ids))})")),
+            timeout=60,
+        )
+        after = rows(bot_dir, "select id, pair, open_rate, amount from trades order by id")
+        assert [r for r in after if r[0] in open_ids] == [(r[0], r[1], r[2], r[3]) for r in open_before]
+        assert all(n <= 1 for (n,) in rows(bot_dir, "select count(*) from trades where is_open = 1 group by pair"))
+    finally:
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(10)
+        elapsed = time.monotonic() - started
+    assert code == 0
+    assert elapsed < 2.5, f"SIGTERM took {elapsed:.1f} s"
+    assert "Traceback" not in (bot_dir / "restarted.log").read_text()
+
+
+def test_bad_strategy_file_is_one_line_exit_2(bot_dir: Path):
+    (bot_dir / "strategies" / "every_rise.py").write_text("class EveryRise(:\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "candlecast.cli", "trade", "-c", str(bot_dir / "config.json")],
+        cwd=bot_dir, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "every_rise.py (syntax error at line 1" in result.stderr
+
+
+def test_taken_port_is_one_line_exit_2(bot_dir: Path):
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    config = json.loads((bot_dir / "config.json").read_text())
+    config["api_server"] = {"enabled": True, "listen_port": port, "ws_token": "x" * 20}
+    (bot_dir / "config.json").write_text(json.dumps(config))
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "candlecast.cli", "trade", "-c", str(bot_dir / "config.json")],
+            cwd=bot_dir, capture_output=True, text=True, timeout=60, env={**os.environ},
+        )
+    finally:
+        holder.close()
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port} is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
