@@ -25,6 +25,7 @@ LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 def setup_logging(verbosity: int) -> None:
     level = logging.DEBUG if verbosity >= 2 else logging.INFO
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for noisy in ("uvicorn.error", "uvicorn.access", "websockets"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbosity >= 1 else logging.WARNING)
 
