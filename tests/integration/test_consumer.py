@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -194,3 +195,35 @@ async def test_remove_entry_exit_signals_zeroes_producer_signals(tmp_path: Path)
             assert producer.dp.get_analyzed_dataframe("BTC/USDT")[0]["enter_long"].sum() > 0
             for pair in PAIRS:
                 assert consumer.dp.get_producer_df(pair)[0]["enter_long"].eq(0).all()
+
+
+async def test_listen_prints_what_the_producer_sends(tmp_path: Path):
+    import json
+    import sys
+
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as producer:
+        from tests.integration.harness import TOKEN
+
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "candlecast.cli", "listen", "--host", "127.0.0.1", "--port",
+            str(producer.api_port), "--token", TOKEN, "--seconds", "3", "--json",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0
+        doc = json.loads(out)
+        assert doc["producer_pairs"] == PAIRS
+        frame = producer.dp.get_analyzed_dataframe("BTC/USDT")[0]
+        btc = doc["frames"]["BTC/USDT|1m|spot"]
+        assert btc["rows"] == len(frame) and btc["columns"] == list(frame.columns)
+        assert btc["last"] == frame["date"].iloc[-1].isoformat()
+
+        bad = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "candlecast.cli", "listen", "--host", "127.0.0.1", "--port",
+            str(producer.api_port), "--token", "wrong", "--seconds", "2",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(bad.communicate(), 30)
+        assert bad.returncode == 1
+        assert b"refused the ws_token" in err
