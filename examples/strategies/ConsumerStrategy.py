@@ -10,16 +10,16 @@ class ConsumerStrategy(IStrategy):
     stoploss = -0.02
     buy_rsi = IntParameter(10, 60, default=45, space="buy")
 
-    process_only_new_candles = False # required for consumers
+    process_only_new_candles = False  # required for consumers
 
-    _columns_to_expect = ['rsi_default', 'tema_default', 'bb_middleband_default']
+    _columns_to_expect = ["rsi_default", "tema_default", "bb_middleband_default"]
 
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         """
         Use the websocket api to get pre-populated indicators from another freqtrade instance.
         Use `self.dp.get_producer_df(pair)` to get the dataframe
         """
-        pair = metadata['pair']
+        pair = metadata["pair"]
         timeframe = self.timeframe
 
         producer_pairs = self.dp.get_producer_pairs()
@@ -39,10 +39,14 @@ class ConsumerStrategy(IStrategy):
         if not producer_dataframe.empty:
             # If you plan on passing the producer's entry/exit signal directly,
             # specify ffill=False or it will have unintended results
-            merged_dataframe = merge_informative_pair(dataframe, producer_dataframe,
-                                                      timeframe, timeframe,
-                                                      append_timeframe=False,
-                                                      suffix="default")
+            merged_dataframe = merge_informative_pair(
+                dataframe,
+                producer_dataframe,
+                timeframe,
+                timeframe,
+                append_timeframe=False,
+                suffix="default",
+            )
             return merged_dataframe
         else:
             dataframe[self._columns_to_expect] = 0
@@ -56,11 +60,12 @@ class ConsumerStrategy(IStrategy):
         # Use the dataframe columns as if we calculated them ourselves
         dataframe.loc[
             (
-                (qtpylib.crossed_above(dataframe['rsi_default'], self.buy_rsi.value)) &
-                (dataframe['tema_default'] <= dataframe['bb_middleband_default']) &
-                (dataframe['tema_default'] > dataframe['tema_default'].shift(1)) &
-                (dataframe['volume'] > 0)
+                (qtpylib.crossed_above(dataframe["rsi_default"], self.buy_rsi.value))
+                & (dataframe["tema_default"] <= dataframe["bb_middleband_default"])
+                & (dataframe["tema_default"] > dataframe["tema_default"].shift(1))
+                & (dataframe["volume"] > 0)
             ),
-            'enter_long'] = 1
+            "enter_long",
+        ] = 1
 
         return dataframe

@@ -31,10 +31,18 @@ def setup_logging(verbosity: int) -> None:
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", action="append", default=[], metavar="FILE",
-                        help="config file (repeat to merge several, left to right)")
+    parser.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="config file (repeat to merge several, left to right)",
+    )
     parser.add_argument("-s", "--strategy", help="strategy class name (overrides the config)")
-    parser.add_argument("--strategy-path", help="directory of strategy files (default user_data/strategies)")
+    parser.add_argument(
+        "--strategy-path", help="directory of strategy files (default user_data/strategies)"
+    )
     parser.add_argument("--db-url", help="database URL (default sqlite under user_data/)")
     parser.add_argument("-v", "--verbose", action="count", default=0)
 
@@ -59,21 +67,29 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--strategy-path", default=None)
     lst.add_argument("-c", "--config", action="append", default=[])
 
-    listen = sub.add_parser("listen", help="connect to a producer as a consumer and print what arrives")
+    listen = sub.add_parser(
+        "listen", help="connect to a producer as a consumer and print what arrives"
+    )
     listen.add_argument("--host", required=True)
     listen.add_argument("--port", required=True, type=int)
     listen.add_argument("--token", required=True)
     listen.add_argument("--secure", action="store_true", help="use wss://")
     listen.add_argument("--ca-file", help="CA bundle to verify the producer's certificate")
-    listen.add_argument("--seconds", type=float, default=10.0, help="how long to listen (default 10)")
+    listen.add_argument(
+        "--seconds", type=float, default=10.0, help="how long to listen (default 10)"
+    )
     listen.add_argument("--json", action="store_true", help="print one JSON document at the end")
-    listen.add_argument("--no-binary", action="store_true", help="do not offer candlecast's binary encoding")
+    listen.add_argument(
+        "--no-binary", action="store_true", help="do not offer candlecast's binary encoding"
+    )
 
     demo = sub.add_parser("demo", help="run a producer and two consumers on the simulated exchange")
     demo.add_argument("--duration", type=float, default=60.0)
     demo.add_argument("--timeframe", default="1s")
     demo.add_argument("--pairs", type=int, default=6)
-    demo.add_argument("--workdir", default=None, help="where the bots keep their files (default: a temp dir)")
+    demo.add_argument(
+        "--workdir", default=None, help="where the bots keep their files (default: a temp dir)"
+    )
     demo.add_argument("--plain", action="store_true", help="plain status lines even on a terminal")
     return parser
 
@@ -93,7 +109,9 @@ def _load(args: argparse.Namespace) -> Any:
     from candlecast.config import load_config
 
     if not args.config:
-        raise ConfigError("no config file given: pass -c config.json (create one with 'candlecast new-config')")
+        raise ConfigError(
+            "no config file given: pass -c config.json (create one with 'candlecast new-config')"
+        )
     return load_config(args.config, overrides=_overrides(args))
 
 
@@ -103,9 +121,12 @@ def cmd_trade(args: argparse.Namespace) -> int:
 
     config = _load(args)
     if not config.strategy:
-        raise ConfigError("strategy: required (set \"strategy\" in the config or pass -s NAME)")
-    strategy = load_strategy(config.strategy, config.strategy_path or "user_data/strategies",
-                             config.model_dump(mode="json"))
+        raise ConfigError('strategy: required (set "strategy" in the config or pass -s NAME)')
+    strategy = load_strategy(
+        config.strategy,
+        config.strategy_path or "user_data/strategies",
+        config.model_dump(mode="json"),
+    )
     bot = Bot(config, strategy)
 
     async def main() -> None:
@@ -122,7 +143,12 @@ def cmd_show_config(args: argparse.Namespace) -> int:
     from candlecast.config import mask_secrets
 
     config = _load(args)
-    sys.stdout.write(orjson.dumps(mask_secrets(config.model_dump(mode="json")), option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.write(
+        orjson.dumps(
+            mask_secrets(config.model_dump(mode="json")), option=orjson.OPT_INDENT_2
+        ).decode()
+        + "\n"
+    )
     return 0
 
 
@@ -130,7 +156,9 @@ def cmd_new_config(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
         raise ConfigError(f"{path} already exists; pass --force to overwrite it")
-    text = resources.files("candlecast").joinpath("templates/config.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("candlecast").joinpath("templates/config.json").read_text(encoding="utf-8")
+    )
     path.write_text(text, encoding="utf-8")
     print(f"Wrote {path}. Edit it, then run: candlecast trade -c {path}")
     return 0

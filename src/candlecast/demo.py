@@ -28,8 +28,20 @@ import numpy as np
 
 from candlecast.exceptions import ConfigError
 
-DEMO_PAIRS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT",
-              "DOT/USDT", "LTC/USDT", "LINK/USDT", "AVAX/USDT", "TRX/USDT"]
+DEMO_PAIRS = [
+    "BTC/USDT",
+    "ETH/USDT",
+    "SOL/USDT",
+    "BNB/USDT",
+    "XRP/USDT",
+    "ADA/USDT",
+    "DOGE/USDT",
+    "DOT/USDT",
+    "LTC/USDT",
+    "LINK/USDT",
+    "AVAX/USDT",
+    "TRX/USDT",
+]
 USER, PASSWORD = "demo", "demo-password"
 TOKEN_BYTES = 24
 STATUS_EVERY = 5.0
@@ -43,12 +55,17 @@ def free_port() -> int:
 
 def find_strategy_dir(explicit: str | None) -> Path:
     candidates = [Path(explicit)] if explicit else []
-    candidates += [Path.cwd() / "examples" / "strategies", Path(__file__).resolve().parents[2] / "examples" / "strategies"]
+    candidates += [
+        Path.cwd() / "examples" / "strategies",
+        Path(__file__).resolve().parents[2] / "examples" / "strategies",
+    ]
     for path in candidates:
         if (path / "ProducerStrategy.py").exists() and (path / "ConsumerStrategy.py").exists():
             return path
-    raise ConfigError("cannot find examples/strategies with ProducerStrategy.py and ConsumerStrategy.py; "
-                      "run the demo from the candlecast checkout")
+    raise ConfigError(
+        "cannot find examples/strategies with ProducerStrategy.py and ConsumerStrategy.py; "
+        "run the demo from the candlecast checkout"
+    )
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -74,7 +91,9 @@ class BotProcess:
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "candlecast.cli", "trade", "-c", str(self.config)],
-                stdout=log, stderr=subprocess.STDOUT, cwd=self.config.parent,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.config.parent,
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
 
@@ -100,34 +119,71 @@ class BotProcess:
             return ""
 
 
-def write_configs(workdir: Path, strategy_dir: Path, timeframe: str, pairs: list[str], token: str) -> list[BotProcess]:
+def write_configs(
+    workdir: Path, strategy_dir: Path, timeframe: str, pairs: list[str], token: str
+) -> list[BotProcess]:
     producer_port = free_port()
-    bots = [BotProcess("producer", "producer", producer_port, workdir / "producer.json", workdir / "producer.log")]
+    bots = [
+        BotProcess(
+            "producer",
+            "producer",
+            producer_port,
+            workdir / "producer.json",
+            workdir / "producer.log",
+        )
+    ]
     common = {
-        "dry_run": True, "dry_run_wallet": 1000, "stake_currency": "USDT", "stake_amount": 100,
-        "max_open_trades": 3, "timeframe": timeframe, "internals": {"process_throttle_secs": 1},
+        "dry_run": True,
+        "dry_run_wallet": 1000,
+        "stake_currency": "USDT",
+        "stake_amount": 100,
+        "max_open_trades": 3,
+        "timeframe": timeframe,
+        "internals": {"process_throttle_secs": 1},
         "strategy_path": str(strategy_dir),
     }
     producer = {
-        **common, "bot_name": "producer", "strategy": "ProducerStrategy",
+        **common,
+        "bot_name": "producer",
+        "strategy": "ProducerStrategy",
         "exchange": {"name": "simulated", "sim_volatility": 10, "pair_whitelist": pairs},
         "db_url": f"sqlite:///{workdir / 'producer.sqlite'}",
-        "api_server": {"enabled": True, "listen_port": producer_port, "ws_token": token,
-                       "username": USER, "password": PASSWORD},
+        "api_server": {
+            "enabled": True,
+            "listen_port": producer_port,
+            "ws_token": token,
+            "username": USER,
+            "password": PASSWORD,
+        },
     }
     bots[0].config.write_text(json.dumps(producer, indent=2))
     for i in (1, 2):
         port = free_port()
         name = f"consumer-{i}"
         consumer = {
-            **common, "bot_name": name, "strategy": "ConsumerStrategy",
+            **common,
+            "bot_name": name,
+            "strategy": "ConsumerStrategy",
             "exchange": {"name": "simulated", "sim_volatility": 10},
             "pairlists": [{"method": "ProducerPairList", "producer_name": "default"}],
             "db_url": f"sqlite:///{workdir / (name + '.sqlite')}",
-            "api_server": {"enabled": True, "listen_port": port, "username": USER, "password": PASSWORD},
+            "api_server": {
+                "enabled": True,
+                "listen_port": port,
+                "username": USER,
+                "password": PASSWORD,
+            },
             "external_message_consumer": {
-                "enabled": True, "sleep_time": 1,
-                "producers": [{"name": "default", "host": "127.0.0.1", "port": producer_port, "ws_token": token}],
+                "enabled": True,
+                "sleep_time": 1,
+                "producers": [
+                    {
+                        "name": "default",
+                        "host": "127.0.0.1",
+                        "port": producer_port,
+                        "ws_token": token,
+                    }
+                ],
             },
         }
         bot = BotProcess(name, "consumer", port, workdir / f"{name}.json", workdir / f"{name}.log")
@@ -142,7 +198,9 @@ class Snapshot:
 
     pairs: list[str] = field(default_factory=list)
     last: dict[str, dict[str, Any]] = field(default_factory=dict)  # producer's last candle per pair
-    copies: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # consumer -> pair -> last candle
+    copies: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=dict
+    )  # consumer -> pair -> last candle
     producers: dict[str, dict[str, Any]] = field(default_factory=dict)  # consumer -> /producers[0]
     open_trades: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     trades: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -180,12 +238,17 @@ class Fleet:
             snap.pairs = self.get(self.producer, "whitelist")["whitelist"]
         for pair in snap.pairs:
             with contextlib.suppress(httpx.HTTPError):
-                snap.last[pair] = _last_row(self.get(self.producer, "pair_candles", pair=pair, limit=2))
+                snap.last[pair] = _last_row(
+                    self.get(self.producer, "pair_candles", pair=pair, limit=2)
+                )
         for bot in self.bots:
             with contextlib.suppress(httpx.HTTPError):
                 snap.open_trades[bot.name] = self.get(bot, "status")
                 trades = self.get(bot, "trades")["trades"]
-                snap.trades[bot.name] = {"opened": len(trades), "closed": sum(1 for t in trades if not t["is_open"])}
+                snap.trades[bot.name] = {
+                    "opened": len(trades),
+                    "closed": sum(1 for t in trades if not t["is_open"]),
+                }
         for bot in self.consumers:
             with contextlib.suppress(httpx.HTTPError):
                 status = self.get(bot, "producers")
@@ -194,7 +257,9 @@ class Fleet:
             copies: dict[str, dict[str, Any]] = {}
             for pair in snap.pairs:
                 with contextlib.suppress(httpx.HTTPError):
-                    copies[pair] = _last_row(self.get(bot, "pair_candles", pair=pair, producer="default", limit=2))
+                    copies[pair] = _last_row(
+                        self.get(bot, "pair_candles", pair=pair, producer="default", limit=2)
+                    )
             snap.copies[bot.name] = copies
         return snap
 
@@ -242,7 +307,11 @@ def compare_payloads(producer: dict[str, Any], consumer: dict[str, Any]) -> str:
         return "empty copy"
     prod_last = producer["data"][-1][date_col]
     cons_last = cons_rows[-1][date_col]
-    step = producer["data"][-1][date_col] - producer["data"][-2][date_col] if len(producer["data"]) > 1 else 0
+    step = (
+        producer["data"][-1][date_col] - producer["data"][-2][date_col]
+        if len(producer["data"]) > 1
+        else 0
+    )
     if step and (prod_last - cons_last) > 2 * step:
         return f"copy is {(prod_last - cons_last) // step} candles behind"
     for row in cons_rows:
@@ -286,9 +355,15 @@ def _fmt_ms(value: float | None) -> str:
 
 
 def status_line(snap: Snapshot, elapsed: float) -> str:
-    parts = [f"[{elapsed:5.0f} s] producer: {len(snap.pairs)} pairs, trades {snap.trades.get('producer', {}).get('opened', 0)}"]
+    parts = [
+        f"[{elapsed:5.0f} s] producer: {len(snap.pairs)} pairs, trades {snap.trades.get('producer', {}).get('opened', 0)}"
+    ]
     for name, status in snap.producers.items():
-        have = sum(1 for p in snap.pairs if _current(snap.copies.get(name, {}).get(p, {}), snap.last.get(p, {})))
+        have = sum(
+            1
+            for p in snap.pairs
+            if _current(snap.copies.get(name, {}).get(p, {}), snap.last.get(p, {}))
+        )
         parts.append(
             f"{name}: {status.get('state')} {status.get('encoding') or ''}, {have}/{len(snap.pairs)} pairs current, "
             f"p50 {_fmt_ms(status.get('latency_ms_p50'))}, trades {snap.trades.get(name, {}).get('opened', 0)}"
@@ -316,38 +391,67 @@ def render_table(snap: Snapshot, elapsed: float, duration: float) -> Any:
         last = snap.last.get(pair, {})
         date = last.get("date")
         when = time.strftime("%H:%M:%S", time.gmtime(date / 1000)) if date else "-"
-        row = [pair, when, f"{last.get('close', float('nan')):.6g}", f"{last.get('rsi') or float('nan'):.1f}",
-               f"{last.get('tema') or float('nan'):.6g}", "[green]●[/]" if last.get("enter_long") == 1 else ""]
+        row = [
+            pair,
+            when,
+            f"{last.get('close', float('nan')):.6g}",
+            f"{last.get('rsi') or float('nan'):.1f}",
+            f"{last.get('tema') or float('nan'):.6g}",
+            "[green]●[/]" if last.get("enter_long") == 1 else "",
+        ]
         for name in consumers:
             copy = snap.copies[name].get(pair, {})
             row.append("[green]current[/]" if _current(copy, last) else "[yellow]behind[/]")
         for name in snap.trades:
-            row.append("●" if any(t["pair"] == pair for t in snap.open_trades.get(name, [])) else "")
+            row.append(
+                "●" if any(t["pair"] == pair for t in snap.open_trades.get(name, [])) else ""
+            )
         table.add_row(*row)
     conn = Table(expand=True)
-    for col in ("consumer", "state", "encoding", "messages", "bytes", "latency p50", "latency p99", "reconnects",
-                "trades opened/closed"):
+    for col in (
+        "consumer",
+        "state",
+        "encoding",
+        "messages",
+        "bytes",
+        "latency p50",
+        "latency p99",
+        "reconnects",
+        "trades opened/closed",
+    ):
         conn.add_column(col)
     for name, status in snap.producers.items():
         trades = snap.trades.get(name, {})
-        conn.add_row(name, str(status.get("state")), str(status.get("encoding")), str(status.get("messages_received")),
-                     _fmt_bytes(status.get("bytes_received") or 0), _fmt_ms(status.get("latency_ms_p50")),
-                     _fmt_ms(status.get("latency_ms_p99")), str(status.get("reconnects")),
-                     f"{trades.get('opened', 0)}/{trades.get('closed', 0)}")
+        conn.add_row(
+            name,
+            str(status.get("state")),
+            str(status.get("encoding")),
+            str(status.get("messages_received")),
+            _fmt_bytes(status.get("bytes_received") or 0),
+            _fmt_ms(status.get("latency_ms_p50")),
+            _fmt_ms(status.get("latency_ms_p99")),
+            str(status.get("reconnects")),
+            f"{trades.get('opened', 0)}/{trades.get('closed', 0)}",
+        )
     return Group(table, conn)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     strategy_dir = find_strategy_dir(getattr(args, "strategy_path", None))
     pairs = DEMO_PAIRS[: max(1, min(args.pairs, len(DEMO_PAIRS)))]
-    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="candlecast-demo-"))
+    workdir = (
+        Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="candlecast-demo-"))
+    )
     workdir.mkdir(parents=True, exist_ok=True)
     token = os.urandom(TOKEN_BYTES).hex()
     bots = write_configs(workdir, strategy_dir, args.timeframe, pairs, token)
     fleet = Fleet(bots)
     live_view = sys.stdout.isatty() and not args.plain
-    print(f"candlecast demo: 1 producer + 2 consumers, {len(pairs)} pairs, {args.timeframe} candles, "
-          f"{args.duration:.0f} s; files in {workdir}", flush=True)
+    print(
+        f"candlecast demo: 1 producer + 2 consumers, {len(pairs)} pairs, {args.timeframe} candles, "
+        f"{args.duration:.0f} s; files in {workdir}",
+        flush=True,
+    )
     started = time.monotonic()
     failure: str | None = None
     summary: dict[str, Any] = {}
@@ -362,7 +466,10 @@ def run_demo(args: argparse.Namespace) -> int:
             if time.monotonic() > deadline:
                 raise RuntimeError("the bots did not come up within 30 s")
             time.sleep(0.2)
-        print("All three bots are up: " + ", ".join(f"{b.name} on :{b.port}" for b in bots), flush=True)
+        print(
+            "All three bots are up: " + ", ".join(f"{b.name} on :{b.port}" for b in bots),
+            flush=True,
+        )
         failure = _watch(fleet, started, args.duration, live_view)
         if failure is None:
             summary = _summarize(fleet, args.duration)
@@ -441,8 +548,10 @@ def _summarize(fleet: Fleet, duration: float) -> dict[str, Any]:
     return {
         "duration_s": round(duration, 1),
         "pairs": snap.pairs,
-        "producer": {"trades_opened": snap.trades.get("producer", {}).get("opened", 0),
-                     "trades_closed": snap.trades.get("producer", {}).get("closed", 0)},
+        "producer": {
+            "trades_opened": snap.trades.get("producer", {}).get("opened", 0),
+            "trades_closed": snap.trades.get("producer", {}).get("closed", 0),
+        },
         "consumers": consumers,
         "frames_match": bool(consumers) and all(c["frames_match"] for c in consumers.values()),
     }
@@ -452,14 +561,18 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print("\nSummary", flush=True)
     producer = summary.get("producer")
     if producer:
-        print(f"  producer   : {len(summary.get('pairs', []))} pairs, trades opened {producer['trades_opened']}, "
-              f"closed {producer['trades_closed']}")
+        print(
+            f"  producer   : {len(summary.get('pairs', []))} pairs, trades opened {producer['trades_opened']}, "
+            f"closed {producer['trades_closed']}"
+        )
     for name, c in summary.get("consumers", {}).items():
         matched = sum(1 for v in c["frames"].values() if v == "equal")
-        print(f"  {name} : {c['state']} ({c['encoding']}), {c['messages']} messages, {_fmt_bytes(c['bytes'] or 0)}, "
-              f"latency p50 {_fmt_ms(c['latency_ms_p50'])} p99 {_fmt_ms(c['latency_ms_p99'])}, "
-              f"trades opened {c['trades_opened']} closed {c['trades_closed']}, "
-              f"frames equal to the producer's: {matched}/{len(c['frames'])}")
+        print(
+            f"  {name} : {c['state']} ({c['encoding']}), {c['messages']} messages, {_fmt_bytes(c['bytes'] or 0)}, "
+            f"latency p50 {_fmt_ms(c['latency_ms_p50'])} p99 {_fmt_ms(c['latency_ms_p99'])}, "
+            f"trades opened {c['trades_opened']} closed {c['trades_closed']}, "
+            f"frames equal to the producer's: {matched}/{len(c['frames'])}"
+        )
         for pair, verdict in c["frames"].items():
             if verdict != "equal":
                 print(f"      {pair}: {verdict}")
@@ -467,5 +580,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
     if codes:
         print("  shutdown   : " + ", ".join(f"{k} exit {v}" for k, v in codes.items()))
     if "frames_match" in summary:
-        verdict = "every consumer's copy equals the producer's frames" if summary["frames_match"] else "MISMATCH"
+        verdict = (
+            "every consumer's copy equals the producer's frames"
+            if summary["frames_match"]
+            else "MISMATCH"
+        )
         print(f"Result: {verdict}", flush=True)

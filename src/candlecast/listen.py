@@ -36,10 +36,17 @@ def describe(store: ProducerStore, key: PairKey, name: str = "default") -> dict[
 
 
 async def listen(args: argparse.Namespace) -> int:
-    producer = ProducerConfig(name="default", host=args.host, port=args.port, ws_token=args.token,
-                              secure=args.secure, ca_file=args.ca_file)
-    settings = ExternalMessageConsumerConfig(enabled=True, producers=[producer], sleep_time=1,
-                                             binary=not args.no_binary)
+    producer = ProducerConfig(
+        name="default",
+        host=args.host,
+        port=args.port,
+        ws_token=args.token,
+        secure=args.secure,
+        ca_file=args.ca_file,
+    )
+    settings = ExternalMessageConsumerConfig(
+        enabled=True, producers=[producer], sleep_time=1, binary=not args.no_binary
+    )
     store = ProducerStore()
     client = ProducerClient(producer, settings, store)
     quiet = args.json
@@ -53,8 +60,11 @@ async def listen(args: argparse.Namespace) -> int:
         info = describe(store, key)
         latency = client.status.latencies_ms[-1] if client.status.latencies_ms else None
         lat = f", latency {latency:.1f} ms" if latency is not None else ""
-        print(f"{key[0]} {key[1]} {key[2]}: {info['rows']} rows x {len(info['columns'])} columns, "
-              f"{info['first']} .. {info['last']}, analyzed {info['last_analyzed']}{lat}", flush=True)
+        print(
+            f"{key[0]} {key[1]} {key[2]}: {info['rows']} rows x {len(info['columns'])} columns, "
+            f"{info['first']} .. {info['last']}, analyzed {info['last_analyzed']}{lat}",
+            flush=True,
+        )
 
     store.add_listener(on_update)
     task = asyncio.create_task(client.run())
@@ -68,13 +78,23 @@ async def listen(args: argparse.Namespace) -> int:
     status = client.status
     frames = {f"{k[0]}|{k[1]}|{k[2]}": describe(store, k) for k in store.keys("default")}
     if args.json:
-        doc = {"producer_pairs": store.pairs("default"), "frames": frames, "connection": status.as_dict(store.pairs("default"))}
+        doc = {
+            "producer_pairs": store.pairs("default"),
+            "frames": frames,
+            "connection": status.as_dict(store.pairs("default")),
+        }
         sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        print(f"after {time.monotonic() - started:.1f} s: {status.messages_received} messages, "
-              f"{status.bytes_received} bytes, {len(frames)} frames, encoding {status.encoding or '-'}"
-              + (f"; last error: {status.last_error}" if status.last_error else ""), flush=True)
+        print(
+            f"after {time.monotonic() - started:.1f} s: {status.messages_received} messages, "
+            f"{status.bytes_received} bytes, {len(frames)} frames, encoding {status.encoding or '-'}"
+            + (f"; last error: {status.last_error}" if status.last_error else ""),
+            flush=True,
+        )
     if status.messages_received == 0:
-        print(f"candlecast: error: nothing received from {status.url}: {status.last_error or 'no message'}", file=sys.stderr)
+        print(
+            f"candlecast: error: nothing received from {status.url}: {status.last_error or 'no message'}",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -39,13 +39,20 @@ def producer_config(tmp_path: Path, name: str = "producer", **extra: Any) -> dic
         "exchange": {"name": "simulated", "pair_whitelist": list(PAIRS)},
         "internals": {"process_throttle_secs": 3600},
         "db_url": f"sqlite:///{tmp_path / (name + '.sqlite')}",
-        "api_server": {"enabled": True, "listen_port": 0, "ws_token": [TOKEN], "username": USER,
-                       "password": PASSWORD},
+        "api_server": {
+            "enabled": True,
+            "listen_port": 0,
+            "ws_token": [TOKEN],
+            "username": USER,
+            "password": PASSWORD,
+        },
     }
     return deep_merge(base, extra)
 
 
-def consumer_config(tmp_path: Path, ports: dict[str, int], name: str = "consumer", **extra: Any) -> dict[str, Any]:
+def consumer_config(
+    tmp_path: Path, ports: dict[str, int], name: str = "consumer", **extra: Any
+) -> dict[str, Any]:
     base = {
         "bot_name": name,
         "timeframe": "1m",
@@ -57,7 +64,10 @@ def consumer_config(tmp_path: Path, ports: dict[str, int], name: str = "consumer
         "api_server": {"enabled": True, "listen_port": 0, "username": USER, "password": PASSWORD},
         "external_message_consumer": {
             "enabled": True,
-            "producers": [{"name": n, "host": "127.0.0.1", "port": p, "ws_token": TOKEN} for n, p in ports.items()],
+            "producers": [
+                {"name": n, "host": "127.0.0.1", "port": p, "ws_token": TOKEN}
+                for n, p in ports.items()
+            ],
             "sleep_time": 0.2,
             "wait_timeout": 5,
             "ping_timeout": 2,
@@ -86,9 +96,16 @@ class CraftedSignals(IStrategy):
         return dataframe
 
 
-def make_bot(raw: dict[str, Any], strategy: str | IStrategy, clock: FixedClock, strategy_dir: Path = EXAMPLES / "strategies") -> Bot:
+def make_bot(
+    raw: dict[str, Any],
+    strategy: str | IStrategy,
+    clock: FixedClock,
+    strategy_dir: Path = EXAMPLES / "strategies",
+) -> Bot:
     config = validate_config(raw)
-    strat = strategy if isinstance(strategy, IStrategy) else load_strategy(strategy, strategy_dir, raw)
+    strat = (
+        strategy if isinstance(strategy, IStrategy) else load_strategy(strategy, strategy_dir, raw)
+    )
     return Bot(config, strat, exchange=SimulatedExchange(clock=clock), clock=clock)
 
 
@@ -140,17 +157,27 @@ def consumer_copy(bot: Bot, pair: str, producer: str = "default") -> pd.DataFram
     return frame
 
 
-def assert_copy_equals_producer(consumer: Bot, producer: Bot, pairs: list[str], name: str = "default", exact: bool = True) -> None:
+def assert_copy_equals_producer(
+    consumer: Bot, producer: Bot, pairs: list[str], name: str = "default", exact: bool = True
+) -> None:
     for pair in pairs:
         theirs = producer_frame(producer, pair)
         ours = consumer_copy(consumer, pair, name)
         assert not ours.empty, f"consumer has no copy of {pair}"
         expected = theirs.tail(len(ours)).reset_index(drop=True)
-        pd.testing.assert_frame_equal(ours, expected, check_exact=exact, rtol=1e-9,
-                                      check_dtype=exact, check_index_type="equiv")
+        pd.testing.assert_frame_equal(
+            ours,
+            expected,
+            check_exact=exact,
+            rtol=1e-9,
+            check_dtype=exact,
+            check_index_type="equiv",
+        )
 
 
-def copies_match(consumer: Bot, producer: Bot, pairs: list[str], name: str = "default", exact: bool = True) -> bool:
+def copies_match(
+    consumer: Bot, producer: Bot, pairs: list[str], name: str = "default", exact: bool = True
+) -> bool:
     try:
         assert_copy_equals_producer(consumer, producer, pairs, name, exact)
     except AssertionError:

@@ -36,15 +36,20 @@ def client(bot, name: str = "default"):
 async def test_copies_equal_the_producers_after_sync_and_streaming(tmp_path: Path, binary: bool):
     clock = new_clock()
     async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as producer:
-        raw = consumer_config(tmp_path, {"default": producer.api_port},
-                              external_message_consumer={"binary": binary})
+        raw = consumer_config(
+            tmp_path, {"default": producer.api_port}, external_message_consumer={"binary": binary}
+        )
         async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
-            await wait_until(lambda: copies_match(consumer, producer, PAIRS, exact=binary), timeout=10)
+            await wait_until(
+                lambda: copies_match(consumer, producer, PAIRS, exact=binary), timeout=10
+            )
             assert client(consumer).status.encoding == ("binary" if binary else "json")
             assert consumer.dp.get_producer_pairs() == PAIRS
             for _ in range(5):
                 await advance(producer, clock)
-            await wait_until(lambda: copies_match(consumer, producer, PAIRS, exact=binary), timeout=10)
+            await wait_until(
+                lambda: copies_match(consumer, producer, PAIRS, exact=binary), timeout=10
+            )
             assert_copy_equals_producer(consumer, producer, PAIRS, exact=binary)
             # 5 live updates per pair were appended, not re-requested
             assert client(consumer).status.requests_sent == 0
@@ -62,7 +67,11 @@ async def test_producer_restart_on_the_same_port_resyncs(tmp_path: Path):
             await producer.close()
             await wait_until(lambda: client(consumer).status.state != "connected", timeout=5)
             clock.advance(180)  # three candles pass while the producer is down
-            restarted = make_bot(producer_config(tmp_path, api_server={"listen_port": port}), "ProducerStrategy", clock)
+            restarted = make_bot(
+                producer_config(tmp_path, api_server={"listen_port": port}),
+                "ProducerStrategy",
+                clock,
+            )
             async with opened(restarted) as producer2:
                 await wait_until(lambda: client(consumer).status.state == "connected", timeout=5)
                 await advance(producer2, clock)
@@ -84,20 +93,32 @@ async def test_wrong_token_is_reported_and_nothing_is_stored(tmp_path: Path):
 async def test_oversized_message_is_reported_and_the_client_reconnects(tmp_path: Path):
     clock = new_clock()
     async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as producer:
-        raw = consumer_config(tmp_path, {"default": producer.api_port},
-                              external_message_consumer={"message_size_limit": 1, "binary": False})
+        raw = consumer_config(
+            tmp_path,
+            {"default": producer.api_port},
+            external_message_consumer={"message_size_limit": 1, "binary": False},
+        )
         async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
             # a 1500-candle JSON frame with these columns is ~300 KB: fine under 1 MB
-            await wait_until(lambda: copies_match(consumer, producer, PAIRS, exact=False), timeout=10)
+            await wait_until(
+                lambda: copies_match(consumer, producer, PAIRS, exact=False), timeout=10
+            )
             # now make the producer's frames larger than 1 MB
             big = producer.dp.get_analyzed_dataframe("BTC/USDT")[0]
             for i in range(40):
                 big[f"extra_{i}"] = big["close"] * (1 + i / 1000)
             producer.dp.set_analyzed("BTC/USDT", big, clock.now())
-            for msg in producer.hub.build_analyzed(("BTC/USDT", "1m", "spot"), big, clock.now(), False):
+            for msg in producer.hub.build_analyzed(
+                ("BTC/USDT", "1m", "spot"), big, clock.now(), False
+            ):
                 producer.hub.publish(msg)
-            await wait_until(lambda: "exceeds" in (client(consumer).status.last_error or ""), timeout=10)
-            assert client(consumer).status.last_error == "message from default exceeds message_size_limit=1 MB"
+            await wait_until(
+                lambda: "exceeds" in (client(consumer).status.last_error or ""), timeout=10
+            )
+            assert (
+                client(consumer).status.last_error
+                == "message from default exceeds message_size_limit=1 MB"
+            )
             await wait_until(lambda: client(consumer).status.reconnects >= 1, timeout=10)
 
 
@@ -138,11 +159,19 @@ async def test_two_producers_with_different_names(tmp_path: Path):
     clock = new_clock()
     other_pairs = ["XRP/USDT", "ADA/USDT"]
     raw_b = producer_config(tmp_path, name="other", exchange={"pair_whitelist": other_pairs})
-    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as a, \
-            opened(make_bot(raw_b, "ProducerStrategy", clock)) as b:
+    async with (
+        opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as a,
+        opened(make_bot(raw_b, "ProducerStrategy", clock)) as b,
+    ):
         raw = consumer_config(tmp_path, {"default": a.api_port, "other": b.api_port})
         async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
-            await wait_until(lambda: copies_match(consumer, a, PAIRS) and copies_match(consumer, b, other_pairs, "other"), timeout=10)
+            await wait_until(
+                lambda: (
+                    copies_match(consumer, a, PAIRS)
+                    and copies_match(consumer, b, other_pairs, "other")
+                ),
+                timeout=10,
+            )
             assert consumer.dp.get_producer_pairs("other") == other_pairs
             assert consumer.dp.get_producer_df("XRP/USDT")[0].empty  # not from "default"
             assert not consumer.dp.get_producer_df("XRP/USDT", producer_name="other")[0].empty
@@ -151,10 +180,15 @@ async def test_two_producers_with_different_names(tmp_path: Path):
 async def test_producer_pairlist_follows_the_producer(tmp_path: Path):
     clock = new_clock()
     async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as producer:
-        raw = consumer_config(tmp_path, {"default": producer.api_port},
-                              exchange={"pair_whitelist": ["DOT/USDT", "ETH/USDT"]},
-                              pairlists=[{"method": "StaticPairList"},
-                                         {"method": "ProducerPairList", "number_assets": 2}])
+        raw = consumer_config(
+            tmp_path,
+            {"default": producer.api_port},
+            exchange={"pair_whitelist": ["DOT/USDT", "ETH/USDT"]},
+            pairlists=[
+                {"method": "StaticPairList"},
+                {"method": "ProducerPairList", "number_assets": 2},
+            ],
+        )
         async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
             await wait_until(lambda: consumer.dp.get_producer_pairs() == PAIRS, timeout=10)
             await consumer.cycle()
@@ -179,8 +213,12 @@ async def test_the_seed_consumer_strategy_trades_on_producer_signals(tmp_path: P
             assert {"rsi_default", "tema_default", "bb_middleband_default"} <= set(frame.columns)
             # and its API reports the producer connection
             async with httpx.AsyncClient() as http:
-                status = (await http.get(f"http://127.0.0.1:{consumer.api_port}/api/v1/producers",
-                                         auth=(USER, PASSWORD))).json()
+                status = (
+                    await http.get(
+                        f"http://127.0.0.1:{consumer.api_port}/api/v1/producers",
+                        auth=(USER, PASSWORD),
+                    )
+                ).json()
             assert status[0]["name"] == "default" and status[0]["state"] == "connected"
             assert status[0]["pairs"] == PAIRS and status[0]["messages_received"] > len(PAIRS)
 
@@ -188,10 +226,15 @@ async def test_the_seed_consumer_strategy_trades_on_producer_signals(tmp_path: P
 async def test_remove_entry_exit_signals_zeroes_producer_signals(tmp_path: Path):
     clock = new_clock()
     async with opened(make_bot(producer_config(tmp_path), CraftedSignals(), clock)) as producer:
-        raw = consumer_config(tmp_path, {"default": producer.api_port},
-                              external_message_consumer={"remove_entry_exit_signals": True})
+        raw = consumer_config(
+            tmp_path,
+            {"default": producer.api_port},
+            external_message_consumer={"remove_entry_exit_signals": True},
+        )
         async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
-            await wait_until(lambda: all(not consumer.dp.get_producer_df(p)[0].empty for p in PAIRS), timeout=10)
+            await wait_until(
+                lambda: all(not consumer.dp.get_producer_df(p)[0].empty for p in PAIRS), timeout=10
+            )
             assert producer.dp.get_analyzed_dataframe("BTC/USDT")[0]["enter_long"].sum() > 0
             for pair in PAIRS:
                 assert consumer.dp.get_producer_df(pair)[0]["enter_long"].eq(0).all()
@@ -206,9 +249,21 @@ async def test_listen_prints_what_the_producer_sends(tmp_path: Path):
         from tests.integration.harness import TOKEN
 
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "candlecast.cli", "listen", "--host", "127.0.0.1", "--port",
-            str(producer.api_port), "--token", TOKEN, "--seconds", "3", "--json",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "candlecast.cli",
+            "listen",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(producer.api_port),
+            "--token",
+            TOKEN,
+            "--seconds",
+            "3",
+            "--json",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, _ = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 0
@@ -220,9 +275,20 @@ async def test_listen_prints_what_the_producer_sends(tmp_path: Path):
         assert btc["last"] == frame["date"].iloc[-1].isoformat()
 
         bad = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "candlecast.cli", "listen", "--host", "127.0.0.1", "--port",
-            str(producer.api_port), "--token", "wrong", "--seconds", "2",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "candlecast.cli",
+            "listen",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(producer.api_port),
+            "--token",
+            "wrong",
+            "--seconds",
+            "2",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(bad.communicate(), 30)
         assert bad.returncode == 1

@@ -16,9 +16,23 @@ pytestmark = pytest.mark.slow
 
 def test_demo_fleet_syncs_trades_and_shuts_down_cleanly(tmp_path: Path):
     result = subprocess.run(
-        [sys.executable, "-m", "candlecast.cli", "demo", "--duration", "30", "--pairs", "6",
-         "--workdir", str(tmp_path), "--plain"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "candlecast.cli",
+            "demo",
+            "--duration",
+            "30",
+            "--pairs",
+            "6",
+            "--workdir",
+            str(tmp_path),
+            "--plain",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

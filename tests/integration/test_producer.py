@@ -102,15 +102,23 @@ async def test_frames_decoded_by_pandas_equal_the_producers(tmp_path: Path):
                 decoded = reference_decode(msg["data"]["df"]["__value__"])
                 ours = producer_frame(bot, pair)
                 assert len(decoded) == len(ours)
-                pd.testing.assert_frame_equal(decoded, ours, check_exact=False, rtol=1e-9, atol=1e-10,
-                                              check_index_type="equiv")
+                pd.testing.assert_frame_equal(
+                    decoded,
+                    ours,
+                    check_exact=False,
+                    rtol=1e-9,
+                    atol=1e-10,
+                    check_index_type="equiv",
+                )
 
 
 async def test_broadcasts_follow_subscriptions(tmp_path: Path):
     clock = new_clock()
     async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as bot:
         async with connect(ws_url(bot)) as all_types, connect(ws_url(bot)) as only_whitelist:
-            await all_types.send('{"type":"subscribe","data":["whitelist","analyzed_df","new_candle"]}')
+            await all_types.send(
+                '{"type":"subscribe","data":["whitelist","analyzed_df","new_candle"]}'
+            )
             await only_whitelist.send('{"type":"subscribe","data":["whitelist"]}')
             await asyncio.sleep(0.1)
             await advance(bot, clock)
@@ -148,7 +156,9 @@ async def test_binary_subprotocol_is_negotiated_only_when_offered(tmp_path: Path
             assert isinstance(await asyncio.wait_for(ws.recv(), 5), str)
 
 
-async def test_encoded_once_however_many_subscribers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+async def test_encoded_once_however_many_subscribers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     from candlecast.messaging import protocol
 
     calls = {"json": 0}
@@ -178,7 +188,9 @@ async def test_encoded_once_however_many_subscribers(tmp_path: Path, monkeypatch
 
 async def test_stalled_consumer_is_dropped_while_others_keep_receiving(tmp_path: Path):
     clock = new_clock()
-    raw = producer_config(tmp_path, api_server={"ws_max_queue_bytes": 1_000_000, "ws_send_timeout": 5.0})
+    raw = producer_config(
+        tmp_path, api_server={"ws_max_queue_bytes": 1_000_000, "ws_send_timeout": 5.0}
+    )
     async with opened(make_bot(raw, "ProducerStrategy", clock)) as bot:
         # A stalled consumer: completes the handshake, subscribes, then never reads.
         stalled = socket.create_connection(("127.0.0.1", bot.api_port))
@@ -205,7 +217,9 @@ async def test_stalled_consumer_is_dropped_while_others_keep_receiving(tmp_path:
             dropped_after = None
             for i in range(60):
                 frame = producer_frame(bot, "BTC/USDT")
-                for msg in bot.hub.build_analyzed(("BTC/USDT", "1m", "spot"), frame, clock.now(), False):
+                for msg in bot.hub.build_analyzed(
+                    ("BTC/USDT", "1m", "spot"), frame, clock.now(), False
+                ):
                     bot.hub.publish(msg)
                 started = asyncio.get_running_loop().time()
                 reply = await recv_json(healthy, timeout=5)
@@ -239,23 +253,41 @@ async def test_rest_api_requires_auth_and_serves_data(tmp_path: Path):
         base = f"http://127.0.0.1:{bot.api_port}/api/v1"
         async with httpx.AsyncClient(timeout=10) as http:
             assert (await http.get(f"{base}/ping")).json() == {"status": "pong"}
-            for path in ("status", "trades", "whitelist", "show_config", "message/clients", "producers",
-                         "pair_candles?pair=BTC/USDT"):
+            for path in (
+                "status",
+                "trades",
+                "whitelist",
+                "show_config",
+                "message/clients",
+                "producers",
+                "pair_candles?pair=BTC/USDT",
+            ):
                 assert (await http.get(f"{base}/{path}")).status_code == 401, path
             assert (await http.get(f"{base}/status", auth=(USER, "wrong"))).status_code == 401
             auth = (USER, PASSWORD)
             assert (await http.get(f"{base}/whitelist", auth=auth)).json()["whitelist"] == PAIRS
-            candles = (await http.get(f"{base}/pair_candles", params={"pair": "ETH/USDT", "limit": 10}, auth=auth)).json()
+            candles = (
+                await http.get(
+                    f"{base}/pair_candles", params={"pair": "ETH/USDT", "limit": 10}, auth=auth
+                )
+            ).json()
             frame = producer_frame(bot, "ETH/USDT").tail(10)
             assert candles["columns"] == list(frame.columns)
-            assert [row[frame.columns.get_loc("close")] for row in candles["data"]] == frame["close"].tolist()
+            assert [row[frame.columns.get_loc("close")] for row in candles["data"]] == frame[
+                "close"
+            ].tolist()
             config = (await http.get(f"{base}/show_config", auth=auth)).json()
-            assert config["api_server"]["ws_token"] == ["***"] and config["api_server"]["password"] == "***"
+            assert (
+                config["api_server"]["ws_token"] == ["***"]
+                and config["api_server"]["password"] == "***"
+            )
             login = await http.post(f"{base}/token/login", auth=auth)
             token = login.json()["access_token"]
             bearer = {"Authorization": f"Bearer {token}"}
             assert (await http.get(f"{base}/trades", headers=bearer)).status_code == 200
-            assert (await http.get(f"{base}/trades", headers={"Authorization": "Bearer x.y.z"})).status_code == 401
+            assert (
+                await http.get(f"{base}/trades", headers={"Authorization": "Bearer x.y.z"})
+            ).status_code == 401
             async with connect(ws_url(bot)) as ws:
                 await ws.send('{"type":"subscribe","data":["analyzed_df"]}')
                 await ws.send('{"type":"whitelist"}')

@@ -42,8 +42,11 @@ def bot_dir(tmp_path: Path) -> Path:
         "timeframe": "1s",
         "stake_amount": 100,
         "max_open_trades": 3,
-        "exchange": {"name": "simulated", "sim_volatility": 20,
-                     "pair_whitelist": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"]},
+        "exchange": {
+            "name": "simulated",
+            "sim_volatility": 20,
+            "pair_whitelist": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"],
+        },
         "internals": {"process_throttle_secs": 0.5},
         "strategy": "EveryRise",
         "strategy_path": str(tmp_path / "strategies"),
@@ -57,7 +60,9 @@ def start(bot_dir: Path, log: str = "bot.log") -> subprocess.Popen[bytes]:
     with open(bot_dir / log, "wb") as stderr:
         return subprocess.Popen(
             [sys.executable, "-m", "candlecast.cli", "trade", "-c", str(bot_dir / "config.json")],
-            cwd=bot_dir, stdout=subprocess.DEVNULL, stderr=stderr,
+            cwd=bot_dir,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
         )
 
 
@@ -80,7 +85,10 @@ def count(bot_dir: Path, where: str) -> int:
 def test_trades_open_and_close_survive_kill_9_and_stop_cleanly(bot_dir: Path):
     proc = start(bot_dir)
     try:
-        wait_until_sync(lambda: count(bot_dir, "is_open = 0") >= 1 and count(bot_dir, "is_open = 1") >= 1, timeout=60)
+        wait_until_sync(
+            lambda: count(bot_dir, "is_open = 0") >= 1 and count(bot_dir, "is_open = 1") >= 1,
+            timeout=60,
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -98,12 +106,23 @@ def test_trades_open_and_close_survive_kill_9_and_stop_cleanly(bot_dir: Path):
         # the open trades are resumed (managed until they close), never duplicated
         open_ids = [r[0] for r in open_before]
         wait_until_sync(
-            lambda: all(r[0] == 0 for r in rows(bot_dir, f"select is_open from trades where id in ({','.join(map(str, open_ids))})")),
+            lambda: all(
+                r[0] == 0
+                for r in rows(
+                    bot_dir,
+                    f"select is_open from trades where id in ({','.join(map(str, open_ids))})",
+                )
+            ),
             timeout=60,
         )
         after = rows(bot_dir, "select id, pair, open_rate, amount from trades order by id")
-        assert [r for r in after if r[0] in open_ids] == [(r[0], r[1], r[2], r[3]) for r in open_before]
-        assert all(n <= 1 for (n,) in rows(bot_dir, "select count(*) from trades where is_open = 1 group by pair"))
+        assert [r for r in after if r[0] in open_ids] == [
+            (r[0], r[1], r[2], r[3]) for r in open_before
+        ]
+        assert all(
+            n <= 1
+            for (n,) in rows(bot_dir, "select count(*) from trades where is_open = 1 group by pair")
+        )
     finally:
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -118,7 +137,10 @@ def test_bad_strategy_file_is_one_line_exit_2(bot_dir: Path):
     (bot_dir / "strategies" / "every_rise.py").write_text("class EveryRise(:\n")
     result = subprocess.run(
         [sys.executable, "-m", "candlecast.cli", "trade", "-c", str(bot_dir / "config.json")],
-        cwd=bot_dir, capture_output=True, text=True, timeout=60,
+        cwd=bot_dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -138,7 +160,11 @@ def test_taken_port_is_one_line_exit_2(bot_dir: Path):
     try:
         result = subprocess.run(
             [sys.executable, "-m", "candlecast.cli", "trade", "-c", str(bot_dir / "config.json")],
-            cwd=bot_dir, capture_output=True, text=True, timeout=60, env={**os.environ},
+            cwd=bot_dir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ},
         )
     finally:
         holder.close()

@@ -13,7 +13,9 @@ from candlecast.testing import make_ohlcv
 
 def rich_frame(n: int = 40) -> pd.DataFrame:
     frame = make_ohlcv(n, seed=2)
-    frame["nan_inf"] = np.where(np.arange(n) % 3 == 0, np.nan, np.where(np.arange(n) % 3 == 1, np.inf, -np.inf))
+    frame["nan_inf"] = np.where(
+        np.arange(n) % 3 == 0, np.nan, np.where(np.arange(n) % 3 == 1, np.inf, -np.inf)
+    )
     frame["enter_long"] = (np.arange(n) % 4 == 0).astype(np.int64)
     frame["exit_long"] = np.zeros(n, dtype=np.int64)
     frame["enter_tag"] = pd.array([None if i % 2 else f"t{i}" for i in range(n)], dtype="str")
@@ -26,13 +28,20 @@ def rich_frame(n: int = 40) -> pd.DataFrame:
 
 @pytest.mark.parametrize(
     "index",
-    [None, pd.RangeIndex(10, 50), pd.Index(np.arange(40) * 3), pd.Index([f"r{i}" for i in range(40)])],
+    [
+        None,
+        pd.RangeIndex(10, 50),
+        pd.Index(np.arange(40) * 3),
+        pd.Index([f"r{i}" for i in range(40)]),
+    ],
 )
 def test_round_trip_is_exact(index: pd.Index | None):
     frame = rich_frame()
     if index is not None:
         frame.index = index
-    meta, decoded = decode_frame(encode_frame({"type": "analyzed_df", "key": ["A/B", "1m", "spot"]}, frame))
+    meta, decoded = decode_frame(
+        encode_frame({"type": "analyzed_df", "key": ["A/B", "1m", "spot"]}, frame)
+    )
     assert meta == {"type": "analyzed_df", "key": ["A/B", "1m", "spot"]}
     pd.testing.assert_frame_equal(decoded, frame, check_exact=True)
 

@@ -23,10 +23,35 @@ from candlecast.testing import make_ohlcv
 EXAMPLES = int(os.environ.get("CANDLECAST_FUZZ_EXAMPLES", "300"))
 
 EDGE_FLOATS = [
-    0.0, -0.0, 0.1 + 0.2, 1e-5, 1.234e-7, 1e-11, 1e-15, 9e-16, 1e15, 1e16, 1.5e16, 1e17, -1.5e16,
-    123456789.123456789, 524287.9999999999, 0.00012345678901, 99999999999.99999999, 1 / 3, 2 / 3,
-    0.5e-10, 1.5e-10, 2.5e-10, -12.34, 5e-324, -5e-324, 1.7976931348623157e308, 2.0**53,
-    12345678901234.56789, -1e-11,
+    0.0,
+    -0.0,
+    0.1 + 0.2,
+    1e-5,
+    1.234e-7,
+    1e-11,
+    1e-15,
+    9e-16,
+    1e15,
+    1e16,
+    1.5e16,
+    1e17,
+    -1.5e16,
+    123456789.123456789,
+    524287.9999999999,
+    0.00012345678901,
+    99999999999.99999999,
+    1 / 3,
+    2 / 3,
+    0.5e-10,
+    1.5e-10,
+    2.5e-10,
+    -12.34,
+    5e-324,
+    -5e-324,
+    1.7976931348623157e308,
+    2.0**53,
+    12345678901234.56789,
+    -1e-11,
 ]
 
 
@@ -34,7 +59,10 @@ def test_every_edge_float_renders_like_pandas():
     frame = pd.DataFrame({"a": EDGE_FLOATS})
     assert encode_split(frame).decode() == reference_encode(frame)
     for value in EDGE_FLOATS:
-        assert pandas_float(value) == reference_encode(pd.DataFrame({"a": [value]})).split('"data":[[')[1][:-3]
+        assert (
+            pandas_float(value)
+            == reference_encode(pd.DataFrame({"a": [value]})).split('"data":[[')[1][:-3]
+        )
 
 
 def analyzed_frame(n: int = 60) -> pd.DataFrame:
@@ -103,7 +131,10 @@ finite = st.floats(allow_nan=True, allow_infinity=True, width=64)
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(st.lists(finite, min_size=1, max_size=30), st.lists(st.integers(-(2**53), 2**53), min_size=1, max_size=30))
+@given(
+    st.lists(finite, min_size=1, max_size=30),
+    st.lists(st.integers(-(2**53), 2**53), min_size=1, max_size=30),
+)
 def test_property_float_and_int_columns_encode_like_pandas(floats: list[float], ints: list[int]):
     n = min(len(floats), len(ints))
     frame = pd.DataFrame({"f": floats[:n], "i": np.array(ints[:n], dtype=np.int64)})
@@ -111,12 +142,26 @@ def test_property_float_and_int_columns_encode_like_pandas(floats: list[float], 
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(st.lists(st.one_of(st.floats(min_value=-1e12, max_value=1e12), st.just(float('nan'))), min_size=1, max_size=40))
+@given(
+    st.lists(
+        st.one_of(st.floats(min_value=-1e12, max_value=1e12), st.just(float("nan"))),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_property_decode_equals_reference_decoder(values: list[float]):
-    frame = pd.DataFrame({"date": pd.date_range("2026-01-01", periods=len(values), freq="1min", tz="UTC").as_unit("us"),
-                          "x": values})
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2026-01-01", periods=len(values), freq="1min", tz="UTC").as_unit(
+                "us"
+            ),
+            "x": values,
+        }
+    )
     text = reference_encode(frame)
-    pd.testing.assert_frame_equal(decode_split(text), reference_decode(text), check_index_type="equiv")
+    pd.testing.assert_frame_equal(
+        decode_split(text), reference_decode(text), check_index_type="equiv"
+    )
 
 
 def test_pandas_float_handles_non_finite():

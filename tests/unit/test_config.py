@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from candlecast.config import load_config, mask_secrets, parse_config_text, unknown_keys, validate_config
+from candlecast.config import (
+    load_config,
+    mask_secrets,
+    parse_config_text,
+    unknown_keys,
+    validate_config,
+)
 from candlecast.config.loader import env_overrides
 from candlecast.exceptions import ConfigError
 
@@ -15,7 +21,9 @@ PRODUCER = {"name": "default", "host": "127.0.0.1", "port": 8080, "ws_token": "t
 
 
 def consumer(**section: object) -> dict:
-    return {"external_message_consumer": {"enabled": True, "producers": [dict(PRODUCER)], **section}}
+    return {
+        "external_message_consumer": {"enabled": True, "producers": [dict(PRODUCER)], **section}
+    }
 
 
 def problems(raw: dict) -> list[str]:
@@ -46,7 +54,9 @@ def test_invalid_json_names_line_and_column():
 def test_files_merge_left_to_right_and_env_overrides(tmp_path: Path):
     a = tmp_path / "a.json"
     b = tmp_path / "b.json"
-    a.write_text('{"max_open_trades": 1, "exchange": {"pair_whitelist": ["BTC/USDT"], "sim_seed": 1}}')
+    a.write_text(
+        '{"max_open_trades": 1, "exchange": {"pair_whitelist": ["BTC/USDT"], "sim_seed": 1}}'
+    )
     b.write_text('{"max_open_trades": 5, "exchange": {"sim_seed": 2}}')
     env = {"CANDLECAST__EXCHANGE__SIM_SEED": "7", "CANDLECAST__DRY_RUN_WALLET": "500", "OTHER": "x"}
     config = load_config([a, b], environ=env)
@@ -57,14 +67,19 @@ def test_files_merge_left_to_right_and_env_overrides(tmp_path: Path):
 
 
 def test_env_values_that_are_not_json_are_strings():
-    assert env_overrides({"CANDLECAST__API_SERVER__WS_TOKEN": "abc-def"}) == {"api_server": {"ws_token": "abc-def"}}
+    assert env_overrides({"CANDLECAST__API_SERVER__WS_TOKEN": "abc-def"}) == {
+        "api_server": {"ws_token": "abc-def"}
+    }
 
 
 def test_producer_port_error_names_path_value_and_expectation():
     raw = consumer()
     raw["external_message_consumer"]["producers"].append({**PRODUCER, "name": "b", "port": "80a"})
     (line,) = problems(raw)
-    assert line == "external_message_consumer.producers[1].port: expected an integer 1-65535, got '80a'"
+    assert (
+        line
+        == "external_message_consumer.producers[1].port: expected an integer 1-65535, got '80a'"
+    )
 
 
 def test_numeric_string_port_is_accepted():
@@ -103,12 +118,16 @@ def test_empty_producer_token_and_host_are_refused():
 
 
 def test_disabled_consumer_section_is_ignored():
-    config = validate_config({"external_message_consumer": {"enabled": False, "producers": "garbage"}})
+    config = validate_config(
+        {"external_message_consumer": {"enabled": False, "producers": "garbage"}}
+    )
     assert config.external_message_consumer.enabled is False
 
 
 def test_all_errors_of_a_file_are_reported_at_once():
-    lines = problems({"max_open_trades": "many", "stake_amount": -5, "timeframe": "7x", "dry_run_wallet": 0})
+    lines = problems(
+        {"max_open_trades": "many", "stake_amount": -5, "timeframe": "7x", "dry_run_wallet": 0}
+    )
     joined = "\n".join(lines)
     assert len(lines) >= 4
     for key in ("max_open_trades", "stake_amount", "timeframe", "dry_run_wallet"):
@@ -117,17 +136,24 @@ def test_all_errors_of_a_file_are_reported_at_once():
 
 def test_ws_token_accepts_string_or_list_but_not_empty():
     assert validate_config({"api_server": {"ws_token": "abc"}}).api_server.ws_token == ["abc"]
-    assert validate_config({"api_server": {"ws_token": ["a", "b"]}}).api_server.ws_token == ["a", "b"]
+    assert validate_config({"api_server": {"ws_token": ["a", "b"]}}).api_server.ws_token == [
+        "a",
+        "b",
+    ]
     assert any("ws_token" in line for line in problems({"api_server": {"ws_token": ["ok", ""]}}))
 
 
 def test_producer_pairlist_requires_consumer():
     lines = problems({"pairlists": [{"method": "ProducerPairList"}]})
-    assert any("ProducerPairList requires external_message_consumer.enabled" in line for line in lines)
+    assert any(
+        "ProducerPairList requires external_message_consumer.enabled" in line for line in lines
+    )
 
 
 def test_unknown_keys_are_reported_with_the_closest_known_key():
-    warnings = unknown_keys({"max_open_trade": 3, "api_server": {"listen_prot": 1}, "exchange": {"name": "x"}})
+    warnings = unknown_keys(
+        {"max_open_trade": 3, "api_server": {"listen_prot": 1}, "exchange": {"name": "x"}}
+    )
     assert any("'max_open_trade'" in w and "max_open_trades" in w for w in warnings)
     assert any("api_server.listen_prot" in w and "api_server.listen_port" in w for w in warnings)
     assert len(warnings) == 2
@@ -139,27 +165,42 @@ def test_unknown_keys_are_logged_as_warnings(tmp_path: Path, caplog: pytest.LogC
     with caplog.at_level(logging.WARNING):
         config = load_config([path], environ={})
     assert config.stake_amount == "unlimited"
-    assert [r.levelno for r in caplog.records if "stak_amount" in r.getMessage()] == [logging.WARNING]
+    assert [r.levelno for r in caplog.records if "stak_amount" in r.getMessage()] == [
+        logging.WARNING
+    ]
 
 
 def test_secrets_are_masked():
-    raw = {"api_server": {"ws_token": ["a", "b"], "password": "p", "username": "u"}, "exchange": {"secret": "s"}}
+    raw = {
+        "api_server": {"ws_token": ["a", "b"], "password": "p", "username": "u"},
+        "exchange": {"secret": "s"},
+    }
     masked = mask_secrets(raw)
     assert masked["api_server"] == {"ws_token": ["***", "***"], "password": "***", "username": "u"}
     assert masked["exchange"]["secret"] == "***"
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "candlecast.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "candlecast.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+    )
 
 
 def test_cli_config_error_is_one_line_exit_2_no_traceback(tmp_path: Path):
     path = tmp_path / "bad.json"
-    path.write_text('{"external_message_consumer": {"enabled": true, "producers": [{"host": "h", "port": "80a", "ws_token": "t"}]}}')
+    path.write_text(
+        '{"external_message_consumer": {"enabled": true, "producers": [{"host": "h", "port": "80a", "ws_token": "t"}]}}'
+    )
     result = run_cli("show-config", "-c", str(path), cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "external_message_consumer.producers[0].port: expected an integer 1-65535" in result.stderr
+    assert (
+        "external_message_consumer.producers[0].port: expected an integer 1-65535" in result.stderr
+    )
 
 
 def test_cli_new_config_writes_a_loadable_commented_file(tmp_path: Path):

@@ -52,7 +52,9 @@ def test_overlapping_candles_replace_the_stored_ones():
 def test_gap_in_updates_requests_missing_plus_overlap():
     history = frames(60)
     stored = history.iloc[:50]
-    result = merge_update(stored, history.iloc[55:56], "5m", requested=False)  # candles 50..54 missing
+    result = merge_update(
+        stored, history.iloc[55:56], "5m", requested=False
+    )  # candles 50..54 missing
     assert result.frame is None
     # last stored is candle 49, first incoming 55: a gap of 6 intervals (5 missing);
     # ask for 6 + 1 so the answer overlaps the last stored candle

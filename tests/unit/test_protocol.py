@@ -35,7 +35,9 @@ def test_freqtrade_consumer_requests_parse():
 def test_our_initial_requests_are_what_freqtrade_sends():
     sent = [e["frame"] for e in CAPTURE["consumer_sniff"]["events"] if e.get("event") == "recv"][:3]
     assert [r.decode() for r in proto.initial_requests(1500)] == [
-        sent[0], sent[1], '{"type":"analyzed_df","data":{"limit":1500,"pair":null}}'
+        sent[0],
+        sent[1],
+        '{"type":"analyzed_df","data":{"limit":1500,"pair":null}}',
     ]
     assert [orjson.loads(r) for r in proto.initial_requests(1500)] == [json.loads(s) for s in sent]
 
@@ -43,7 +45,10 @@ def test_our_initial_requests_are_what_freqtrade_sends():
 def test_unknown_request_type_is_answered_like_freqtrade():
     with pytest.raises(ProtocolViolation) as info:
         proto.parse_request('{"type":"foo","data":null}')
-    assert proto.encode_exception(str(info.value)).decode() == PROBE["smallest_full_example_per_type"]["exception"]["frame"]
+    assert (
+        proto.encode_exception(str(info.value)).decode()
+        == PROBE["smallest_full_example_per_type"]["exception"]["frame"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -62,9 +67,16 @@ def test_request_edge_cases(raw: str, expected: object):
 
 @pytest.mark.parametrize(
     "raw",
-    ["not json", "[]", '{"data":1}', '{"type":"analyzed_df","data":{"limit":-1}}',
-     '{"type":"analyzed_df","data":{"limit":"10"}}', '{"type":"analyzed_df","data":[1]}',
-     '{"type":"subscribe","data":"whitelist"}', b"\xff\xfe"],
+    [
+        "not json",
+        "[]",
+        '{"data":1}',
+        '{"type":"analyzed_df","data":{"limit":-1}}',
+        '{"type":"analyzed_df","data":{"limit":"10"}}',
+        '{"type":"analyzed_df","data":[1]}',
+        '{"type":"subscribe","data":"whitelist"}',
+        b"\xff\xfe",
+    ],
 )
 def test_invalid_requests_raise(raw: str | bytes):
     with pytest.raises(ProtocolViolation):

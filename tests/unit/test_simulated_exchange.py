@@ -24,8 +24,12 @@ sys.stdout.write(df.to_csv(index=False, float_format="%.17g"))
 
 
 def test_two_processes_with_the_same_config_see_identical_candles():
-    outputs = [subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True).stdout
-               for _ in range(2)]
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(2)
+    ]
     assert outputs[0] == outputs[1]
     assert len(outputs[0].splitlines()) == 201
 
@@ -42,7 +46,9 @@ def test_candles_follow_the_candle_contract_and_only_closed_candles():
     assert (frame["low"] <= frame[["open", "close"]].min(axis=1)).all()
     assert (frame["volume"] > 0).all()
     # continuity: each candle opens where the previous closed
-    np.testing.assert_allclose(frame["open"].iloc[1:].to_numpy(), frame["close"].iloc[:-1].to_numpy())
+    np.testing.assert_allclose(
+        frame["open"].iloc[1:].to_numpy(), frame["close"].iloc[:-1].to_numpy()
+    )
 
 
 def test_seed_pair_and_timeframe_change_the_market():

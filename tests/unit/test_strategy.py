@@ -75,8 +75,14 @@ def test_missing_class_lists_what_was_found(tmp_path: Path):
 
 
 def test_missing_method_is_named(tmp_path: Path):
-    write(tmp_path, "half.py", GOOD.replace("class Good", "class Half").replace("populate_entry_trend", "something_else"))
-    with pytest.raises(StrategyError, match=r"Half in .*half\.py' does not define populate_entry_trend"):
+    write(
+        tmp_path,
+        "half.py",
+        GOOD.replace("class Good", "class Half").replace("populate_entry_trend", "something_else"),
+    )
+    with pytest.raises(
+        StrategyError, match=r"Half in .*half\.py' does not define populate_entry_trend"
+    ):
         load_strategy("Half", tmp_path)
 
 
@@ -107,7 +113,10 @@ class Shrinking(IStrategy):
 
 
 def test_exception_in_populate_becomes_strategy_error_naming_pair_and_step():
-    with pytest.raises(StrategyError, match=r"Exploding\.populate_indicators failed for ETH/USDT: ZeroDivisionError: boom"):
+    with pytest.raises(
+        StrategyError,
+        match=r"Exploding\.populate_indicators failed for ETH/USDT: ZeroDivisionError: boom",
+    ):
         Exploding().analyze(make_ohlcv(10), "ETH/USDT")
 
 
@@ -121,11 +130,15 @@ def test_analyze_does_not_modify_the_input_frame():
     before = frame.copy()
     strategy = load_strategy.__globals__["IStrategy"]  # noqa: F841 (keep import graph honest)
     Exploding  # noqa: B018
-    good = type("G", (IStrategy,), {
-        "stoploss": -0.1,
-        "populate_indicators": lambda self, df, md: df.assign(y=1.0),
-        "populate_entry_trend": lambda self, df, md: df,
-    })()
+    good = type(
+        "G",
+        (IStrategy,),
+        {
+            "stoploss": -0.1,
+            "populate_indicators": lambda self, df, md: df.assign(y=1.0),
+            "populate_entry_trend": lambda self, df, md: df,
+        },
+    )()
     good.analyze(frame, "X/Y")
     pd.testing.assert_frame_equal(frame, before)
 

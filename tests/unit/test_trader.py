@@ -12,9 +12,19 @@ NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
 
 def trade(open_rate: float = 100.0, minutes_ago: float = 0) -> Trade:
-    return Trade(id=1, pair="BTC/USDT", is_open=True, open_date=NOW - timedelta(minutes=minutes_ago),
-                 open_rate=open_rate, amount=1.0, stake_amount=100.0, fee_open=0.001, fee_close=0.001,
-                 strategy="S", timeframe="5m")
+    return Trade(
+        id=1,
+        pair="BTC/USDT",
+        is_open=True,
+        open_date=NOW - timedelta(minutes=minutes_ago),
+        open_rate=open_rate,
+        amount=1.0,
+        stake_amount=100.0,
+        fee_open=0.001,
+        fee_close=0.001,
+        strategy="S",
+        timeframe="5m",
+    )
 
 
 def test_profit_ratio_counts_both_fees():

@@ -66,10 +66,17 @@ def frame_payload(frame: pd.DataFrame) -> dict[str, Any]:
         elif kind in "fiub":
             values = series.to_numpy().tolist()
         else:
-            values = [None if (v is None or (isinstance(v, float) and math.isnan(v))) else v for v in series.tolist()]
+            values = [
+                None if (v is None or (isinstance(v, float) and math.isnan(v))) else v
+                for v in series.tolist()
+            ]
         columns.append(values)
     rows = [list(r) for r in zip(*columns, strict=True)] if columns else []
-    return {"columns": [str(c) for c in frame.columns], "data": rows, "dtypes": [str(t) for t in frame.dtypes]}
+    return {
+        "columns": [str(c) for c in frame.columns],
+        "data": rows,
+        "dtypes": [str(t) for t in frame.dtypes],
+    }
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -77,8 +84,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app = FastAPI(title="candlecast", version=__version__, default_response_class=ORJSONResponse)
     if api.CORS_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=api.CORS_origins, allow_credentials=True,
-            allow_methods=["*"], allow_headers=["*"],
+            CORSMiddleware,
+            allow_origins=api.CORS_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
         )
 
     def require_auth(request: Request) -> str:
@@ -91,7 +101,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
             claims = auth.verify_jwt(token, ctx.jwt_secret, "access")
             if claims:
                 return str(claims.get("sub"))
-        raise HTTPException(status_code=401, detail="Unauthorized", headers={"WWW-Authenticate": "Basic"})
+        raise HTTPException(
+            status_code=401, detail="Unauthorized", headers={"WWW-Authenticate": "Basic"}
+        )
 
     @app.get("/api/v1/ping")
     def ping() -> dict[str, str]:
@@ -101,10 +113,16 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def login(request: Request) -> dict[str, str]:
         creds = auth.basic_credentials(request.headers.get("authorization"))
         if not creds or not auth.credentials_match(creds[0], creds[1], api.username, api.password):
-            raise HTTPException(status_code=401, detail="Unauthorized", headers={"WWW-Authenticate": "Basic"})
+            raise HTTPException(
+                status_code=401, detail="Unauthorized", headers={"WWW-Authenticate": "Basic"}
+            )
         return {
-            "access_token": auth.create_jwt(ctx.jwt_secret, creds[0], "access", auth.ACCESS_TOKEN_SECONDS),
-            "refresh_token": auth.create_jwt(ctx.jwt_secret, creds[0], "refresh", auth.REFRESH_TOKEN_SECONDS),
+            "access_token": auth.create_jwt(
+                ctx.jwt_secret, creds[0], "access", auth.ACCESS_TOKEN_SECONDS
+            ),
+            "refresh_token": auth.create_jwt(
+                ctx.jwt_secret, creds[0], "refresh", auth.REFRESH_TOKEN_SECONDS
+            ),
         }
 
     @app.get("/api/v1/status")
@@ -112,22 +130,33 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return [t.to_dict() for t in ctx.repository.open_trades()]
 
     @app.get("/api/v1/trades")
-    def trades(limit: int = Query(500, ge=1, le=10000), _: str = Depends(require_auth)) -> dict[str, Any]:
+    def trades(
+        limit: int = Query(500, ge=1, le=10000), _: str = Depends(require_auth)
+    ) -> dict[str, Any]:
         rows = ctx.repository.trades(limit)
-        return {"trades": [t.to_dict() for t in rows], "trades_count": len(rows),
-                "total_trades": ctx.repository.count()}
+        return {
+            "trades": [t.to_dict() for t in rows],
+            "trades_count": len(rows),
+            "total_trades": ctx.repository.count(),
+        }
 
     @app.get("/api/v1/whitelist")
     def whitelist(_: str = Depends(require_auth)) -> dict[str, Any]:
         pairs = ctx.dataprovider.current_whitelist()
-        return {"whitelist": pairs, "length": len(pairs), "method": [p.method for p in ctx.config.pairlists]}
+        return {
+            "whitelist": pairs,
+            "length": len(pairs),
+            "method": [p.method for p in ctx.config.pairlists],
+        }
 
     @app.get("/api/v1/pair_candles")
     def pair_candles(
         pair: str,
         timeframe: str | None = None,
         limit: int | None = Query(None, ge=1),
-        producer: str | None = Query(None, description="a consumer's copy from this producer instead"),
+        producer: str | None = Query(
+            None, description="a consumer's copy from this producer instead"
+        ),
         _: str = Depends(require_auth),
     ) -> dict[str, Any]:
         tf = timeframe or ctx.dataprovider.timeframe
@@ -139,8 +168,13 @@ def create_app(ctx: ApiContext) -> FastAPI:
             raise HTTPException(status_code=404, detail=f"no analyzed data for {pair} {tf}")
         if limit:
             frame = frame.tail(limit)
-        return {"pair": pair, "timeframe": tf, "length": len(frame), "last_analyzed": la.isoformat(),
-                **frame_payload(frame)}
+        return {
+            "pair": pair,
+            "timeframe": tf,
+            "length": len(frame),
+            "last_analyzed": la.isoformat(),
+            **frame_payload(frame),
+        }
 
     @app.get("/api/v1/show_config")
     def show_config(_: str = Depends(require_auth)) -> dict[str, Any]:
@@ -171,13 +205,18 @@ def create_app(ctx: ApiContext) -> FastAPI:
     async def message_ws(websocket: WebSocket) -> None:
         peer = f"{websocket.client.host}:{websocket.client.port}" if websocket.client else "unknown"
         hub = ctx.hub
-        token = websocket.query_params.get("token") or auth.bearer_token(websocket.headers.get("authorization"))
+        token = websocket.query_params.get("token") or auth.bearer_token(
+            websocket.headers.get("authorization")
+        )
         allowed = auth.token_matches(token, api.ws_token) or (
             bool(token) and auth.verify_jwt(token or "", ctx.jwt_secret, "access") is not None
         )
         if hub is None or not allowed:
-            logger.warning("Refused message websocket from %s: %s", peer,
-                           "missing token" if not token else "wrong token")
+            logger.warning(
+                "Refused message websocket from %s: %s",
+                peer,
+                "missing token" if not token else "wrong token",
+            )
             await websocket.close(code=CLOSE_POLICY)
             return
         binary = SUBPROTOCOL in websocket.scope.get("subprotocols", [])
@@ -198,8 +237,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
             pass
         finally:
             await channel.aclose()
-            logger.info("Consumer %s disconnected%s", peer,
-                        f" ({channel.close_reason})" if channel.close_reason else "")
+            logger.info(
+                "Consumer %s disconnected%s",
+                peer,
+                f" ({channel.close_reason})" if channel.close_reason else "",
+            )
 
     _ = np  # numpy is needed by ORJSONResponse's option
     return app

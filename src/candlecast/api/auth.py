@@ -61,20 +61,28 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def create_jwt(secret: str, subject: str, kind: str, lifetime: float, now: float | None = None) -> str:
+def create_jwt(
+    secret: str, subject: str, kind: str, lifetime: float, now: float | None = None
+) -> str:
     now = time.time() if now is None else now
     header = _b64(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
-    payload = _b64(orjson.dumps({"sub": subject, "type": kind, "iat": int(now), "exp": int(now + lifetime)}))
+    payload = _b64(
+        orjson.dumps({"sub": subject, "type": kind, "iat": int(now), "exp": int(now + lifetime)})
+    )
     signing_input = f"{header}.{payload}".encode()
     signature = _b64(hmac.new(secret.encode(), signing_input, hashlib.sha256).digest())
     return f"{header}.{payload}.{signature}"
 
 
-def verify_jwt(token: str, secret: str, kind: str = "access", now: float | None = None) -> dict[str, Any] | None:
+def verify_jwt(
+    token: str, secret: str, kind: str = "access", now: float | None = None
+) -> dict[str, Any] | None:
     """Return the claims of a valid, unexpired token of ``kind``, else None."""
     try:
         header_b64, payload_b64, signature_b64 = token.split(".")
-        expected = hmac.new(secret.encode(), f"{header_b64}.{payload_b64}".encode(), hashlib.sha256).digest()
+        expected = hmac.new(
+            secret.encode(), f"{header_b64}.{payload_b64}".encode(), hashlib.sha256
+        ).digest()
         if not hmac.compare_digest(expected, _unb64(signature_b64)):
             return None
         header = orjson.loads(_unb64(header_b64))
@@ -83,6 +91,8 @@ def verify_jwt(token: str, secret: str, kind: str = "access", now: float | None 
         return None
     if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
         return None
-    if claims.get("type") != kind or float(claims.get("exp", 0)) < (time.time() if now is None else now):
+    if claims.get("type") != kind or float(claims.get("exp", 0)) < (
+        time.time() if now is None else now
+    ):
         return None
     return claims

@@ -44,7 +44,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
             raise PortInUseError(
                 f"api_server.listen_port: {host}:{port} is already in use; choose another port or stop the other process"
             ) from None
-        raise PortInUseError(f"api_server.listen_ip_address: cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise PortInUseError(
+            f"api_server.listen_ip_address: cannot listen on {host}:{port}: {exc.strerror}"
+        ) from None
     sock.listen(2048)
     sock.setblocking(False)
     return sock
@@ -73,7 +75,9 @@ class ApiServer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.server.serve(sockets=[self.sock]), name="api-server")
+        self._task = asyncio.get_running_loop().create_task(
+            self.server.serve(sockets=[self.sock]), name="api-server"
+        )
         while not self.server.started:
             if self._task.done():
                 self._task.result()

@@ -56,7 +56,7 @@ def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
     if strategy.stoploss is None:
         raise ConfigError("stoploss: required in the strategy or the config (e.g. -0.10)")
     if not strategy.timeframe:
-        raise ConfigError("timeframe: required in the strategy or the config (e.g. \"5m\")")
+        raise ConfigError('timeframe: required in the strategy or the config (e.g. "5m")')
 
 
 def startup_warnings(config: Config, strategy: IStrategy) -> list[str]:
@@ -113,12 +113,16 @@ class Bot:
         self.exchange = exchange or create_exchange(config.exchange, self.clock)
         self.producer_store = ProducerStore()
         self.dp = DataProvider(
-            self.timeframe, CandleType.SPOT, self.producer_store,
+            self.timeframe,
+            CandleType.SPOT,
+            self.producer_store,
             RunMode.DRY_RUN if config.dry_run else RunMode.LIVE,
         )
         strategy.dp = self.dp
         strategy.config = config.model_dump(mode="json")
-        self.repository = TradeRepository(config.db_url or default_db_url(config.user_data_dir, config.dry_run))
+        self.repository = TradeRepository(
+            config.db_url or default_db_url(config.user_data_dir, config.dry_run)
+        )
         self.pairlists = PairListChain(config, self.producer_store)
         self.hub: MessageHub | None = None
         self.api_server: ApiServer | None = None
@@ -144,8 +148,14 @@ class Bot:
 
     def _secrets(self) -> list[str]:
         cfg = self.config
-        values = [*cfg.api_server.ws_token, cfg.api_server.password, cfg.api_server.jwt_secret_key,
-                  cfg.exchange.key, cfg.exchange.secret, cfg.exchange.password]
+        values = [
+            *cfg.api_server.ws_token,
+            cfg.api_server.password,
+            cfg.api_server.jwt_secret_key,
+            cfg.exchange.key,
+            cfg.exchange.secret,
+            cfg.exchange.password,
+        ]
         values += [p.ws_token for p in cfg.external_message_consumer.producers]
         return [v for v in values if v and len(v) >= 4]
 
@@ -166,8 +176,12 @@ class Bot:
         )
         await self.hub.start()
         ctx = ApiContext(
-            config=self.config, jwt_secret=self.jwt_secret, dataprovider=self.dp,
-            repository=self.repository, hub=self.hub, producers_status=self.producers_status,
+            config=self.config,
+            jwt_secret=self.jwt_secret,
+            dataprovider=self.dp,
+            repository=self.repository,
+            hub=self.hub,
+            producers_status=self.producers_status,
         )
         self.api_server = ApiServer(create_app(ctx), api, sock)
         await self.api_server.start()
@@ -228,8 +242,13 @@ class Bot:
             await self.api_server.stop()
         await self.exchange.close()
         self.repository.close()
-        logger.info("Bot %s stopped: %d cycles, %d entries, %d exits", self.config.bot_name,
-                    self.stats.cycles, self.stats.entries, self.stats.exits)
+        logger.info(
+            "Bot %s stopped: %d cycles, %d entries, %d exits",
+            self.config.bot_name,
+            self.stats.cycles,
+            self.stats.entries,
+            self.stats.exits,
+        )
 
     def _log_startup(self) -> None:
         cfg = self.config
@@ -237,18 +256,34 @@ class Bot:
         if cfg.is_producer:
             roles.append(f"producer on {cfg.api_server.listen_ip_address}:{self.api_port}")
         if cfg.is_consumer:
-            roles.append("consumer of " + ", ".join(f"{p.name} ({p.host}:{p.port})" for p in cfg.external_message_consumer.producers))
+            roles.append(
+                "consumer of "
+                + ", ".join(
+                    f"{p.name} ({p.host}:{p.port})" for p in cfg.external_message_consumer.producers
+                )
+            )
         logger.info(
             "candlecast %s starting bot %s: strategy %s, timeframe %s, exchange %s, %s, stake %s %s, max %s trades%s",
-            __version__, cfg.bot_name, type(self.strategy).__name__, self.timeframe, self.exchange.name,
-            "dry-run" if cfg.dry_run else "LIVE", cfg.stake_amount, cfg.stake_currency, cfg.max_open_trades,
+            __version__,
+            cfg.bot_name,
+            type(self.strategy).__name__,
+            self.timeframe,
+            self.exchange.name,
+            "dry-run" if cfg.dry_run else "LIVE",
+            cfg.stake_amount,
+            cfg.stake_currency,
+            cfg.max_open_trades,
             ("; " + "; ".join(roles)) if roles else "",
         )
         for warning in startup_warnings(cfg, self.strategy):
             logger.warning("%s", warning)
         open_trades = self.repository.open_trades()
         if open_trades:
-            logger.info("Resuming %d open trades: %s", len(open_trades), ", ".join(t.pair for t in open_trades))
+            logger.info(
+                "Resuming %d open trades: %s",
+                len(open_trades),
+                ", ".join(t.pair for t in open_trades),
+            )
 
     # --- the loop -------------------------------------------------------------------
     def _on_producer_update(self, producer: str, key: PairKey | None) -> None:
@@ -373,8 +408,15 @@ class Bot:
             if self.hub is not None:
                 self._broadcast(pair, frame, when, previous, is_new, window_moved)
 
-    def _broadcast(self, pair: str, frame: pd.DataFrame, when: datetime, previous: pd.Timestamp | None,
-                   is_new: bool, window_moved: bool) -> None:
+    def _broadcast(
+        self,
+        pair: str,
+        frame: pd.DataFrame,
+        when: datetime,
+        previous: pd.Timestamp | None,
+        is_new: bool,
+        window_moved: bool,
+    ) -> None:
         assert self.hub is not None
         if window_moved:
             part = frame.tail(HISTORY_TARGET)
@@ -398,17 +440,32 @@ class Bot:
             if trade.pair not in pairs:
                 continue
             frame, _ = self.dp.get_analyzed_dataframe(trade.pair)
-            signal_exit = self.strategy.use_exit_signal and trader.last_signal(frame, "exit_long", now, self.timeframe)
+            signal_exit = self.strategy.use_exit_signal and trader.last_signal(
+                frame, "exit_long", now, self.timeframe
+            )
             ticker = await self.exchange.fetch_ticker(trade.pair)
             decision = trader.exit_decision(
-                trade, ticker.bid, now, self.strategy.minimal_roi, float(self.strategy.stoploss or -1), signal_exit
+                trade,
+                ticker.bid,
+                now,
+                self.strategy.minimal_roi,
+                float(self.strategy.stoploss or -1),
+                signal_exit,
             )
             if decision is not None:
-                closed = await asyncio.to_thread(self.repository.close_trade, trade.closed(decision.rate, now, decision.reason))
+                closed = await asyncio.to_thread(
+                    self.repository.close_trade, trade.closed(decision.rate, now, decision.reason)
+                )
                 self.stats.exits += 1
-                logger.info("Exited %s (%s) at %.8g: profit %.2f%% (%.4f %s)", closed.pair, closed.exit_reason,
-                            decision.rate, (closed.close_profit or 0) * 100, closed.close_profit_abs or 0,
-                            self.config.stake_currency)
+                logger.info(
+                    "Exited %s (%s) at %.8g: profit %.2f%% (%.4f %s)",
+                    closed.pair,
+                    closed.exit_reason,
+                    decision.rate,
+                    (closed.close_profit or 0) * 100,
+                    closed.close_profit_abs or 0,
+                    self.config.stake_currency,
+                )
         open_trades = self.repository.open_trades()
         open_pairs = {t.pair for t in open_trades}
         for pair in pairs:
@@ -429,14 +486,30 @@ class Bot:
             amount = stake / (rate * (1 + fee))
             tag = frame["enter_tag"].iloc[-1] if "enter_tag" in frame.columns else None
             trade = Trade(
-                id=None, pair=pair, is_open=True, open_date=now, open_rate=rate, amount=amount,
-                stake_amount=stake, fee_open=fee, fee_close=fee, strategy=type(self.strategy).__name__,
-                timeframe=self.timeframe, enter_tag=tag if isinstance(tag, str) else None,
+                id=None,
+                pair=pair,
+                is_open=True,
+                open_date=now,
+                open_rate=rate,
+                amount=amount,
+                stake_amount=stake,
+                fee_open=fee,
+                fee_close=fee,
+                strategy=type(self.strategy).__name__,
+                timeframe=self.timeframe,
+                enter_tag=tag if isinstance(tag, str) else None,
             )
             stored = await asyncio.to_thread(self.repository.add_open_trade, trade, now)
             open_trades.append(stored)
             self.stats.entries += 1
-            logger.info("Entered %s: %.8g @ %.8g (stake %.2f %s)", pair, amount, rate, stake, self.config.stake_currency)
+            logger.info(
+                "Entered %s: %.8g @ %.8g (stake %.2f %s)",
+                pair,
+                amount,
+                rate,
+                stake,
+                self.config.stake_currency,
+            )
 
     def available_stake(self, open_trades: list[Trade]) -> float:
         locked = sum(t.stake_amount for t in open_trades)

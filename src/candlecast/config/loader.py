@@ -82,9 +82,13 @@ def parse_config_text(text: str, source: str = "<config>") -> dict[str, Any]:
     try:
         data = orjson.loads(cleaned)
     except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise ConfigError(
+            f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: expected a JSON object at the top level, got {type(data).__name__}"
+        )
     return data
 
 
@@ -112,7 +116,10 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         path = [part for part in name[len(ENV_PREFIX) :].split("__") if part]
         if not path:
             continue
-        path = [part.lower() if part.isupper() and part.lower() != "cors_origins" else part for part in path]
+        path = [
+            part.lower() if part.isupper() and part.lower() != "cors_origins" else part
+            for part in path
+        ]
         try:
             value: Any = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -175,7 +182,9 @@ def format_validation_error(error: ValidationError) -> list[str]:
             msg = msg[len("Value error, ") :]
         elif msg.startswith("Assertion failed, "):
             msg = msg[len("Assertion failed, ") :]
-        msg = msg.replace("Input should be", "expected").replace("Field required", "required key is missing")
+        msg = msg.replace("Input should be", "expected").replace(
+            "Field required", "required key is missing"
+        )
         last = next((p for p in reversed(loc) if isinstance(p, str)), "")
         if item["type"] not in ("missing", "value_error") and "got" not in msg:
             msg = f"{msg}, got {_show(item.get('input'), last)}"
@@ -186,7 +195,9 @@ def format_validation_error(error: ValidationError) -> list[str]:
     return lines
 
 
-def unknown_keys(raw: Mapping[str, Any], model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
+def unknown_keys(
+    raw: Mapping[str, Any], model: type[BaseModel] = Config, prefix: str = ""
+) -> list[str]:
     """Return one warning per key of ``raw`` that ``model`` does not know, with a suggestion."""
     warnings: list[str] = []
     fields = model.model_fields

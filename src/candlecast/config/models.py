@@ -216,7 +216,7 @@ class Config(_Section):
                         raise ValueError
                 except ValueError:
                     raise ValueError(
-                        f"expected minutes (e.g. \"0\", \"30\") as keys, got {key!r}"
+                        f'expected minutes (e.g. "0", "30") as keys, got {key!r}'
                     ) from None
         return value
 

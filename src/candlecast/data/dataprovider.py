@@ -8,9 +8,9 @@ from datetime import datetime
 
 import pandas as pd
 
+from candlecast.data.producer_store import ProducerStore
 from candlecast.domain.candles import empty_ohlcv
 from candlecast.domain.enums import CandleType, RunMode
-from candlecast.data.producer_store import ProducerStore
 from candlecast.messaging.protocol import EPOCH, PairKey
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,9 @@ class DataProvider:
     def get_pair_dataframe(self, pair: str, timeframe: str | None = None) -> pd.DataFrame:
         return self.ohlcv(pair, timeframe)
 
-    def get_analyzed_dataframe(self, pair: str, timeframe: str | None = None) -> tuple[pd.DataFrame, datetime]:
+    def get_analyzed_dataframe(
+        self, pair: str, timeframe: str | None = None
+    ) -> tuple[pd.DataFrame, datetime]:
         """Return (copy of the last analyzed frame of ``pair``, when it was analyzed)."""
         key = (pair, timeframe or self.timeframe, self.candle_type)
         with self._lock:
@@ -108,11 +110,20 @@ class DataProvider:
         return entry.frame.copy(), entry.last_analyzed
 
     def _hint_other_timeframes(self, producer: str, pair: str, timeframe: str) -> None:
-        others = sorted({key[1] for key in self.producer_store.keys(producer) if key[0] == pair and key[1] != timeframe})
+        others = sorted(
+            {
+                key[1]
+                for key in self.producer_store.keys(producer)
+                if key[0] == pair and key[1] != timeframe
+            }
+        )
         marker = (producer, pair, timeframe)
         if others and marker not in self._timeframe_hint_logged:
             self._timeframe_hint_logged.add(marker)
             logger.warning(
                 "Producer %s has no %s data for %s, only %s: pass timeframe= to get_producer_df()",
-                producer, timeframe, pair, ", ".join(others),
+                producer,
+                timeframe,
+                pair,
+                ", ".join(others),
             )

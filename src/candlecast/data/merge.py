@@ -76,7 +76,9 @@ def merge_update(
         return MergeResult(None, MAX_CANDLE_LIMIT, "nothing stored yet: ask for the full frame")
     if list(stored.columns) != list(incoming.columns):
         if requested:
-            return MergeResult(_trim(incoming), None, "answer with new columns replaces the stored frame")
+            return MergeResult(
+                _trim(incoming), None, "answer with new columns replaces the stored frame"
+            )
         return MergeResult(None, MAX_CANDLE_LIMIT, "columns changed: ask for the full frame")
     step = timeframe_to_msecs(timeframe)
     first_new = incoming["date"].iloc[0]

@@ -53,7 +53,14 @@ class ProducerStore:
         with self._lock:
             return list(self._pairs.get(producer, ()))
 
-    def put(self, producer: str, key: PairKey, frame: pd.DataFrame, last_analyzed: datetime, received_at: float) -> None:
+    def put(
+        self,
+        producer: str,
+        key: PairKey,
+        frame: pd.DataFrame,
+        last_analyzed: datetime,
+        received_at: float,
+    ) -> None:
         entry = StoredFrame(frame, last_analyzed, received_at)
         with self._lock:
             self._frames[(producer, key)] = entry

@@ -16,8 +16,12 @@ def create_exchange(config: ExchangeConfig, clock: Clock | None = None) -> Excha
         ConfigError: the exchange is not supported.
     """
     if config.name == "simulated":
-        return SimulatedExchange(seed=config.sim_seed, fee=config.sim_fee, volatility=config.sim_volatility, clock=clock)
-    raise ConfigError(f'exchange.name: expected "simulated" (ccxt exchanges are not available yet), got {config.name!r}')
+        return SimulatedExchange(
+            seed=config.sim_seed, fee=config.sim_fee, volatility=config.sim_volatility, clock=clock
+        )
+    raise ConfigError(
+        f'exchange.name: expected "simulated" (ccxt exchanges are not available yet), got {config.name!r}'
+    )
 
 
 __all__ = ["Exchange", "SimulatedExchange", "Ticker", "create_exchange"]

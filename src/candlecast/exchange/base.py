@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-
-import time
 
 import pandas as pd
 
@@ -49,7 +48,9 @@ class Exchange(ABC):
         step = timeframe_to_msecs(timeframe)
         return (self.now_ms() // step) * step - step
 
-    def validate_pairs(self, pairs: list[str], markets: dict[str, dict]) -> tuple[list[str], list[str]]:
+    def validate_pairs(
+        self, pairs: list[str], markets: dict[str, dict]
+    ) -> tuple[list[str], list[str]]:
         """Split ``pairs`` into (tradable, rejected) according to ``markets``."""
         good = [p for p in pairs if p in markets and markets[p].get("active", True)]
         return good, [p for p in pairs if p not in good]

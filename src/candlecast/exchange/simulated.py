@@ -22,8 +22,18 @@ from candlecast.domain.timeframes import timeframe_to_msecs
 from candlecast.exchange.base import Exchange, Ticker
 
 _KNOWN_BASES = {
-    "BTC": 60000.0, "ETH": 3000.0, "SOL": 150.0, "BNB": 600.0, "XRP": 0.6, "ADA": 0.45,
-    "DOGE": 0.15, "DOT": 7.0, "LTC": 85.0, "LINK": 15.0, "AVAX": 35.0, "TRX": 0.12,
+    "BTC": 60000.0,
+    "ETH": 3000.0,
+    "SOL": 150.0,
+    "BNB": 600.0,
+    "XRP": 0.6,
+    "ADA": 0.45,
+    "DOGE": 0.15,
+    "DOT": 7.0,
+    "LTC": 85.0,
+    "LINK": 15.0,
+    "AVAX": 35.0,
+    "TRX": 0.12,
 }
 _N_COMPONENTS = 32
 _MIN_PERIOD_S = 3.0
@@ -59,8 +69,11 @@ class _PairModel:
         # volatility scales only the intraday components, so long-run levels stay sane.
         intraday = np.where(self.periods < 86400.0, volatility, 1.0)
         self.amps = (
-            scale * np.sqrt(np.minimum(self.periods, 86400.0)) * intraday
-            * rng.uniform(0.5, 1.5, _N_COMPONENTS) / 2.5
+            scale
+            * np.sqrt(np.minimum(self.periods, 86400.0))
+            * intraday
+            * rng.uniform(0.5, 1.5, _N_COMPONENTS)
+            / 2.5
         )
         self.noise = scale * volatility * math.sqrt(_MIN_PERIOD_S) * 0.3
         self.base_volume = 1000.0 * rng.uniform(0.5, 5.0)
@@ -77,7 +90,13 @@ class SimulatedExchange(Exchange):
 
     name = "simulated"
 
-    def __init__(self, seed: int = 42, fee: float = 0.001, volatility: float = 1.0, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        seed: int = 42,
+        fee: float = 0.001,
+        volatility: float = 1.0,
+        clock: Clock | None = None,
+    ) -> None:
         self.seed = seed
         self._fee = fee
         self.volatility = volatility
@@ -102,7 +121,9 @@ class SimulatedExchange(Exchange):
         # five samples per candle: open, three inside, close (= next open)
         offsets = np.array([0, tf // 4, tf // 2, 3 * tf // 4, tf], dtype=np.int64)
         samples = np.exp(model.log_price((opens[:, None] + offsets).ravel())).reshape(count, 5)
-        wick = _unit(_splitmix64(opens.astype(np.uint64) * np.uint64(3) ^ model.key)) * model.noise * 2
+        wick = (
+            _unit(_splitmix64(opens.astype(np.uint64) * np.uint64(3) ^ model.key)) * model.noise * 2
+        )
         open_, close = samples[:, 0], samples[:, 4]
         high = samples.max(axis=1) * (1 + wick)
         low = samples.min(axis=1) * (1 - wick)
@@ -153,5 +174,5 @@ class _AnyPairMarkets(dict):
         base, quote = pair.split("/")
         return {"symbol": pair, "base": base, "quote": quote, "active": True, "spot": True}
 
-    def get(self, pair: str, default: object = None) -> object:  # type: ignore[override]
-        return self[pair] if pair in self else default
+    def get(self, pair: str, default: object = None) -> object:
+        return self[pair] if pair in self else default  # noqa: SIM401 (self.get would recurse)

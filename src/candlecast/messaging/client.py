@@ -22,7 +22,12 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
 from candlecast.data.merge import merge_update, strip_signals
 from candlecast.data.producer_store import ProducerStore
-from candlecast.exceptions import InvalidProducerURL, ProducerUnavailable, ProtocolViolation, TokenRefused
+from candlecast.exceptions import (
+    InvalidProducerURL,
+    ProducerUnavailable,
+    ProtocolViolation,
+    TokenRefused,
+)
 from candlecast.messaging import protocol as proto
 from candlecast.messaging.codec_binary import SUBPROTOCOL
 
@@ -35,7 +40,11 @@ INITIAL_SYNC_WINDOW = 60.0
 
 def producer_url(producer: ProducerConfig, token: bool = True) -> str:
     scheme = "wss" if producer.secure else "ws"
-    host = f"[{producer.host}]" if ":" in producer.host and not producer.host.startswith("[") else producer.host
+    host = (
+        f"[{producer.host}]"
+        if ":" in producer.host and not producer.host.startswith("[")
+        else producer.host
+    )
     url = f"{scheme}://{host}:{producer.port}{proto.WS_PATH}"
     return f"{url}?token={producer.ws_token}" if token else url
 
@@ -122,7 +131,12 @@ class ProducerClient:
             self.status.last_error = reason
             self.status.connected_since = None
             if reason != last_reason:
-                logger.warning("Lost producer %s: %s; retrying every %s s", self.name, reason, _num(self.settings.sleep_time))
+                logger.warning(
+                    "Lost producer %s: %s; retrying every %s s",
+                    self.name,
+                    reason,
+                    _num(self.settings.sleep_time),
+                )
             else:
                 logger.debug("Producer %s still unavailable: %s", self.name, reason)
             last_reason = reason
@@ -131,7 +145,11 @@ class ProducerClient:
     def _ssl_context(self) -> ssl.SSLContext | None:
         if not self.producer.secure:
             return None
-        context = ssl.create_default_context(cafile=self.producer.ca_file) if self.producer.ca_file else ssl.create_default_context()
+        context = (
+            ssl.create_default_context(cafile=self.producer.ca_file)
+            if self.producer.ca_file
+            else ssl.create_default_context()
+        )
         return context
 
     async def _session(self) -> None:
@@ -150,15 +168,23 @@ class ProducerClient:
                 max_queue=64,
             )
         except InvalidURI as exc:
-            raise InvalidProducerURL(f"invalid URL for host {self.producer.host!r} port {self.producer.port}: {exc}") from None
+            raise InvalidProducerURL(
+                f"invalid URL for host {self.producer.host!r} port {self.producer.port}: {exc}"
+            ) from None
         except InvalidStatus as exc:
             if exc.response.status_code == 403:
                 raise TokenRefused(f"producer {self.name} refused the ws_token") from None
-            raise ProducerUnavailable(f"producer {self.name} answered HTTP {exc.response.status_code}") from None
+            raise ProducerUnavailable(
+                f"producer {self.name} answered HTTP {exc.response.status_code}"
+            ) from None
         except ssl.SSLCertVerificationError as exc:
-            raise ProducerUnavailable(f"certificate of producer {self.name} does not verify: {exc.verify_message}") from None
+            raise ProducerUnavailable(
+                f"certificate of producer {self.name} does not verify: {exc.verify_message}"
+            ) from None
         except (OSError, TimeoutError, InvalidHandshake) as exc:
-            raise ProducerUnavailable(f"cannot connect to {self.status.url}: {exc or type(exc).__name__}") from None
+            raise ProducerUnavailable(
+                f"cannot connect to {self.status.url}: {exc or type(exc).__name__}"
+            ) from None
         self._ws = ws
         binary = ws.subprotocol == SUBPROTOCOL
         self.status.encoding = "binary" if binary else "json"
@@ -169,7 +195,9 @@ class ProducerClient:
         self._connected_once = True
         self._outstanding.clear()
         self._initial_seeded.clear()
-        logger.info("Connected to producer %s at %s (%s)", self.name, self.status.url, self.status.encoding)
+        logger.info(
+            "Connected to producer %s at %s (%s)", self.name, self.status.url, self.status.encoding
+        )
         try:
             self._initial_at = time.monotonic()
             for request in proto.initial_requests(self.settings.initial_candle_limit):
@@ -182,7 +210,9 @@ class ProducerClient:
                     f"message from {self.name} exceeds message_size_limit={self.settings.message_size_limit} MB"
                 ) from None
             if exc.rcvd is not None and exc.rcvd.code == 1013:
-                raise ProducerUnavailable(f"producer {self.name} dropped us as a slow consumer") from None
+                raise ProducerUnavailable(
+                    f"producer {self.name} dropped us as a slow consumer"
+                ) from None
             raise ProducerUnavailable(f"connection closed ({code or 'no close frame'})") from None
         finally:
             self._ws = None
@@ -210,7 +240,9 @@ class ProducerClient:
             raise ProducerUnavailable(
                 f"no message for {_num(self.settings.wait_timeout)} s and no pong within {_num(self.settings.ping_timeout)} s"
             ) from None
-        logger.debug("Producer %s alive, ping %.1f ms", self.name, (time.monotonic() - started) * 1000)
+        logger.debug(
+            "Producer %s alive, ping %.1f ms", self.name, (time.monotonic() - started) * 1000
+        )
 
     async def _request(self, pair: str, limit: int) -> None:
         ws = self._ws
@@ -247,9 +279,15 @@ class ProducerClient:
 
     def _on_analyzed(self, message: proto.AnalyzedDfMessage, now: float) -> None:
         pair = message.key[0]
-        frame = strip_signals(message.frame) if self.settings.remove_entry_exit_signals else message.frame
+        frame = (
+            strip_signals(message.frame)
+            if self.settings.remove_entry_exit_signals
+            else message.frame
+        )
         stored = self.store.get(self.name, message.key)
-        result = merge_update(stored.frame if stored else None, frame, message.key[1], self._requested(pair))
+        result = merge_update(
+            stored.frame if stored else None, frame, message.key[1], self._requested(pair)
+        )
         if result.frame is not None:
             self._outstanding.pop(pair, None)
             self._initial_seeded.add(pair)

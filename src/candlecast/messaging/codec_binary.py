@@ -43,8 +43,12 @@ def encode_frame(meta: dict[str, Any], frame: pd.DataFrame) -> bytes:
     for pos, name in enumerate(frame.columns):
         series = frame.iloc[:, pos]
         dtype = series.dtype
-        if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
-            unit = np.datetime_data(series.dtype.base if hasattr(series.dtype, "base") else dtype)[0]
+        if isinstance(dtype, pd.DatetimeTZDtype) or (
+            isinstance(dtype, np.dtype) and dtype.kind == "M"
+        ):
+            unit = np.datetime_data(series.dtype.base if hasattr(series.dtype, "base") else dtype)[
+                0
+            ]
             tz = str(dtype.tz) if isinstance(dtype, pd.DatetimeTZDtype) else None
             col_specs.append([str(name), "M", unit, tz])
             arrays.append(pd.DatetimeIndex(series).asi8)
@@ -56,10 +60,21 @@ def encode_frame(meta: dict[str, Any], frame: pd.DataFrame) -> bytes:
             groups.setdefault(key, []).append(len(arrays) - 1)
             col_specs.append([str(name), "n", key, None, len(arrays) - 1])
         else:
-            values = [None if v is None or (isinstance(v, float) and v != v) else v for v in series.tolist()]
+            values = [
+                None if v is None or (isinstance(v, float) and v != v) else v
+                for v in series.tolist()
+            ]
             objects[str(name)] = values
-            col_specs.append([str(name), "o", "str" if isinstance(dtype, pd.StringDtype) else "object", None, None])
-    blocks = []
+            col_specs.append(
+                [
+                    str(name),
+                    "o",
+                    "str" if isinstance(dtype, pd.StringDtype) else "object",
+                    None,
+                    None,
+                ]
+            )
+    blocks: list[list[Any]] = []
     body: list[bytes] = []
     offset = 0
     # array index -> (block number, row in block)
@@ -81,7 +96,14 @@ def encode_frame(meta: dict[str, Any], frame: pd.DataFrame) -> bytes:
         index_spec: Any = ["range", index.start, index.step]
     else:
         index_spec = ["values", index.tolist()]
-    header = {**meta, "n": len(frame), "cols": col_specs, "blocks": blocks, "obj": objects, "idx": index_spec}
+    header = {
+        **meta,
+        "n": len(frame),
+        "cols": col_specs,
+        "blocks": blocks,
+        "obj": objects,
+        "idx": index_spec,
+    }
     head = orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY, default=str)
     pad = (-(len(head) + _HEADER.size)) % 8
     return b"".join([_HEADER.pack(MAGIC, len(head) + pad), head, b" " * pad, *body])
@@ -118,7 +140,11 @@ def decode_frame(data: bytes) -> tuple[dict[str, Any], pd.DataFrame]:
             begin = start + int(offset)
             if int(offset) < 0 or begin + nbytes > len(data):
                 raise ValueError("block exceeds the frame")
-            views.append(np.frombuffer(data, dtype=dtype, count=int(count) * n, offset=begin).reshape(int(count), n))
+            views.append(
+                np.frombuffer(data, dtype=dtype, count=int(count) * n, offset=begin).reshape(
+                    int(count), n
+                )
+            )
         columns: dict[str, Any] = {}
         for name, kind, sub, tz, loc in cols:
             if name in columns:
@@ -127,7 +153,11 @@ def decode_frame(data: bytes) -> tuple[dict[str, Any], pd.DataFrame]:
                 values = objects[name]
                 if not isinstance(values, list) or len(values) != n:
                     raise ValueError(f"object column {name!r} has the wrong length")
-                columns[name] = pd.array(values, dtype="str") if sub == "str" else np.array(values, dtype=object)
+                columns[name] = (
+                    pd.array(values, dtype="str")
+                    if sub == "str"
+                    else np.array(values, dtype=object)
+                )
                 continue
             values = views[loc[0]][loc[1]].copy()
             if kind == "M":

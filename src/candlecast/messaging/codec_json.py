@@ -41,7 +41,7 @@ def pandas_float(value: float) -> str:
     neg = value < 0
     a = -value if neg else value
     if a > _THRES_MAX or (a != 0.0 and a < _THRES_MIN):
-        return "%.10g" % value
+        return format(value, ".10g")
     whole = int(a)
     tmp = (a - whole) * 1e10
     frac = int(tmp)
@@ -108,7 +108,11 @@ def _object_value(value: Any) -> Any:
     if isinstance(value, np.generic):
         return _object_value(value.item())
     if isinstance(value, pd.Timestamp):
-        return int(value.as_unit("ms").value // 1000) if value.tz is None else int(value.timestamp() * 1000)
+        return (
+            int(value.as_unit("ms").value // 1000)
+            if value.tz is None
+            else int(value.timestamp() * 1000)
+        )
     return str(value)
 
 
@@ -207,8 +211,12 @@ def decode_split(document: bytes | str | dict) -> pd.DataFrame:
         raise ProtocolViolation("dataframe: expected 'columns' to be a list of strings")
     if len(set(columns)) != len(columns):
         raise ProtocolViolation("dataframe: duplicate column names")
-    if not isinstance(data, list) or any(not isinstance(r, list) or len(r) != len(columns) for r in data):
-        raise ProtocolViolation(f"dataframe: expected 'data' to be a list of rows of {len(columns)} values")
+    if not isinstance(data, list) or any(
+        not isinstance(r, list) or len(r) != len(columns) for r in data
+    ):
+        raise ProtocolViolation(
+            f"dataframe: expected 'data' to be a list of rows of {len(columns)} values"
+        )
     if index is None:
         index = list(range(len(data)))
     if not isinstance(index, list) or len(index) != len(data):

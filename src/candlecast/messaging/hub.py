@@ -98,7 +98,9 @@ class ChannelStats:
 class Channel:
     """One connected consumer: subscriptions, a bounded outbox and its writer."""
 
-    def __init__(self, ws: WebSocketLike, peer: str, binary: bool, policy: ChannelPolicy, hub: MessageHub) -> None:
+    def __init__(
+        self, ws: WebSocketLike, peer: str, binary: bool, policy: ChannelPolicy, hub: MessageHub
+    ) -> None:
         self.ws = ws
         self.peer = peer
         self.binary = binary
@@ -122,7 +124,9 @@ class Channel:
         return self._closed
 
     def start(self) -> None:
-        self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name=f"ws-writer-{self.peer}")
+        self._writer = asyncio.get_running_loop().create_task(
+            self._write_loop(), name=f"ws-writer-{self.peer}"
+        )
 
     def enqueue(self, item: str | bytes | _ReplyJob) -> bool:
         """Queue ``item``; apply the slow-consumer policy. Return False if the channel was dropped."""
@@ -140,12 +144,19 @@ class Channel:
             return False
         now = time.monotonic() if now is None else now
         if len(self._outbox) > self.policy.max_queue_messages:
-            self.drop(f"{len(self._outbox)} messages queued (limit {self.policy.max_queue_messages})")
-        elif self._queued_bytes - (self._outbox[0][2] if self._outbox else 0) > self.policy.max_queue_bytes:
+            self.drop(
+                f"{len(self._outbox)} messages queued (limit {self.policy.max_queue_messages})"
+            )
+        elif (
+            self._queued_bytes - (self._outbox[0][2] if self._outbox else 0)
+            > self.policy.max_queue_bytes
+        ):
             # the message being sent does not count: one message may always be in flight
             self.drop(f"{self._queued_bytes} bytes queued (limit {self.policy.max_queue_bytes})")
         elif self._outbox and now - self._outbox[0][1] > self.policy.send_timeout:
-            self.drop(f"oldest message waited {now - self._outbox[0][1]:.1f} s (limit {self.policy.send_timeout} s)")
+            self.drop(
+                f"oldest message waited {now - self._outbox[0][1]:.1f} s (limit {self.policy.send_timeout} s)"
+            )
         return not self._closed
 
     def drop(self, why: str) -> None:
@@ -347,7 +358,9 @@ class MessageHub:
     def broadcast_whitelist(self, pairs: list[str]) -> Outgoing:
         return Outgoing("whitelist", proto.encode_whitelist(pairs).decode())
 
-    def build_analyzed(self, key: PairKey, frame: pd.DataFrame, la: datetime, new_candle: bool) -> list[Outgoing]:
+    def build_analyzed(
+        self, key: PairKey, frame: pd.DataFrame, la: datetime, new_candle: bool
+    ) -> list[Outgoing]:
         """Encode an analysis broadcast once per needed encoding (call from any thread)."""
         text_needed, binary_needed = self.encodings_needed("analyzed_df")
         out: list[Outgoing] = []
@@ -364,7 +377,9 @@ class MessageHub:
         pairs = [pair] if pair else self.source.current_whitelist()
         return [(p, self.source.timeframe, self.source.candle_type) for p in pairs]
 
-    async def encode_reply(self, key: PairKey, limit: int | None, binary: bool) -> str | bytes | None:
+    async def encode_reply(
+        self, key: PairKey, limit: int | None, binary: bool
+    ) -> str | bytes | None:
         entry = self.source.analyzed_entry(key)
         if entry is None:
             return None
@@ -374,12 +389,16 @@ class MessageHub:
         if cached is not None:
             return cached
         part = frame.tail(limit) if limit else frame
-        encode: Callable[[], str | bytes]
-        if binary:
-            encode = lambda: proto.encode_analyzed_df_binary(key, part, la)  # noqa: E731
-        else:
-            encode = lambda: proto.encode_analyzed_df_json(key, part, la).decode()  # noqa: E731
-        payload = await asyncio.to_thread(encode) if len(part) > _ENCODE_IN_THREAD_ROWS else encode()
+
+        def encode() -> str | bytes:
+            if binary:
+                return proto.encode_analyzed_df_binary(key, part, la)
+            return proto.encode_analyzed_df_json(key, part, la).decode()
+
+        # big frames are encoded off the event loop, so other consumers keep being served
+        payload = (
+            await asyncio.to_thread(encode) if len(part) > _ENCODE_IN_THREAD_ROWS else encode()
+        )
         self._cache.put(cache_key, payload)
         return payload
 

@@ -138,8 +138,12 @@ def parse_request(raw: str | bytes) -> Request | None:
         if not isinstance(data, dict):
             raise ProtocolViolation("Invalid analyzed_df request: expected data to be an object")
         limit, pair = data.get("limit"), data.get("pair")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise ProtocolViolation("Invalid analyzed_df request: limit must be a non-negative integer")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise ProtocolViolation(
+                "Invalid analyzed_df request: limit must be a non-negative integer"
+            )
         if pair is not None and not isinstance(pair, str):
             raise ProtocolViolation("Invalid analyzed_df request: pair must be a string or null")
         return AnalyzedDfRequest(None if limit is None else min(limit, MAX_CANDLE_LIMIT), pair)
@@ -265,8 +269,14 @@ def parse_message(raw: str | bytes, binary: bool = False) -> Message:
         if not isinstance(data, dict):
             raise ProtocolViolation("analyzed_df: expected data to be an object")
         df = data.get("df")
-        if not isinstance(df, dict) or df.get("__type__") != "dataframe" or not isinstance(df.get("__value__"), str):
-            raise ProtocolViolation("analyzed_df: expected df as {__type__: dataframe, __value__: string}")
+        if (
+            not isinstance(df, dict)
+            or df.get("__type__") != "dataframe"
+            or not isinstance(df.get("__value__"), str)
+        ):
+            raise ProtocolViolation(
+                "analyzed_df: expected df as {__type__: dataframe, __value__: string}"
+            )
         frame = codec_json.decode_split(df["__value__"])
         return AnalyzedDfMessage(key_from_wire(data.get("key")), frame, parse_la(data.get("la")))
     if kind == "new_candle":

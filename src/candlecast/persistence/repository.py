@@ -20,9 +20,23 @@ from candlecast.domain.trades import Trade
 from candlecast.persistence.models import Base, OrderRow, TradeRow
 
 _FIELDS = (
-    "id", "pair", "is_open", "open_date", "open_rate", "amount", "stake_amount", "fee_open",
-    "fee_close", "strategy", "timeframe", "enter_tag", "close_date", "close_rate", "exit_reason",
-    "close_profit", "close_profit_abs",
+    "id",
+    "pair",
+    "is_open",
+    "open_date",
+    "open_rate",
+    "amount",
+    "stake_amount",
+    "fee_open",
+    "fee_close",
+    "strategy",
+    "timeframe",
+    "enter_tag",
+    "close_date",
+    "close_rate",
+    "exit_reason",
+    "close_profit",
+    "close_profit_abs",
 )
 
 
@@ -54,7 +68,9 @@ class TradeRepository:
 
     def open_trades(self) -> list[Trade]:
         with self._sessions() as session:
-            rows = session.scalars(select(TradeRow).where(TradeRow.is_open.is_(True)).order_by(TradeRow.id))
+            rows = session.scalars(
+                select(TradeRow).where(TradeRow.is_open.is_(True)).order_by(TradeRow.id)
+            )
             return [_to_trade(r) for r in rows]
 
     def trades(self, limit: int = 500) -> list[Trade]:
@@ -71,7 +87,9 @@ class TradeRepository:
 
     def realized_profit(self) -> float:
         with self._sessions() as session:
-            total = session.scalar(select(func.sum(TradeRow.close_profit_abs)).where(TradeRow.is_open.is_(False)))
+            total = session.scalar(
+                select(func.sum(TradeRow.close_profit_abs)).where(TradeRow.is_open.is_(False))
+            )
             return float(total or 0.0)
 
     def add_open_trade(self, trade: Trade, when: datetime) -> Trade:
@@ -82,9 +100,14 @@ class TradeRepository:
             session.flush()
             session.add(
                 OrderRow(
-                    trade_id=row.id, side="buy", status="closed", price=trade.open_rate,
-                    amount=trade.amount, cost=trade.amount * trade.open_rate,
-                    fee=trade.amount * trade.open_rate * trade.fee_open, created_at=when,
+                    trade_id=row.id,
+                    side="buy",
+                    status="closed",
+                    price=trade.open_rate,
+                    amount=trade.amount,
+                    cost=trade.amount * trade.open_rate,
+                    fee=trade.amount * trade.open_rate * trade.fee_open,
+                    created_at=when,
                 )
             )
             session.flush()
@@ -98,21 +121,38 @@ class TradeRepository:
             row = session.get(TradeRow, trade.id)
             if row is None or not row.is_open:
                 raise ValueError(f"trade {trade.id} is not open")
-            for name in ("is_open", "close_date", "close_rate", "exit_reason", "close_profit", "close_profit_abs"):
+            for name in (
+                "is_open",
+                "close_date",
+                "close_rate",
+                "exit_reason",
+                "close_profit",
+                "close_profit_abs",
+            ):
                 setattr(row, name, getattr(trade, name))
             session.add(
                 OrderRow(
-                    trade_id=row.id, side="sell", status="closed", price=trade.close_rate,
-                    amount=trade.amount, cost=trade.amount * trade.close_rate,
-                    fee=trade.amount * trade.close_rate * trade.fee_close, created_at=trade.close_date,
+                    trade_id=row.id,
+                    side="sell",
+                    status="closed",
+                    price=trade.close_rate,
+                    amount=trade.amount,
+                    cost=trade.amount * trade.close_rate,
+                    fee=trade.amount * trade.close_rate * trade.fee_close,
+                    created_at=trade.close_date,
                 )
             )
             return _to_trade(row)
 
     def orders_for(self, trade_id: int) -> list[dict]:
         with self._sessions() as session:
-            rows = session.scalars(select(OrderRow).where(OrderRow.trade_id == trade_id).order_by(OrderRow.id))
-            return [{"side": r.side, "price": r.price, "amount": r.amount, "status": r.status} for r in rows]
+            rows = session.scalars(
+                select(OrderRow).where(OrderRow.trade_id == trade_id).order_by(OrderRow.id)
+            )
+            return [
+                {"side": r.side, "price": r.price, "amount": r.amount, "status": r.status}
+                for r in rows
+            ]
 
     def close(self) -> None:
         self.engine.dispose()

@@ -49,7 +49,9 @@ def scan_strategy_dir(directory: str | Path) -> list[StrategyFile]:
     return found
 
 
-def load_strategy(name: str, directory: str | Path, config: dict[str, Any] | None = None) -> IStrategy:
+def load_strategy(
+    name: str, directory: str | Path, config: dict[str, Any] | None = None
+) -> IStrategy:
     """Import the class ``name`` from ``directory`` and instantiate it with ``config``.
 
     Raises:
@@ -75,14 +77,22 @@ def load_strategy(name: str, directory: str | Path, config: dict[str, Any] | Non
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(module_name, None)
-        raise StrategyError(f"cannot import strategy file {str(path)!r}: {type(exc).__name__}: {exc}") from None
+        raise StrategyError(
+            f"cannot import strategy file {str(path)!r}: {type(exc).__name__}: {exc}"
+        ) from None
     klass = getattr(module, name, None)
     if not isinstance(klass, type) or not issubclass(klass, IStrategy):
-        raise StrategyError(f"{name} in {str(path)!r} is not a subclass of candlecast.strategy.IStrategy")
+        raise StrategyError(
+            f"{name} in {str(path)!r} is not a subclass of candlecast.strategy.IStrategy"
+        )
     missing = [m for m in REQUIRED_METHODS if getattr(klass, m, None) is getattr(IStrategy, m)]
     if missing:
-        raise StrategyError(f"strategy {name} in {str(path)!r} does not define {', '.join(missing)}")
+        raise StrategyError(
+            f"strategy {name} in {str(path)!r} does not define {', '.join(missing)}"
+        )
     try:
         return klass(config)
     except Exception as exc:
-        raise StrategyError(f"cannot create strategy {name} from {str(path)!r}: {type(exc).__name__}: {exc}") from None
+        raise StrategyError(
+            f"cannot create strategy {name} from {str(path)!r}: {type(exc).__name__}: {exc}"
+        ) from None

@@ -13,7 +13,9 @@ from typing import Any
 class BaseParameter:
     """A tunable value; ``space`` is ``"buy"``, ``"sell"`` or any label."""
 
-    def __init__(self, *, default: Any, space: str | None = None, optimize: bool = True, load: bool = True) -> None:
+    def __init__(
+        self, *, default: Any, space: str | None = None, optimize: bool = True, load: bool = True
+    ) -> None:
         self.default = default
         self.space = space
         self.optimize = optimize
@@ -42,7 +44,9 @@ class BaseParameter:
 class _Numeric(BaseParameter):
     kind: type = float
 
-    def __init__(self, low: float, high: float | None = None, *, default: float, **kwargs: Any) -> None:
+    def __init__(
+        self, low: float, high: float | None = None, *, default: float, **kwargs: Any
+    ) -> None:
         if high is None:
             # freqtrade also accepts IntParameter([low, high], default=...)
             if isinstance(low, Sequence) and len(low) == 2:
@@ -85,7 +89,15 @@ class RealParameter(_Numeric):
 class DecimalParameter(_Numeric):
     kind = float
 
-    def __init__(self, low: float, high: float | None = None, *, default: float, decimals: int = 3, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        low: float,
+        high: float | None = None,
+        *,
+        default: float,
+        decimals: int = 3,
+        **kwargs: Any,
+    ) -> None:
         self.decimals = decimals
         super().__init__(low, high, default=default, **kwargs)
 
@@ -103,7 +115,9 @@ class CategoricalParameter(BaseParameter):
 
     def _check(self, value: Any) -> Any:
         if value not in self.categories:
-            raise ValueError(f"{self.name or 'parameter'}: expected one of {self.categories}, got {value!r}")
+            raise ValueError(
+                f"{self.name or 'parameter'}: expected one of {self.categories}, got {value!r}"
+            )
         return value
 
 

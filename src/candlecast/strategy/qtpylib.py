@@ -16,7 +16,9 @@ def _series(data: pd.Series | float | int, like: pd.Series) -> pd.Series:
     return pd.Series(data, index=like.index, dtype="float64")
 
 
-def crossed(series1: pd.Series, series2: pd.Series | float, direction: str | None = None) -> pd.Series:
+def crossed(
+    series1: pd.Series, series2: pd.Series | float, direction: str | None = None
+) -> pd.Series:
     """True where ``series1`` crosses ``series2`` (``"above"``, ``"below"`` or either)."""
     other = _series(series2, series1)
     above = (series1 > other) & (series1.shift(1) <= other.shift(1))
@@ -49,12 +51,16 @@ def mid_price(bars: pd.DataFrame) -> pd.Series:
 
 
 def rolling_mean(series: pd.Series, window: int = 200, min_periods: int | None = None) -> pd.Series:
-    return series.rolling(window=window, min_periods=window if min_periods is None else min_periods).mean()
+    return series.rolling(
+        window=window, min_periods=window if min_periods is None else min_periods
+    ).mean()
 
 
 def rolling_std(series: pd.Series, window: int = 200, min_periods: int | None = None) -> pd.Series:
     # population standard deviation, as qtpylib's bollinger bands use
-    return series.rolling(window=window, min_periods=window if min_periods is None else min_periods).std(ddof=0)
+    return series.rolling(
+        window=window, min_periods=window if min_periods is None else min_periods
+    ).std(ddof=0)
 
 
 def sma(series: pd.Series, window: int = 200, min_periods: int | None = None) -> pd.Series:
@@ -62,7 +68,9 @@ def sma(series: pd.Series, window: int = 200, min_periods: int | None = None) ->
 
 
 def ema(series: pd.Series, window: int = 200, min_periods: int | None = None) -> pd.Series:
-    return series.ewm(span=window, min_periods=window if min_periods is None else min_periods, adjust=False).mean()
+    return series.ewm(
+        span=window, min_periods=window if min_periods is None else min_periods, adjust=False
+    ).mean()
 
 
 def bollinger_bands(series: pd.Series, window: int = 20, stds: float = 2) -> pd.DataFrame:
@@ -85,7 +93,11 @@ def weighted_bollinger_bands(series: pd.Series, window: int = 20, stds: float = 
 def true_range(bars: pd.DataFrame) -> pd.Series:
     prev_close = bars["close"].shift(1)
     ranges = pd.concat(
-        [bars["high"] - bars["low"], (bars["high"] - prev_close).abs(), (bars["low"] - prev_close).abs()],
+        [
+            bars["high"] - bars["low"],
+            (bars["high"] - prev_close).abs(),
+            (bars["low"] - prev_close).abs(),
+        ],
         axis=1,
     )
     return ranges.max(axis=1, skipna=False).where(prev_close.notna(), bars["high"] - bars["low"])

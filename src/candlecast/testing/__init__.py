@@ -17,7 +17,9 @@ from candlecast.domain.timeframes import timeframe_to_msecs
 __all__ = ["FixedClock", "make_ohlcv", "wait_until", "wait_until_sync"]
 
 
-def make_ohlcv(n: int, timeframe: str = "5m", start: datetime | None = None, seed: int = 0) -> pd.DataFrame:
+def make_ohlcv(
+    n: int, timeframe: str = "5m", start: datetime | None = None, seed: int = 0
+) -> pd.DataFrame:
     """A random but valid OHLCV frame of ``n`` candles."""
     rng = np.random.default_rng(seed)
     start = start or datetime(2026, 1, 1, tzinfo=UTC)
@@ -38,7 +40,9 @@ def make_ohlcv(n: int, timeframe: str = "5m", start: datetime | None = None, see
     )
 
 
-async def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.01) -> None:
+async def wait_until(
+    predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.01
+) -> None:
     """Wait until ``predicate()`` is truthy.
 
     Raises:
@@ -51,7 +55,9 @@ async def wait_until(predicate: Callable[[], object], timeout: float = 10.0, int
         await asyncio.sleep(interval)
 
 
-def wait_until_sync(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05) -> None:
+def wait_until_sync(
+    predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
