@@ -30,80 +30,56 @@ _HEADER = struct.Struct("<4sI")
 _NUMERIC_KINDS = "fiub"
 
 
-def _block_key(dtype: np.dtype) -> str:
-    return dtype.str  # e.g. "<f8", "<i8", "|b1"
-
-
 def encode_frame(meta: dict[str, Any], frame: pd.DataFrame) -> bytes:
     """Encode ``frame`` with message fields ``meta`` (type, key, la, ...) into one frame."""
-    groups: dict[str, list[int]] = {}
+    n = len(frame)
     col_specs: list[list[Any]] = []
     objects: dict[str, list[Any]] = {}
-    arrays: list[np.ndarray] = []
-    for pos, name in enumerate(frame.columns):
-        series = frame.iloc[:, pos]
-        dtype = series.dtype
-        if isinstance(dtype, pd.DatetimeTZDtype) or (
-            isinstance(dtype, np.dtype) and dtype.kind == "M"
-        ):
-            unit = np.datetime_data(series.dtype.base if hasattr(series.dtype, "base") else dtype)[
-                0
-            ]
+    groups: dict[str, list[int]] = {}  # block dtype -> column positions
+    for pos, dtype in enumerate(frame.dtypes):
+        name = str(frame.columns[pos])
+        if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+            unit = dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(dtype)[0]
             tz = str(dtype.tz) if isinstance(dtype, pd.DatetimeTZDtype) else None
-            col_specs.append([str(name), "M", unit, tz])
-            arrays.append(pd.DatetimeIndex(series).asi8)
-            groups.setdefault("<i8", []).append(len(arrays) - 1)
-            col_specs[-1].append(len(arrays) - 1)
+            col_specs.append([name, "M", unit, tz, ("M", pos)])
         elif isinstance(dtype, np.dtype) and dtype.kind in _NUMERIC_KINDS:
-            key = _block_key(dtype)
-            arrays.append(series.to_numpy())
-            groups.setdefault(key, []).append(len(arrays) - 1)
-            col_specs.append([str(name), "n", key, None, len(arrays) - 1])
+            groups.setdefault(dtype.str, []).append(pos)
+            col_specs.append([name, "n", dtype.str, None, (dtype.str, pos)])
         else:
-            values = [
-                None if v is None or (isinstance(v, float) and v != v) else v
-                for v in series.tolist()
-            ]
-            objects[str(name)] = values
-            col_specs.append(
-                [
-                    str(name),
-                    "o",
-                    "str" if isinstance(dtype, pd.StringDtype) else "object",
-                    None,
-                    None,
-                ]
-            )
+            values = frame.iloc[:, pos].tolist()
+            objects[name] = [None if v is None or (isinstance(v, float) and v != v) else v for v in values]
+            kind = "str" if isinstance(dtype, pd.StringDtype) else "object"
+            col_specs.append([name, "o", kind, None, None])
+    # datetimes travel as int64 in the int64 block
+    dates = [spec[4][1] for spec in col_specs if spec[1] == "M"]
     blocks: list[list[Any]] = []
     body: list[bytes] = []
+    where: dict[tuple[str, int], list[int]] = {}
     offset = 0
-    # array index -> (block number, row in block)
-    where: dict[int, tuple[int, int]] = {}
-    for key, members in groups.items():
-        block = np.empty((len(members), len(frame)), dtype=np.dtype(key))
-        for row, idx in enumerate(members):
-            block[row] = arrays[idx]
-            where[idx] = (len(blocks), row)
-        raw = block.tobytes()
+    for key, members in list(groups.items()) + ([("M", dates)] if dates else []):
+        if key == "M":
+            block = np.stack([pd.DatetimeIndex(frame.iloc[:, p]).asi8 for p in members])
+            key = "<i8"
+            tag = "M"
+        else:
+            # pandas keeps same-dtype columns as one 2-D block: one copy, column after column
+            block = frame.iloc[:, members].to_numpy(dtype=np.dtype(key)).T
+            tag = key
+        raw = np.ascontiguousarray(block).tobytes()
+        for row, pos in enumerate(members):
+            where[(tag, pos)] = [len(blocks), row]
         blocks.append([key, len(members), offset])
         body.append(raw)
         offset += len(raw)
     for spec in col_specs:
         if spec[4] is not None:
-            spec[4] = list(where[spec[4]])
+            spec[4] = where[spec[4]]
     index = frame.index
     if isinstance(index, pd.RangeIndex):
         index_spec: Any = ["range", index.start, index.step]
     else:
         index_spec = ["values", index.tolist()]
-    header = {
-        **meta,
-        "n": len(frame),
-        "cols": col_specs,
-        "blocks": blocks,
-        "obj": objects,
-        "idx": index_spec,
-    }
+    header = {**meta, "n": n, "cols": col_specs, "blocks": blocks, "obj": objects, "idx": index_spec}
     head = orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY, default=str)
     pad = (-(len(head) + _HEADER.size)) % 8
     return b"".join([_HEADER.pack(MAGIC, len(head) + pad), head, b" " * pad, *body])
@@ -159,7 +135,8 @@ def decode_frame(data: bytes) -> tuple[dict[str, Any], pd.DataFrame]:
                     else np.array(values, dtype=object)
                 )
                 continue
-            values = views[loc[0]][loc[1]].copy()
+            # a read-only view of the frame; DataFrame(dict) below copies it into its own block
+            values = views[loc[0]][loc[1]]
             if kind == "M":
                 dates = pd.DatetimeIndex(values.view(f"datetime64[{sub}]"))
                 columns[name] = dates.tz_localize("UTC").tz_convert(tz) if tz else dates
@@ -176,7 +153,7 @@ def decode_frame(data: bytes) -> tuple[dict[str, Any], pd.DataFrame]:
             index = pd.Index(idx[1])
             if len(index) != n:
                 raise ValueError("index length")
-        frame = pd.DataFrame(columns, index=index)
+        frame = pd.DataFrame(columns, index=index, copy=True)
     except ProtocolViolation:
         raise
     except (KeyError, ValueError, TypeError, IndexError, orjson.JSONDecodeError) as exc:

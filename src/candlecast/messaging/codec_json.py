@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from candlecast.domain.candles import DATE_DTYPE
+from candlecast.domain.candles import DATE_DTYPE, dates_to_ms
 from candlecast.exceptions import ProtocolViolation
 
 _THRES_MAX = 1e16
@@ -56,22 +56,33 @@ def pandas_float(value: float) -> str:
 
 
 def _round_like_pandas(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (rounded values, mask of values orjson would print differently)."""
+    """Return (rounded values, mask of values orjson would print differently).
+
+    pandas rounds the fraction ``(|v| - trunc|v|) * 1e10`` half to even, except that
+    exactly 0.5 rounds up to 1; ``rint`` does the former, one fix-up the latter.
+    """
     with np.errstate(invalid="ignore", over="ignore"):
         a = np.abs(values)
         whole = np.trunc(a)
-        tmp = (a - whole) * 1e10
-        frac = np.trunc(tmp)
-        diff = tmp - frac
-        frac += (diff > 0.5) | ((diff == 0.5) & ((frac == 0) | (np.fmod(frac, 2) == 1)))
-        rounded = (whole * 1e10 + frac) / 1e10
+        tmp = a - whole
+        tmp *= 1e10
+        frac = np.rint(tmp)
+        ties = tmp == 0.5
+        if ties.any():
+            frac[ties] = 1.0
+        whole *= 1e10
+        whole += frac
+        whole /= 1e10
         # a negative value that rounds to zero prints as -0.0, like pandas; -0.0 itself as 0.0
-        rounded = np.copysign(rounded, values)
-        rounded[values == 0] = 0.0
+        rounded = np.copysign(whole, values)
+        zero = values == 0
+        if zero.any():
+            rounded[zero] = 0.0
         ra = np.abs(rounded)
-        exponent_form = (a > _THRES_MAX) | ((a < _THRES_MIN) & (a != 0))
-        unsafe = exponent_form | (ra >= _SAFE_HIGH) | ((ra < _SAFE_LOW) & (ra != 0))
-        unsafe &= np.isfinite(values)
+        # outside [_SAFE_LOW, _SAFE_HIGH) orjson's text may differ from pandas' (this also
+        # covers pandas' exponent form above 1e16 and below 1e-15); NaN/inf print as null
+        safe = (ra < _SAFE_HIGH) & ((ra >= _SAFE_LOW) | (a == 0))
+        unsafe = ~safe & np.isfinite(values)
     return rounded, unsafe
 
 
@@ -135,11 +146,62 @@ def _index_values(index: pd.Index) -> list[Any]:
 
 
 def encode_split(frame: pd.DataFrame) -> bytes:
-    """Encode ``frame`` as pandas' ``to_json(orient="split")`` would, as UTF-8 bytes."""
-    columns = [str(c) for c in frame.columns]
-    cols = [column_values(frame.iloc[:, i]) for i in range(frame.shape[1])]
-    rows = list(zip(*cols, strict=True)) if cols else [() for _ in range(len(frame))]
-    return orjson.dumps({"columns": columns, "index": _index_values(frame.index), "data": rows})
+    """Encode ``frame`` as pandas' ``to_json(orient="split")`` would, as UTF-8 bytes.
+
+    Runs of adjacent columns of one numeric dtype are written by orjson as one numpy
+    block and split into per-row pieces; rows are then spliced from the pieces. Columns
+    that need Python values (strings, NaT, floats outside the checked range) are written
+    value by value.
+    """
+    head = orjson.dumps({"columns": [str(c) for c in frame.columns], "index": _index_values(frame.index)})
+    n = len(frame)
+    if n == 0 or frame.shape[1] == 0:
+        rows = b",".join(b"[]" for _ in range(n))
+        return head[:-1] + b',"data":[' + rows + b"]}"
+    pieces = [_segment_rows(frame, kind, cols) for kind, cols in _segments(frame)]
+    rows_joined = b"],[".join([b",".join(parts) for parts in zip(*pieces, strict=True)])
+    return head[:-1] + b',"data":[[' + rows_joined + b"]]}"
+
+
+def _kind(dtype: object) -> str:
+    if isinstance(dtype, np.dtype) and dtype.kind in "fib":
+        return dtype.kind
+    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+        return "M"
+    return "o"
+
+
+def _segments(frame: pd.DataFrame) -> list[tuple[str, list[int]]]:
+    """Group adjacent columns of the same numeric kind; other columns stand alone."""
+    segments: list[tuple[str, list[int]]] = []
+    for pos, dtype in enumerate(frame.dtypes):
+        kind = _kind(dtype)
+        if segments and segments[-1][0] == kind and kind in "fib":
+            segments[-1][1].append(pos)
+        else:
+            segments.append((kind, [pos]))
+    return segments
+
+
+def _numeric_rows(block: np.ndarray) -> list[bytes]:
+    blob = orjson.dumps(np.ascontiguousarray(block), option=orjson.OPT_SERIALIZE_NUMPY)
+    return blob[2:-2].split(b"],[")
+
+
+def _segment_rows(frame: pd.DataFrame, kind: str, cols: list[int]) -> list[bytes]:
+    if kind == "f":
+        block = frame.iloc[:, cols].to_numpy(dtype=np.float64)
+        rounded, unsafe = _round_like_pandas(block)
+        if not unsafe.any():
+            return _numeric_rows(rounded)
+        per_column = [_float_column(block[:, i]) for i in range(len(cols))]
+        return [b",".join(orjson.dumps(v) for v in row) for row in zip(*per_column, strict=True)]
+    if kind in "ib":
+        return _numeric_rows(frame.iloc[:, cols].to_numpy(dtype=np.int64 if kind == "i" else np.bool_))
+    series = frame.iloc[:, cols[0]]
+    if kind == "M" and not series.isna().any():
+        return _numeric_rows(dates_to_ms(series).reshape(-1, 1))
+    return [orjson.dumps(v) for v in column_values(series)]
 
 
 def _integral(column: np.ndarray) -> bool:
