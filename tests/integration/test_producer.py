@@ -327,3 +327,36 @@ async def test_tokens_never_reach_the_logs(tmp_path: Path):
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
+
+
+async def test_deflate_broadcasts_are_compressed_once_for_all_subscribers(tmp_path: Path):
+    from candlecast.api.wsprotocol import SHARED
+
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as bot:
+        clients = [await connect(ws_url(bot), compression="deflate") for _ in range(4)]
+        try:
+            extensions = clients[0].response.headers["Sec-WebSocket-Extensions"]
+            assert "permessage-deflate" in extensions and "server_no_context_takeover" in extensions
+            for ws in clients:
+                await ws.send('{"type":"subscribe","data":["analyzed_df"]}')
+            await asyncio.sleep(0.2)
+            frame = producer_frame(
+                bot, "BTC/USDT"
+            )  # ~1500 candles: well above the sharing threshold
+            hits, misses = SHARED.hits, SHARED.misses
+            for msg in bot.hub.build_analyzed(
+                ("BTC/USDT", "1m", "spot"), frame, clock.now(), False
+            ):
+                bot.hub.publish(msg)
+            texts = [await asyncio.wait_for(ws.recv(), 5) for ws in clients]
+            assert len(set(texts)) == 1  # every subscriber got the same, intact message
+            decoded = reference_decode(orjson.loads(texts[0])["data"]["df"]["__value__"])
+            assert len(decoded) == len(frame)
+            # four subscribers, at most one compression (none if an earlier broadcast of
+            # the same bytes is still cached)
+            assert SHARED.hits - hits + SHARED.misses - misses == 4
+            assert SHARED.misses - misses <= 1
+        finally:
+            for ws in clients:
+                await ws.close()

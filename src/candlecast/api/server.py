@@ -12,6 +12,7 @@ from collections.abc import Generator
 import uvicorn
 from fastapi import FastAPI
 
+from candlecast.api.wsprotocol import CandlecastWebSocketProtocol
 from candlecast.config.models import ApiServerConfig
 from candlecast.exceptions import PortInUseError
 
@@ -62,7 +63,9 @@ class ApiServer:
             app,
             log_config=None,
             access_log=config.verbosity == "info",
-            ws="websockets-sansio",  # waits while the transport is paused: back-pressure reaches our outboxes
+            # uvicorn's sans-I/O protocol (its sends wait while the transport is paused, so
+            # back-pressure reaches our outboxes) with compress-once deflate
+            ws=CandlecastWebSocketProtocol,
             ws_ping_interval=None,
             ws_max_size=CLIENT_MAX_FRAME,
             ws_per_message_deflate=True,

@@ -418,10 +418,11 @@ class Bot:
         window_moved: bool,
     ) -> None:
         assert self.hub is not None
-        if window_moved:
+        if window_moved or previous is None:
+            # The history changed under the consumers (window trimmed), or this is the
+            # first analysis since the producer started, whose history may differ from
+            # what consumers kept from a previous run: send the full frame to replace it.
             part = frame.tail(HISTORY_TARGET)
-        elif previous is None:
-            part = frame.tail(1)
         else:
             part = frame[frame["date"] >= previous].iloc[1:] if is_new else frame.tail(1)
             if part.empty:

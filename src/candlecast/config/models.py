@@ -149,6 +149,9 @@ class ExternalMessageConsumerConfig(_Section):
     # candlecast extensions (negotiated; freqtrade producers are unaffected)
     binary: bool = True
     analyze_on_update: bool = True
+    # Offer permessage-deflate. Off by default: it costs CPU and latency on both sides
+    # and binary frames barely compress; turn it on for JSON over a slow link.
+    compression: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -47,6 +47,9 @@ def strip_signals(frame: pd.DataFrame) -> pd.DataFrame:
 def _trim(frame: pd.DataFrame) -> pd.DataFrame:
     if len(frame) > MAX_STORED_CANDLES:
         frame = frame.iloc[-MAX_STORED_CANDLES:]
+    index = frame.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return frame
     return frame.reset_index(drop=True)
 
 
@@ -66,7 +69,10 @@ def merge_update(
     """
     if incoming.empty or "date" not in incoming.columns:
         return MergeResult(None, None, "empty or dateless frame ignored")
-    if not incoming["date"].is_monotonic_increasing or incoming["date"].isna().any():
+    dates = incoming["date"]
+    if (len(dates) > 1 and (not dates.is_monotonic_increasing or dates.isna().any())) or pd.isna(
+        dates.iloc[0]
+    ):
         return MergeResult(None, None, "frame with unsorted or missing dates ignored")
     if len(incoming) >= FULL_DATAFRAME_THRESHOLD:
         return MergeResult(_trim(incoming), None, "full frame replaces the stored one")
@@ -87,6 +93,7 @@ def merge_update(
     if gap > 1:
         limit = MAX_CANDLE_LIMIT if gap >= FULL_DATAFRAME_THRESHOLD else gap + 1
         return MergeResult(None, limit, f"{gap - 1} candles missing: ask for {limit}")
-    kept = stored[stored["date"] < first_new]
+    # the usual case, the next candle, needs no filtering of the stored rows
+    kept = stored if first_new > last_old else stored[stored["date"] < first_new]
     merged = pd.concat([kept, incoming], ignore_index=True) if len(kept) else incoming
     return MergeResult(_trim(merged), None, "appended")

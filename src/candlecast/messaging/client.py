@@ -161,7 +161,7 @@ class ProducerClient:
                 subprotocols=offered,  # type: ignore[arg-type]
                 max_size=self.settings.message_size_limit * MIB,
                 ping_interval=None,
-                compression="deflate",
+                compression="deflate" if self.settings.compression else None,
                 open_timeout=max(self.settings.ping_timeout, 5.0),
                 close_timeout=2,
                 ssl=self._ssl_context(),

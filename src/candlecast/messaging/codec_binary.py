@@ -38,8 +38,12 @@ def encode_frame(meta: dict[str, Any], frame: pd.DataFrame) -> bytes:
     groups: dict[str, list[int]] = {}  # block dtype -> column positions
     for pos, dtype in enumerate(frame.dtypes):
         name = str(frame.columns[pos])
-        if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
-            unit = dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(dtype)[0]
+        if isinstance(dtype, pd.DatetimeTZDtype) or (
+            isinstance(dtype, np.dtype) and dtype.kind == "M"
+        ):
+            unit = (
+                dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(dtype)[0]
+            )
             tz = str(dtype.tz) if isinstance(dtype, pd.DatetimeTZDtype) else None
             col_specs.append([name, "M", unit, tz, ("M", pos)])
         elif isinstance(dtype, np.dtype) and dtype.kind in _NUMERIC_KINDS:
@@ -47,7 +51,9 @@ def encode_frame(meta: dict[str, Any], frame: pd.DataFrame) -> bytes:
             col_specs.append([name, "n", dtype.str, None, (dtype.str, pos)])
         else:
             values = frame.iloc[:, pos].tolist()
-            objects[name] = [None if v is None or (isinstance(v, float) and v != v) else v for v in values]
+            objects[name] = [
+                None if v is None or (isinstance(v, float) and v != v) else v for v in values
+            ]
             kind = "str" if isinstance(dtype, pd.StringDtype) else "object"
             col_specs.append([name, "o", kind, None, None])
     # datetimes travel as int64 in the int64 block
@@ -79,7 +85,14 @@ def encode_frame(meta: dict[str, Any], frame: pd.DataFrame) -> bytes:
         index_spec: Any = ["range", index.start, index.step]
     else:
         index_spec = ["values", index.tolist()]
-    header = {**meta, "n": n, "cols": col_specs, "blocks": blocks, "obj": objects, "idx": index_spec}
+    header = {
+        **meta,
+        "n": n,
+        "cols": col_specs,
+        "blocks": blocks,
+        "obj": objects,
+        "idx": index_spec,
+    }
     head = orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY, default=str)
     pad = (-(len(head) + _HEADER.size)) % 8
     return b"".join([_HEADER.pack(MAGIC, len(head) + pad), head, b" " * pad, *body])
@@ -122,6 +135,10 @@ def decode_frame(data: bytes) -> tuple[dict[str, Any], pd.DataFrame]:
                 )
             )
         columns: dict[str, Any] = {}
+        # the widest numeric block becomes the frame's first block in one piece (a 2-D
+        # copy); the other columns are inserted at their positions
+        base = max(range(len(blocks)), key=lambda b: int(blocks[b][1]), default=None)
+        base_names: list[str] = []
         for name, kind, sub, tz, loc in cols:
             if name in columns:
                 raise ValueError(f"duplicate column {name!r}")
@@ -144,6 +161,8 @@ def decode_frame(data: bytes) -> tuple[dict[str, Any], pd.DataFrame]:
                 if values.dtype.str != sub:
                     raise ValueError(f"column {name!r} dtype mismatch")
                 columns[name] = values
+                if loc[0] == base:
+                    base_names.append(name)
             else:
                 raise ValueError(f"unknown column kind {kind!r}")
         idx = header.get("idx", ["range", 0, 1])
@@ -153,10 +172,31 @@ def decode_frame(data: bytes) -> tuple[dict[str, Any], pd.DataFrame]:
             index = pd.Index(idx[1])
             if len(index) != n:
                 raise ValueError("index length")
-        frame = pd.DataFrame(columns, index=index, copy=True)
+        frame = _assemble(
+            columns, base_names, views[base] if base is not None else None, [c[0] for c in cols], n
+        )
+        frame.index = index
     except ProtocolViolation:
         raise
     except (KeyError, ValueError, TypeError, IndexError, orjson.JSONDecodeError) as exc:
         raise ProtocolViolation(f"binary frame: {exc}") from None
     meta = {k: v for k, v in header.items() if k not in ("n", "cols", "blocks", "obj", "idx")}
     return meta, frame
+
+
+def _assemble(
+    columns: dict[str, Any],
+    base_names: list[str],
+    base_view: np.ndarray | None,
+    order: list[str],
+    n: int,
+) -> pd.DataFrame:
+    if base_view is None or len(base_names) != base_view.shape[0]:
+        return pd.DataFrame(columns, copy=True)
+    frame = pd.DataFrame(np.array(base_view.T), columns=base_names)
+    base_set = set(base_names)
+    for pos, name in enumerate(order):
+        if name not in base_set:
+            values = columns[name]
+            frame.insert(pos, name, values.copy() if isinstance(values, np.ndarray) else values)
+    return frame

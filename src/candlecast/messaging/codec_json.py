@@ -153,7 +153,9 @@ def encode_split(frame: pd.DataFrame) -> bytes:
     that need Python values (strings, NaT, floats outside the checked range) are written
     value by value.
     """
-    head = orjson.dumps({"columns": [str(c) for c in frame.columns], "index": _index_values(frame.index)})
+    head = orjson.dumps(
+        {"columns": [str(c) for c in frame.columns], "index": _index_values(frame.index)}
+    )
     n = len(frame)
     if n == 0 or frame.shape[1] == 0:
         rows = b",".join(b"[]" for _ in range(n))
@@ -197,7 +199,9 @@ def _segment_rows(frame: pd.DataFrame, kind: str, cols: list[int]) -> list[bytes
         per_column = [_float_column(block[:, i]) for i in range(len(cols))]
         return [b",".join(orjson.dumps(v) for v in row) for row in zip(*per_column, strict=True)]
     if kind in "ib":
-        return _numeric_rows(frame.iloc[:, cols].to_numpy(dtype=np.int64 if kind == "i" else np.bool_))
+        return _numeric_rows(
+            frame.iloc[:, cols].to_numpy(dtype=np.int64 if kind == "i" else np.bool_)
+        )
     series = frame.iloc[:, cols[0]]
     if kind == "M" and not series.isna().any():
         return _numeric_rows(dates_to_ms(series).reshape(-1, 1))

@@ -1,0 +1,215 @@
+"""Processes for the networked benchmarks, driven over stdin/stdout by benchmarks.net.
+
+``producer``: a real candlecast API server (uvicorn, MessageHub) holding synthetic frames.
+``clients``: N websocket clients in one process that only receive (fan-out).
+``consumer``: a real ProducerClient + ProducerStore (latency and initial sync).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+
+from benchmarks.fixtures import analyzed_frame
+from candlecast.api.app import ApiContext, create_app
+from candlecast.api.server import ApiServer, bind_socket
+from candlecast.config import validate_config
+from candlecast.data.dataprovider import DataProvider
+from candlecast.data.producer_store import ProducerStore
+from candlecast.domain.enums import CandleType
+from candlecast.messaging.client import ProducerClient
+from candlecast.messaging.hub import MessageHub
+from candlecast.persistence.repository import TradeRepository
+
+TOKEN = "benchmark-token-0123456789abcdef"
+
+
+def say(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+async def read_line() -> str:
+    return (await asyncio.to_thread(sys.stdin.readline)).strip()
+
+
+async def producer(args: argparse.Namespace) -> None:
+    config = validate_config(
+        {
+            "api_server": {
+                "enabled": True,
+                "listen_port": 0,
+                "ws_token": TOKEN,
+                "ws_max_queue_bytes": 2**31,
+                "ws_send_timeout": 600,
+            }
+        }
+    )
+    dp = DataProvider("5m")
+    pairs = [f"P{i:03d}/USDT" for i in range(args.pairs)]
+    frames = {p: analyzed_frame(args.rows, args.columns, seed=i) for i, p in enumerate(pairs)}
+    now = datetime.now(UTC)
+    for pair, frame in frames.items():
+        dp.set_analyzed(pair, frame, now)
+    dp.set_whitelist(pairs)
+    hub = MessageHub(dp)
+    await hub.start()
+    hub.attach(asyncio.get_running_loop())
+    repo = TradeRepository(f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite")
+    server = ApiServer(
+        create_app(
+            ApiContext(
+                config=config, jwt_secret="x" * 32, dataprovider=dp, repository=repo, hub=hub
+            )
+        ),
+        config.api_server,
+        bind_socket("127.0.0.1", 0),
+    )
+    await server.start()
+    say({"port": server.port})
+    step = 300_000
+    tick = 0
+    while True:
+        command = await read_line()
+        if command in ("", "quit"):
+            break
+        if command == "channels":
+            say({"channels": len(hub.channels)})
+        elif command in ("full", "one"):
+            t0 = time.time()
+            for pair in pairs:
+                frame = frames[pair] if command == "full" else frames[pair].tail(1)
+                key = (pair, "5m", CandleType.SPOT)
+                for message in hub.build_analyzed(key, frame, datetime.now(UTC), False):
+                    hub.publish(message)
+            say({"t0": t0})
+        elif command == "tick":
+            # one new analyzed candle per pair, published from a worker thread pair by
+            # pair as the bot's analysis does (la = when that pair's analysis finished)
+            tick += 1
+            t0 = time.time()
+
+            def analyze_all(tick: int = tick) -> None:
+                for pair in pairs:
+                    row = frames[pair].tail(1).copy()
+                    row["date"] = row["date"] + np.timedelta64(tick * step, "ms")
+                    key = (pair, "5m", CandleType.SPOT)
+                    for message in hub.build_analyzed(key, row, datetime.now(UTC), False):
+                        hub.publish_threadsafe(message)
+                    time.sleep(args.analysis_ms / 1000)  # the next pair's indicators
+
+            await asyncio.to_thread(analyze_all)
+            say({"t0": t0})
+    await server.stop()
+    await hub.stop()
+
+
+async def clients(args: argparse.Namespace) -> None:
+    from websockets.asyncio.client import connect
+
+    url = f"ws://127.0.0.1:{args.port}/api/v1/message/ws?token={TOKEN}"
+    subprotocols = ["candlecast.v1"] if args.binary else None
+    conns = []
+    for _ in range(args.n):
+        ws = await connect(
+            url,
+            compression="deflate" if args.deflate else None,
+            max_size=2**28,
+            ping_interval=None,
+            subprotocols=subprotocols,
+            max_queue=None,
+        )  # type: ignore[arg-type]
+        await ws.send('{"type":"subscribe","data":["analyzed_df"]}')
+        conns.append(ws)
+    say({"ready": len(conns)})
+
+    async def drain(ws: object, count: int) -> float:
+        for _ in range(count):
+            await ws.recv()  # type: ignore[attr-defined]
+        return time.time()
+
+    while True:
+        command = await read_line()
+        if command in ("", "quit"):
+            break
+        count = int(command.split()[1])
+        done = await asyncio.gather(*(drain(ws, count) for ws in conns))
+        say({"done": max(done)})
+    for ws in conns:
+        await ws.close()
+
+
+async def consumer(args: argparse.Namespace) -> None:
+    from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
+
+    producer_cfg = ProducerConfig(name="default", host="127.0.0.1", port=args.port, ws_token=TOKEN)
+    settings = ExternalMessageConsumerConfig(
+        enabled=True,
+        producers=[producer_cfg],
+        binary=bool(args.binary),
+        message_size_limit=256,
+        sleep_time=1,
+    )
+    store = ProducerStore()
+    latencies: list[float] = []
+    synced = asyncio.Event()
+
+    def listener(name: str, key: object) -> None:
+        if key is None:
+            return
+        entry = store.get(name, key)  # type: ignore[arg-type]
+        if entry is not None and len(entry.frame) and len(store.keys(name)) >= args.pairs:
+            synced.set()
+        if entry is not None and args.latency:
+            latencies.append((time.time() - entry.last_analyzed.timestamp()) * 1000)
+
+    store.add_listener(listener)
+    client = ProducerClient(producer_cfg, settings, store)
+    started = time.time()
+    task = asyncio.create_task(client.run())
+    await synced.wait()
+    say({"synced_s": time.time() - started, "encoding": client.status.encoding})
+    latencies.clear()
+    while True:
+        command = await read_line()
+        if command in ("", "quit"):
+            break
+        if command == "report":
+            say({"latencies_ms": latencies})
+            latencies.clear()
+    task.cancel()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="role", required=True)
+    p = sub.add_parser("producer")
+    p.add_argument("--pairs", type=int, default=20)
+    p.add_argument("--rows", type=int, default=500)
+    p.add_argument("--columns", type=int, default=20)
+    p.add_argument(
+        "--analysis-ms", type=float, default=2.0, help="simulated analysis time per pair"
+    )
+    c = sub.add_parser("clients")
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--n", type=int, default=1)
+    c.add_argument("--deflate", type=int, default=0)
+    c.add_argument("--binary", type=int, default=0)
+    k = sub.add_parser("consumer")
+    k.add_argument("--port", type=int, required=True)
+    k.add_argument("--pairs", type=int, required=True)
+    k.add_argument("--binary", type=int, default=1)
+    k.add_argument("--latency", type=int, default=0)
+    args = parser.parse_args()
+    asyncio.run({"producer": producer, "clients": clients, "consumer": consumer}[args.role](args))
+
+
+if __name__ == "__main__":
+    main()

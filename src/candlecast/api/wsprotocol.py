@@ -1,0 +1,116 @@
+"""permessage-deflate that compresses each broadcast once, for every subscriber.
+
+uvicorn gives every connection its own compressor with context takeover, so the same
+broadcast is compressed once per subscriber (freqtrade's consumers all offer
+deflate). Here the server always negotiates ``server_no_context_takeover``: each
+message is then compressed from a fresh state, so equal payloads compress to equal
+bytes, and a small cache shared by all connections lets every subscriber after the
+first reuse the result. The cache is keyed by content (length and hash, checked for
+equality on a hit) because uvicorn hands each connection its own copy of the bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.extensions.permessage_deflate import (
+    PerMessageDeflate,
+    ServerPerMessageDeflateFactory,
+)
+from websockets.frames import CTRL_OPCODES, Frame, Opcode
+from websockets.server import ServerProtocol
+
+MIN_SHARED_BYTES = 1024
+CACHE_BYTES = 64 * 1024 * 1024
+
+
+class _CompressedCache:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[Any, ...], tuple[bytes, bytes]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[Any, ...], data: bytes) -> bytes | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != data:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry[1]
+
+    def put(self, key: tuple[Any, ...], data: bytes, compressed: bytes) -> None:
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = (data, compressed)
+            self._bytes += len(data) + len(compressed)
+            while self._bytes > self.max_bytes and self._entries:
+                _, (old_data, old_compressed) = self._entries.popitem(last=False)
+                self._bytes -= len(old_data) + len(old_compressed)
+
+
+SHARED = _CompressedCache(CACHE_BYTES)
+
+
+class SharedDeflate(PerMessageDeflate):
+    """PerMessageDeflate whose single-frame messages are compressed once per content."""
+
+    def encode(self, frame: Frame) -> Frame:
+        if (
+            frame.opcode in CTRL_OPCODES
+            or frame.opcode is Opcode.CONT
+            or not frame.fin
+            or not self.local_no_context_takeover
+            or len(frame.data) < MIN_SHARED_BYTES
+        ):
+            return super().encode(frame)
+        data = bytes(frame.data)
+        key = (
+            len(data),
+            hash(data),
+            self.local_max_window_bits,
+            tuple(sorted(self.compress_settings.items())),
+        )
+        compressed = SHARED.get(key, data)
+        if compressed is None:
+            encoded = super().encode(frame)
+            compressed = bytes(encoded.data)
+            SHARED.put(key, data, compressed)
+            return encoded
+        return Frame(frame.opcode, compressed, True, True, frame.rsv2, frame.rsv3)
+
+
+class SharedDeflateFactory(ServerPerMessageDeflateFactory):
+    def process_request_params(self, params: Any, accepted_extensions: Any) -> Any:
+        response, extension = super().process_request_params(params, accepted_extensions)
+        extension.__class__ = SharedDeflate  # same state, shared encode
+        return response, extension
+
+
+class CandlecastWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O websocket protocol with compress-once permessage-deflate."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config.ws_per_message_deflate:
+            self.conn = ServerProtocol(
+                extensions=[
+                    SharedDeflateFactory(
+                        server_no_context_takeover=True,
+                        server_max_window_bits=12,
+                        client_max_window_bits=12,
+                        compress_settings={"memLevel": 5},
+                    )
+                ],
+                max_size=self.config.ws_max_size,
+                logger=logging.getLogger("uvicorn.error"),
+            )
