@@ -39,7 +39,7 @@ def ref_encode(frame: pd.DataFrame) -> str:
         {
             "type": "analyzed_df",
             "data": {
-                "key": list(KEY[:2]) + ["spot"],
+                "key": [KEY[0], KEY[1], "spot"],
                 "df": {"__type__": "dataframe", "__value__": inner},
                 "la": LA.isoformat(),
             },
