@@ -33,7 +33,8 @@ bench-quick: $(STAMP)
 	$(PY) -m benchmarks.run --quick
 
 fuzz: $(STAMP)
-	CANDLECAST_FUZZ_EXAMPLES=100000 $(PY) -m pytest -q tests/unit/test_fuzz.py -p no:cacheprovider --timeout=3600
+	# ~23 messages per example over 6 properties: 5000 examples each is ~115,000 cases
+	CANDLECAST_FUZZ_EXAMPLES=5000 $(PY) -m pytest -q tests/unit/test_fuzz.py tests/unit/test_codec_json.py -p no:cacheprovider --timeout=3600
 
 soak: $(STAMP)
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)

@@ -81,10 +81,12 @@ def test_stored_frames_keep_at_most_1500_candles():
     assert result.frame.index[0] == 0
 
 
-def test_unsorted_or_empty_frames_are_ignored():
+def test_unsorted_duplicate_or_empty_frames_are_ignored():
     history = frames(10)
     assert merge_update(history, history.iloc[::-1], "5m", requested=True).frame is None
     assert merge_update(history, history.iloc[:0], "5m", requested=True).frame is None
+    duplicated = pd.concat([history.iloc[:3], history.iloc[2:3]], ignore_index=True)
+    assert merge_update(None, duplicated, "5m", requested=True).frame is None
 
 
 def test_strip_signals_zeroes_signals_and_clears_tags():

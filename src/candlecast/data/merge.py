@@ -70,10 +70,11 @@ def merge_update(
     if incoming.empty or "date" not in incoming.columns:
         return MergeResult(None, None, "empty or dateless frame ignored")
     dates = incoming["date"]
-    if (len(dates) > 1 and (not dates.is_monotonic_increasing or dates.isna().any())) or pd.isna(
-        dates.iloc[0]
+    if pd.isna(dates.iloc[0]) or (
+        len(dates) > 1
+        and not (dates.is_monotonic_increasing and dates.is_unique and not dates.isna().any())
     ):
-        return MergeResult(None, None, "frame with unsorted or missing dates ignored")
+        return MergeResult(None, None, "frame with unsorted, duplicate or missing dates ignored")
     if len(incoming) >= FULL_DATAFRAME_THRESHOLD:
         return MergeResult(_trim(incoming), None, "full frame replaces the stored one")
     if stored is None or stored.empty:

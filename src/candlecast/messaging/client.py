@@ -260,15 +260,22 @@ class ProducerClient:
         self.status.last_message_at = now
         try:
             message = proto.parse_message(raw, binary=isinstance(raw, bytes))
+            if isinstance(message, proto.WhitelistMessage):
+                self.store.set_pairs(self.name, message.pairs)
+            elif isinstance(message, proto.AnalyzedDfMessage):
+                self._on_analyzed(message, now)
+            # new_candle and other types carry nothing to store
         except ProtocolViolation as exc:
             self.status.invalid_messages += 1
             logger.warning("Ignored invalid message from producer %s: %s", self.name, exc)
-            return
-        if isinstance(message, proto.WhitelistMessage):
-            self.store.set_pairs(self.name, message.pairs)
-        elif isinstance(message, proto.AnalyzedDfMessage):
-            self._on_analyzed(message, now)
-        # new_candle and other types carry nothing to store
+        except Exception as exc:  # never let one message kill the connection
+            self.status.invalid_messages += 1
+            logger.warning(
+                "Ignored message from producer %s that could not be applied: %s: %s",
+                self.name,
+                type(exc).__name__,
+                exc,
+            )
 
     def _requested(self, pair: str) -> bool:
         sent = self._outstanding.get(pair)

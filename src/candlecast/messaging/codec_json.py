@@ -269,7 +269,10 @@ def decode_split(document: bytes | str | dict) -> pd.DataFrame:
     Raises:
         ProtocolViolation: the document is not a valid split-oriented frame.
     """
-    obj = orjson.loads(document) if isinstance(document, bytes | str) else document
+    try:
+        obj = orjson.loads(document) if isinstance(document, bytes | str) else document
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolViolation(f"dataframe: invalid JSON ({exc.msg})") from None
     if not isinstance(obj, dict):
         raise ProtocolViolation("dataframe: expected a JSON object with columns, index, data")
     columns, index, data = obj.get("columns"), obj.get("index"), obj.get("data")

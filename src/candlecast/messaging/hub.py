@@ -235,7 +235,7 @@ class Channel:
         """Apply one request frame; answer ``exception`` for an invalid one."""
         try:
             request = proto.parse_request(raw)
-        except proto.ProtocolViolation as exc:
+        except (proto.ProtocolViolation, ValueError, TypeError, RecursionError) as exc:
             logger.info("Invalid request from consumer %s: %s", self.peer, exc)
             self.enqueue(proto.encode_exception(str(exc)).decode())
             return
