@@ -268,5 +268,6 @@ def test_deeply_nested_messages_are_dropped(depth: int):
     )
     frame, pairs = consumer.snapshot()
     pd.testing.assert_frame_equal(frame, before[0])
+    assert pairs == before[1]
     sent, _, _ = run_requests(["[" * depth + "]" * depth])
     assert [orjson.loads(m)["type"] for m in sent] == ["exception"]
