@@ -46,8 +46,10 @@ async def handshake_status(port: int, token: str) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(
-            (f"GET /api/v1/message/ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+            (
+                f"GET /api/v1/message/ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
         )
         await writer.drain()
         line = await reader.readline()
@@ -68,9 +70,13 @@ async def test_wrong_tokens_are_never_accepted_nor_logged(tmp_path: Path):
             tokens = bad_tokens(ATTEMPTS)
             statuses: list[int] = []
             for start in range(0, len(tokens), 50):
-                statuses += await asyncio.gather(*(handshake_status(bot.api_port, t) for t in tokens[start : start + 50]))
+                statuses += await asyncio.gather(
+                    *(handshake_status(bot.api_port, t) for t in tokens[start : start + 50])
+                )
             assert 101 not in statuses
-            assert statuses.count(403) >= len(tokens) - 1  # the 8000-character URL may be refused earlier
+            assert (
+                statuses.count(403) >= len(tokens) - 1
+            )  # the 8000-character URL may be refused earlier
             assert not bot.hub.channels
             assert await handshake_status(bot.api_port, TOKEN) == 101  # the right one still works
         text = stream.getvalue()
@@ -100,10 +106,14 @@ async def test_wss_with_a_ca_file_and_a_certificate_that_does_not_verify(tmp_pat
         async with running(make_bot(bad, "ConsumerStrategy", clock)) as consumer:
             client = consumer.clients[0]
             await wait_until(lambda: client.status.last_error is not None, timeout=10)
-            assert client.status.last_error.startswith("certificate of producer default does not verify")
+            assert client.status.last_error.startswith(
+                "certificate of producer default does not verify"
+            )
             assert consumer.producer_store.keys("default") == []
 
-        plain = consumer_config(tmp_path, {"default": producer.api_port}, name="plain")  # ws:// to a TLS port
+        plain = consumer_config(
+            tmp_path, {"default": producer.api_port}, name="plain"
+        )  # ws:// to a TLS port
         async with running(make_bot(plain, "ConsumerStrategy", clock)) as consumer:
             await wait_until(lambda: consumer.clients[0].status.last_error is not None, timeout=10)
             assert consumer.producer_store.keys("default") == []

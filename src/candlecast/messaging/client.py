@@ -106,6 +106,7 @@ class ProducerClient:
         self._initial_seeded: set[str] = set()
         self._connected_once = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._dead = False
 
     # --- connection loop ----------------------------------------------------------------
     async def run(self) -> None:
@@ -195,6 +196,7 @@ class ProducerClient:
         self._connected_once = True
         self._outstanding.clear()
         self._initial_seeded.clear()
+        self._dead = False
         logger.info(
             "Connected to producer %s at %s (%s)", self.name, self.status.url, self.status.encoding
         )
@@ -216,6 +218,9 @@ class ProducerClient:
             raise ProducerUnavailable(f"connection closed ({code or 'no close frame'})") from None
         finally:
             self._ws = None
+            if self._dead:
+                # nothing comes back on a frozen connection: do not wait for a closing handshake
+                ws.transport.abort()
             await ws.close()
 
     async def _receive_loop(self, ws: ClientConnection) -> None:
@@ -237,9 +242,11 @@ class ProducerClient:
             async with asyncio.timeout(self.settings.ping_timeout):
                 await pong
         except TimeoutError:
-            raise ProducerUnavailable(
-                f"no message for {_num(self.settings.wait_timeout)} s and no pong within {_num(self.settings.ping_timeout)} s"
-            ) from None
+            reason = f"no message for {_num(self.settings.wait_timeout)} s and no pong within {_num(self.settings.ping_timeout)} s"
+            self._dead = True
+            self.status.last_error = reason
+            self.status.state = "disconnected"
+            raise ProducerUnavailable(reason) from None
         logger.debug(
             "Producer %s alive, ping %.1f ms", self.name, (time.monotonic() - started) * 1000
         )

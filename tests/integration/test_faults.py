@@ -1,0 +1,329 @@
+"""Faults: frozen connections, producers killed and restarted, bots killed while trading."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from candlecast.api.app import frame_payload
+from candlecast.clock import LiveClock
+from candlecast.demo import compare_payloads
+from candlecast.testing import wait_until, wait_until_sync
+from tests.conftest import EXAMPLES
+from tests.integration.harness import (
+    PAIRS,
+    PASSWORD,
+    TOKEN,
+    USER,
+    consumer_config,
+    copies_match,
+    make_bot,
+    new_clock,
+    opened,
+    producer_config,
+    running,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+class FreezableProxy:
+    """A TCP proxy on 127.0.0.1 whose existing connections can be frozen (kept open, silent)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.frozen = asyncio.Event()
+        self.server: asyncio.Server | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    @staticmethod
+    async def _pipe(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, frozen: asyncio.Event
+    ) -> None:
+        while not frozen.is_set():
+            data = await reader.read(65536)
+            if not data:
+                return
+            if frozen.is_set():
+                break
+            writer.write(data)
+            await writer.drain()
+        await asyncio.Event().wait()  # frozen: hold the socket open, forward nothing
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        frozen = self.frozen  # connections made after a freeze get a fresh, live event
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        try:
+            await asyncio.gather(
+                self._pipe(reader, up_writer, frozen), self._pipe(up_reader, writer, frozen)
+            )
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            for w in (writer, up_writer):
+                w.close()
+            self.tasks.discard(task)
+
+    def freeze(self) -> None:
+        self.frozen.set()
+        self.frozen = asyncio.Event()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.sleep(0.05)  # let the closed transports finish
+
+
+async def test_a_frozen_connection_is_noticed_within_wait_plus_ping_timeout(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as producer:
+        proxy = FreezableProxy(producer.api_port)
+        port = await proxy.start()
+        raw = consumer_config(
+            tmp_path,
+            {"default": port},
+            external_message_consumer={"wait_timeout": 1.0, "ping_timeout": 0.5, "sleep_time": 0.2},
+        )
+        try:
+            async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+                client = consumer.clients[0]
+                await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+                proxy.freeze()
+                frozen_at = time.monotonic()
+                await wait_until(lambda: client.status.state != "connected", timeout=10)
+                noticed = time.monotonic() - frozen_at
+                assert noticed <= 1.0 + 0.5 + 0.5, f"noticed after {noticed:.2f} s"
+                assert "no pong" in (client.status.last_error or "")
+                # it reconnects through the proxy (new connections flow) and resyncs
+                await wait_until(
+                    lambda: client.status.state == "connected" and client.status.reconnects == 1,
+                    timeout=10,
+                )
+                clock.advance(60)
+                await producer.cycle()
+                await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+        finally:
+            await proxy.close()
+
+
+def as_json(payload: dict) -> dict:
+    """What the same payload looks like after the REST API's JSON (NaN becomes null)."""
+    return orjson.loads(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+async def test_producer_killed_and_restarted_20_times_consumer_resyncs_each_time(tmp_path: Path):
+    port = free_port()
+    config = {
+        "bot_name": "killed-producer",
+        "timeframe": "1s",
+        "stake_amount": 100,
+        "exchange": {"name": "simulated", "pair_whitelist": PAIRS},
+        "internals": {"process_throttle_secs": 1},
+        "strategy": "ProducerStrategy",
+        "strategy_path": str(EXAMPLES / "strategies"),
+        "db_url": f"sqlite:///{tmp_path / 'producer.sqlite'}",
+        "api_server": {
+            "enabled": True,
+            "listen_port": port,
+            "ws_token": TOKEN,
+            "username": USER,
+            "password": PASSWORD,
+        },
+    }
+    (tmp_path / "producer.json").write_text(json.dumps(config))
+    sleep_time = 0.5
+    raw = consumer_config(
+        tmp_path,
+        {"default": port},
+        timeframe="1s",
+        internals={"process_throttle_secs": 1},
+        external_message_consumer={"sleep_time": sleep_time, "wait_timeout": 3, "ping_timeout": 1},
+    )
+    consumer_bot = make_bot(raw, "ConsumerStrategy", LiveClock())  # type: ignore[arg-type]
+    resync_times = []
+    async with (
+        running(consumer_bot) as consumer,
+        httpx.AsyncClient(auth=(USER, PASSWORD), timeout=5) as http,
+    ):
+        client = consumer.clients[0]
+
+        async def in_sync() -> bool:
+            for pair in PAIRS:
+                copy, _ = consumer.dp.get_producer_df(pair)
+                if copy.empty:
+                    return False
+                try:
+                    response = await http.get(
+                        f"http://127.0.0.1:{port}/api/v1/pair_candles", params={"pair": pair}
+                    )
+                except httpx.HTTPError:
+                    return False
+                if (
+                    response.status_code != 200
+                    or compare_payloads(response.json(), as_json(frame_payload(copy))) != "equal"
+                ):
+                    return False
+            return True
+
+        for _ in range(20):
+            with open(tmp_path / "producer.log", "ab") as log:
+                proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "candlecast.cli",
+                        "trade",
+                        "-c",
+                        str(tmp_path / "producer.json"),
+                    ],
+                    stdout=log,
+                    stderr=log,
+                )
+            try:
+                deadline = time.monotonic() + 30
+                while True:  # producer up: its API answers
+                    try:
+                        if (
+                            await http.get(f"http://127.0.0.1:{port}/api/v1/ping")
+                        ).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    assert time.monotonic() < deadline, "producer did not start"
+                    await asyncio.sleep(0.05)
+                ready = time.monotonic()
+                while not await in_sync():
+                    if time.monotonic() - ready > sleep_time + 5:
+                        verdicts = {}
+                        for pair in PAIRS:
+                            copy, _ = consumer.dp.get_producer_df(pair)
+                            got = (
+                                await http.get(
+                                    f"http://127.0.0.1:{port}/api/v1/pair_candles",
+                                    params={"pair": pair},
+                                )
+                            ).json()
+                            verdicts[pair] = (
+                                compare_payloads(got, as_json(frame_payload(copy)))
+                                if not copy.empty
+                                else "empty"
+                            )
+                        raise AssertionError(
+                            f"consumer did not resync: {verdicts}, {client.status.as_dict([])}"
+                        )
+                    await asyncio.sleep(0.05)
+                resync_times.append(time.monotonic() - ready)
+            finally:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+            await wait_until(lambda: client.status.state != "connected", timeout=10)
+    assert len(resync_times) == 20
+    assert max(resync_times) <= sleep_time + 2, f"resync times {sorted(resync_times)}"
+    assert client.status.reconnects == 19
+
+
+@pytest.mark.slow
+def test_bot_killed_10_times_while_trading_loses_and_duplicates_nothing(tmp_path: Path):
+    from tests.integration.test_trade_cli import STRATEGY
+
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "every_rise.py").write_text(STRATEGY)
+    config = {
+        "bot_name": "killed",
+        "timeframe": "1s",
+        "stake_amount": 100,
+        "max_open_trades": 3,
+        "exchange": {
+            "name": "simulated",
+            "sim_volatility": 20,
+            "pair_whitelist": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"],
+        },
+        "internals": {"process_throttle_secs": 0.3},
+        "strategy": "EveryRise",
+        "strategy_path": str(tmp_path / "strategies"),
+        "db_url": f"sqlite:///{tmp_path / 'trades.sqlite'}",
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    db = tmp_path / "trades.sqlite"
+    rng = random.Random(3)
+    seen: dict[int, tuple] = {}
+
+    def trades() -> list[tuple]:
+        if not db.exists():
+            return []
+        with sqlite3.connect(db) as conn:
+            try:
+                return conn.execute(
+                    "select id, pair, open_rate, amount, is_open, close_rate from trades"
+                ).fetchall()
+            except sqlite3.OperationalError:
+                return []
+
+    for round_ in range(10):
+        with open(tmp_path / "bot.log", "ab") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "candlecast.cli",
+                    "trade",
+                    "-c",
+                    str(tmp_path / "config.json"),
+                ],
+                stdout=log,
+                stderr=log,
+            )
+        if round_ == 0:
+            wait_until_sync(lambda: len(trades()) >= 2, timeout=60)
+        time.sleep(rng.uniform(0.3, 2.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        now = trades()
+        by_id = {row[0]: row for row in now}
+        for trade_id, row in seen.items():  # nothing committed is ever lost or rewritten
+            assert trade_id in by_id, f"trade {trade_id} lost"
+            assert by_id[trade_id][:4] == row[:4]
+            if row[4] == 0:
+                assert by_id[trade_id][4] == 0 and by_id[trade_id][5] == row[5]
+        seen = {row[0]: row for row in now}
+        with sqlite3.connect(db) as conn:
+            assert all(
+                n <= 1
+                for (n,) in conn.execute(
+                    "select count(*) from trades where is_open = 1 group by pair"
+                )
+            )
+            orders = conn.execute("select trade_id, side from orders").fetchall()
+        for trade_id, *_rest, is_open, _close in now:
+            sides = sorted(side for tid, side in orders if tid == trade_id)
+            assert sides == (["buy"] if is_open else ["buy", "sell"])
+    assert len(seen) >= 2
