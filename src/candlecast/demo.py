@@ -120,7 +120,7 @@ class BotProcess:
 
 
 def write_configs(
-    workdir: Path, strategy_dir: Path, timeframe: str, pairs: list[str], token: str
+    workdir: Path, strategy_dir: Path, timeframe: str, pairs: list[str], token: str, consumers: int = 2
 ) -> list[BotProcess]:
     producer_port = free_port()
     bots = [
@@ -157,7 +157,7 @@ def write_configs(
         },
     }
     bots[0].config.write_text(json.dumps(producer, indent=2))
-    for i in (1, 2):
+    for i in range(1, consumers + 1):
         port = free_port()
         name = f"consumer-{i}"
         consumer = {
