@@ -120,7 +120,12 @@ class BotProcess:
 
 
 def write_configs(
-    workdir: Path, strategy_dir: Path, timeframe: str, pairs: list[str], token: str, consumers: int = 2
+    workdir: Path,
+    strategy_dir: Path,
+    timeframe: str,
+    pairs: list[str],
+    token: str,
+    consumers: int = 2,
 ) -> list[BotProcess]:
     producer_port = free_port()
     bots = [

@@ -293,3 +293,24 @@ async def test_listen_prints_what_the_producer_sends(tmp_path: Path):
         out, err = await asyncio.wait_for(bad.communicate(), 30)
         assert bad.returncode == 1
         assert b"refused the ws_token" in err
+
+
+class FailsOnEth(CraftedSignals):
+    def populate_indicators(self, dataframe, metadata):
+        if metadata["pair"] == "ETH/USDT":
+            raise KeyError("no such column")
+        return super().populate_indicators(dataframe, metadata)
+
+
+async def test_a_strategy_error_skips_only_that_pair(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), FailsOnEth(), clock)) as producer:
+        assert producer.stats.strategy_errors == 1
+        await advance(producer, clock)
+        assert producer.stats.strategy_errors == 2  # tried again next cycle, still failing
+        assert producer.dp.get_analyzed_dataframe("ETH/USDT")[0].empty
+        for pair in ("BTC/USDT", "SOL/USDT"):  # the others are analyzed and served
+            assert (
+                producer.dp.get_analyzed_dataframe(pair)[0]["date"].iloc[-1]
+                == producer.dp.ohlcv(pair)["date"].iloc[-1]
+            )
