@@ -9,6 +9,9 @@ import time
 
 import numpy as np
 
+from benchmarks.procs import TOKEN
+from candlecast.testing import stalled_websocket
+
 # freqtrade 2026.9 on this kind of machine (issue 8); not measured in this run.
 FREQTRADE = {
     ("fanout", 1, False, "full"): 409.0,
@@ -165,6 +168,81 @@ def initial_sync(binary: bool, pairs: int) -> dict:
     }
 
 
+def stalled_among_healthy(rounds: int, n: int = 50) -> list[dict]:
+    """1-candle broadcasts to n healthy consumers, without and then with a stalled one;
+    then 100 full broadcasts that the stalled one never reads: producer memory."""
+    producer = Proc("producer", "--pairs", "20", "--rows", "500", "--columns", "20")
+    port = producer.read()["port"]
+    clients = [Proc("clients", "--port", str(port), "--n", str(n // 2)) for _ in range(2)]
+    results = []
+    stalled_sock = None
+    try:
+        for c in clients:
+            c.read()
+
+        def measure() -> float:
+            times = []
+            for _ in range(rounds + 1):
+                for c in clients:
+                    c.send("go 20")
+                producer.send("one")
+                t0 = producer.read()["t0"]
+                times.append((max(c.read()["done"] for c in clients) - t0) * 1000)
+            return float(np.median(times[1:]))
+
+        baseline = measure()
+        stalled_sock = stalled_websocket(port, TOKEN)
+        time.sleep(0.2)
+        producer.send("rss")
+        rss_before = producer.read()["rss_kb"]
+        with_stalled = measure()
+        for _ in range(100):  # 100 x 20 pairs x 500 candles: ~300 MB if it were all kept
+            for c in clients:
+                c.send("go 20")
+            producer.send("full")
+            producer.read()
+            for c in clients:
+                c.read()
+        producer.send("rss")
+        rss_after = producer.read()["rss_kb"]
+        producer.send("channels")
+        channels = producer.read()["channels"]
+    finally:
+        if stalled_sock is not None:
+            stalled_sock.close()  # type: ignore[attr-defined]
+        for c in clients:
+            c.close()
+        producer.close()
+    results.append(
+        {
+            "name": f"20 one-candle updates to {n} healthy consumers with one stalled consumer",
+            "params": {
+                "baseline_ms": round(baseline, 2),
+                "ratio_to_baseline": round(with_stalled / baseline, 2),
+            },
+            "candlecast_ms": with_stalled,
+            "reference_ms": None,
+            "reference": "baseline without the stalled consumer",
+            "bytes": None,
+        }
+    )
+    results.append(
+        {
+            "name": "producer memory after 100 full broadcasts a stalled consumer never reads",
+            "params": {
+                "rss_before_mb": round(rss_before / 1024, 1),
+                "rss_after_mb": round(rss_after / 1024, 1),
+                "stalled_dropped": channels == n,
+            },
+            "candlecast_ms": 0.0,
+            "reference_ms": None,
+            "reference": "-",
+            "bytes": (rss_after - rss_before) * 1024,
+        }
+    )
+    return results
+
+
 def run(quick: bool) -> list[dict]:
     rounds = 3 if quick else 7
     results = [
@@ -179,4 +257,5 @@ def run(quick: bool) -> list[dict]:
         results.append(fanout(200, False, "full", 3))
     results += [latency(True, 20 if quick else 60), latency(False, 20 if quick else 60)]
     results += [initial_sync(False, 100), initial_sync(True, 100)]
+    results += stalled_among_healthy(3 if quick else 7)
     return results

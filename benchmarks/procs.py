@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -81,7 +82,20 @@ async def producer(args: argparse.Namespace) -> None:
         if command in ("", "quit"):
             break
         if command == "channels":
-            say({"channels": len(hub.channels)})
+            say({"channels": len(hub.channels), "queued": [c.queue_depth for c in hub.channels]})
+        elif command == "rss":
+            status = Path("/proc/self/status").read_text()
+            say(
+                {
+                    "rss_kb": int(
+                        next(
+                            line.split()[1]
+                            for line in status.splitlines()
+                            if line.startswith("VmRSS:")
+                        )
+                    )
+                }
+            )
         elif command in ("full", "one"):
             t0 = time.time()
             for pair in pairs:

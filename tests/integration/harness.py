@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -183,3 +186,46 @@ def copies_match(
     except AssertionError:
         return False
     return True
+
+
+@contextlib.contextmanager
+def captured_logs() -> Iterator[io.StringIO]:
+    """Every log line of every logger, at DEBUG, formatted, while the block runs."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+def write_trading_bot(directory: Path, strategy_source: str, throttle: float) -> Path:
+    """A 1 s simulated-exchange bot whose strategy trades often; returns its config path."""
+    (directory / "strategies").mkdir(exist_ok=True)
+    (directory / "strategies" / "every_rise.py").write_text(strategy_source)
+    config = {
+        "bot_name": directory.name,
+        "timeframe": "1s",
+        "stake_amount": 100,
+        "max_open_trades": 3,
+        "exchange": {
+            "name": "simulated",
+            "sim_volatility": 20,
+            "pair_whitelist": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"],
+        },
+        "internals": {"process_throttle_secs": throttle},
+        "strategy": "EveryRise",
+        "strategy_path": str(directory / "strategies"),
+        "db_url": f"sqlite:///{directory / 'trades.sqlite'}",
+    }
+    path = directory / "config.json"
+    path.write_text(json.dumps(config))
+    return path

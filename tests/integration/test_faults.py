@@ -34,6 +34,7 @@ from tests.integration.harness import (
     opened,
     producer_config,
     running,
+    write_trading_bot,
 )
 
 pytestmark = pytest.mark.anyio
@@ -258,24 +259,7 @@ async def test_producer_killed_and_restarted_20_times_consumer_resyncs_each_time
 def test_bot_killed_10_times_while_trading_loses_and_duplicates_nothing(tmp_path: Path):
     from tests.integration.test_trade_cli import STRATEGY
 
-    (tmp_path / "strategies").mkdir()
-    (tmp_path / "strategies" / "every_rise.py").write_text(STRATEGY)
-    config = {
-        "bot_name": "killed",
-        "timeframe": "1s",
-        "stake_amount": 100,
-        "max_open_trades": 3,
-        "exchange": {
-            "name": "simulated",
-            "sim_volatility": 20,
-            "pair_whitelist": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"],
-        },
-        "internals": {"process_throttle_secs": 0.3},
-        "strategy": "EveryRise",
-        "strategy_path": str(tmp_path / "strategies"),
-        "db_url": f"sqlite:///{tmp_path / 'trades.sqlite'}",
-    }
-    (tmp_path / "config.json").write_text(json.dumps(config))
+    config_path = write_trading_bot(tmp_path, STRATEGY, throttle=0.3)
     db = tmp_path / "trades.sqlite"
     rng = random.Random(3)
     seen: dict[int, tuple] = {}
@@ -300,7 +284,7 @@ def test_bot_killed_10_times_while_trading_loses_and_duplicates_nothing(tmp_path
                     "candlecast.cli",
                     "trade",
                     "-c",
-                    str(tmp_path / "config.json"),
+                    str(config_path),
                 ],
                 stdout=log,
                 stderr=log,

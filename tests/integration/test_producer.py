@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
-import logging
-import socket
 from pathlib import Path
 
 import httpx
@@ -20,12 +16,14 @@ from candlecast.api.server import bind_socket
 from candlecast.exceptions import PortInUseError
 from candlecast.messaging.codec_binary import SUBPROTOCOL
 from candlecast.messaging.codec_json import reference_decode
+from candlecast.testing import stalled_websocket
 from tests.integration.harness import (
     PAIRS,
     PASSWORD,
     TOKEN,
     USER,
     advance,
+    captured_logs,
     make_bot,
     new_clock,
     opened,
@@ -193,21 +191,7 @@ async def test_stalled_consumer_is_dropped_while_others_keep_receiving(tmp_path:
     )
     async with opened(make_bot(raw, "ProducerStrategy", clock)) as bot:
         # A stalled consumer: completes the handshake, subscribes, then never reads.
-        stalled = socket.create_connection(("127.0.0.1", bot.api_port))
-        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        key = base64.b64encode(b"0123456789abcdef").decode()
-        stalled.sendall(
-            f"GET /api/v1/message/ws?token={TOKEN} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        response = b""
-        while b"\r\n\r\n" not in response:
-            response += await asyncio.to_thread(stalled.recv, 4096)
-        assert response.startswith(b"HTTP/1.1 101")
-        payload = b'{"type":"subscribe","data":["analyzed_df"]}'
-        mask = b"\x01\x02\x03\x04"
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        stalled.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        stalled = await asyncio.to_thread(stalled_websocket, bot.api_port, TOKEN)
         async with connect(ws_url(bot)) as healthy:
             await healthy.send('{"type":"subscribe","data":["analyzed_df"]}')
             await asyncio.sleep(0.2)
@@ -299,16 +283,7 @@ async def test_rest_api_requires_auth_and_serves_data(tmp_path: Path):
 
 
 async def test_tokens_never_reach_the_logs(tmp_path: Path):
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setLevel(logging.DEBUG)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    old_level = root.level
-    root.setLevel(logging.DEBUG)
-    for name in ("uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    try:
+    with captured_logs() as logs:
         clock = new_clock()
         raw = producer_config(tmp_path, api_server={"verbosity": "info"})
         async with opened(make_bot(raw, "ProducerStrategy", clock)) as bot:
@@ -321,12 +296,9 @@ async def test_tokens_never_reach_the_logs(tmp_path: Path):
                     pass
             async with httpx.AsyncClient() as http:
                 await http.get(f"http://127.0.0.1:{bot.api_port}/api/v1/ping?token={TOKEN}")
-        text = stream.getvalue()
-        assert "Refused message websocket" in text or "403" in text  # the refusal was logged...
-        assert TOKEN not in text and wrong not in text and PASSWORD not in text  # ...without tokens
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
+    text = logs.getvalue()
+    assert "Refused message websocket" in text or "403" in text  # the refusal was logged...
+    assert TOKEN not in text and wrong not in text and PASSWORD not in text  # ...without tokens
 
 
 async def test_deflate_broadcasts_are_compressed_once_for_all_subscribers(tmp_path: Path):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import logging
 import os
 import random
 import string
@@ -16,6 +14,7 @@ from candlecast.testing import wait_until
 from tests.integration.harness import (
     PAIRS,
     TOKEN,
+    captured_logs,
     consumer_config,
     copies_match,
     make_bot,
@@ -59,12 +58,7 @@ async def handshake_status(port: int, token: str) -> int:
 
 
 async def test_wrong_tokens_are_never_accepted_nor_logged(tmp_path: Path):
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setLevel(logging.DEBUG)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
+    with captured_logs() as logs:
         raw = producer_config(tmp_path, api_server={"verbosity": "info"})
         async with opened(make_bot(raw, "ProducerStrategy", new_clock())) as bot:
             tokens = bad_tokens(ATTEMPTS)
@@ -79,13 +73,10 @@ async def test_wrong_tokens_are_never_accepted_nor_logged(tmp_path: Path):
             )  # the 8000-character URL may be refused earlier
             assert not bot.hub.channels
             assert await handshake_status(bot.api_port, TOKEN) == 101  # the right one still works
-        text = stream.getvalue()
-        assert "Refused message websocket" in text
-        leaked = [t for t in tokens if len(t) >= 6 and t in text]
-        assert leaked == []
-        assert TOKEN not in text
-    finally:
-        root.removeHandler(handler)
+    text = logs.getvalue()
+    assert "Refused message websocket" in text
+    assert [t for t in tokens if len(t) >= 6 and t in text] == []
+    assert TOKEN not in text
 
 
 async def test_wss_with_a_ca_file_and_a_certificate_that_does_not_verify(tmp_path: Path):

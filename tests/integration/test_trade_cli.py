@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from candlecast.testing import wait_until_sync
+from tests.integration.harness import write_trading_bot
 
 STRATEGY = """
 from candlecast.strategy import IStrategy
@@ -35,24 +36,7 @@ class EveryRise(IStrategy):
 
 @pytest.fixture
 def bot_dir(tmp_path: Path) -> Path:
-    (tmp_path / "strategies").mkdir()
-    (tmp_path / "strategies" / "every_rise.py").write_text(STRATEGY)
-    config = {
-        "bot_name": "cli-test",
-        "timeframe": "1s",
-        "stake_amount": 100,
-        "max_open_trades": 3,
-        "exchange": {
-            "name": "simulated",
-            "sim_volatility": 20,
-            "pair_whitelist": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"],
-        },
-        "internals": {"process_throttle_secs": 0.5},
-        "strategy": "EveryRise",
-        "strategy_path": str(tmp_path / "strategies"),
-        "db_url": f"sqlite:///{tmp_path / 'trades.sqlite'}",
-    }
-    (tmp_path / "config.json").write_text(json.dumps(config))
+    write_trading_bot(tmp_path, STRATEGY, throttle=0.5)
     return tmp_path
 
 

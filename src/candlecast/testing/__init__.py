@@ -63,3 +63,36 @@ def wait_until_sync(
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def stalled_websocket(
+    port: int, token: str, subscribe: str = '{"type":"subscribe","data":["analyzed_df"]}'
+) -> object:
+    """A consumer that completes the handshake, subscribes, then never reads again.
+
+    Returns the blocking socket (close it when done). Its receive buffer is kept small so
+    that the producer's back-pressure shows quickly.
+    """
+    import base64
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(b"0123456789abcdef").decode()
+    sock.sendall(
+        f"GET /api/v1/message/ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:  # the server drops frames sent before its 101
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("the server closed the connection during the handshake")
+        response += chunk
+    if not response.startswith(b"HTTP/1.1 101"):
+        raise ConnectionError(f"handshake refused: {response.splitlines()[0]!r}")
+    payload = subscribe.encode()
+    mask = b"\x01\x02\x03\x04"
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    return sock
