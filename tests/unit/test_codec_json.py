@@ -21,6 +21,8 @@ from candlecast.messaging.codec_json import (
 from candlecast.testing import make_ohlcv
 
 EXAMPLES = int(os.environ.get("CANDLECAST_FUZZ_EXAMPLES", "300"))
+# make test draws the same examples every run (no flaky CI); make fuzz draws new ones
+DERANDOMIZE = "CANDLECAST_FUZZ_EXAMPLES" not in os.environ
 
 EDGE_FLOATS = [
     0.0,
@@ -130,7 +132,7 @@ def test_malformed_documents_are_protocol_violations(document: bytes):
 finite = st.floats(allow_nan=True, allow_infinity=True, width=64)
 
 
-@settings(max_examples=EXAMPLES, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE)
 @given(
     st.lists(finite, min_size=1, max_size=30),
     st.lists(st.integers(-(2**53), 2**53), min_size=1, max_size=30),
@@ -141,15 +143,20 @@ def test_property_float_and_int_columns_encode_like_pandas(floats: list[float], 
     assert encode_split(frame).decode() == reference_encode(frame)
 
 
-@settings(max_examples=EXAMPLES, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE)
 @given(
     st.lists(
-        st.one_of(st.floats(min_value=-1e12, max_value=1e12), st.just(float("nan"))),
+        st.one_of(
+            st.floats(min_value=-1e12, max_value=1e12).filter(lambda v: v == 0 or abs(v) >= 1e-300),
+            st.just(float("nan")),
+        ),
         min_size=1,
         max_size=40,
     )
 )
 def test_property_decode_equals_reference_decoder(values: list[float]):
+    # Denormals (below ~1e-308) are left out: pandas' default, imprecise parser reads them
+    # as 0 and then infers int64; candlecast keeps the float.
     frame = pd.DataFrame(
         {
             "date": pd.date_range("2026-01-01", periods=len(values), freq="1min", tz="UTC").as_unit(
