@@ -145,6 +145,9 @@ def write_configs(
         "max_open_trades": 3,
         "timeframe": timeframe,
         "internals": {"process_throttle_secs": 1},
+        # quick exits, so that a one-minute demo shows trades closing too
+        "minimal_roi": {"0": 0.003},
+        "stoploss": -0.005,
         "strategy_path": str(strategy_dir),
     }
     producer = {
