@@ -147,6 +147,42 @@ def latency(binary: bool, ticks: int) -> dict:
     }
 
 
+def strategy_latency(ticks: int) -> dict:
+    """Producer analysis done -> a real consumer Bot's strategy has run on that candle."""
+    producer = Proc("producer", "--pairs", "20", "--rows", "500", "--columns", "20")
+    port = producer.read()["port"]
+    consumer = Proc("consumerbot", "--port", str(port), "--pairs", "20")
+    try:
+        consumer.read()
+        producer.send("tick")  # warm-up
+        producer.read()
+        time.sleep(0.5)
+        consumer.send("report")
+        consumer.read()
+        for _ in range(ticks):
+            producer.send("tick")
+            producer.read()
+            time.sleep(0.1)
+        time.sleep(0.5)
+        consumer.send("report")
+        lat = np.array(consumer.read()["latencies_ms"])
+    finally:
+        consumer.close()
+        producer.close()
+    return {
+        "name": "producer analysis done -> consumer strategy has run on that candle (20 pairs)",
+        "params": {
+            "samples": len(lat),
+            "p90_ms": round(float(np.percentile(lat, 90)), 3),
+            "p99_ms": round(float(np.percentile(lat, 99)), 3),
+        },
+        "candlecast_ms": float(np.median(lat)),
+        "reference_ms": None,
+        "reference": "freqtrade waits for its next process_throttle_secs (5 s default)",
+        "bytes": None,
+    }
+
+
 def initial_sync(binary: bool, pairs: int) -> dict:
     producer = Proc("producer", "--pairs", str(pairs), "--rows", "1500", "--columns", "48")
     port = producer.read()["port"]
@@ -256,6 +292,7 @@ def run(quick: bool) -> list[dict]:
     if not quick:
         results.append(fanout(200, False, "full", 3))
     results += [latency(True, 20 if quick else 60), latency(False, 20 if quick else 60)]
+    results.append(strategy_latency(10 if quick else 30))
     results += [initial_sync(False, 100), initial_sync(True, 100)]
     results += stalled_among_healthy(3 if quick else 7)
     return results

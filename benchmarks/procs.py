@@ -201,6 +201,67 @@ async def consumer(args: argparse.Namespace) -> None:
     task.cancel()
 
 
+async def consumer_bot(args: argparse.Namespace) -> None:
+    """A real consumer Bot whose strategy records when it first sees each new producer candle."""
+    import pandas as pd
+
+    from candlecast.bot.runtime import Bot
+    from candlecast.strategy import IStrategy
+
+    latencies: list[float] = []
+    seen: dict[str, object] = {}
+
+    class Probe(IStrategy):
+        timeframe = "5m"
+        stoploss = -0.5
+        process_only_new_candles = False
+
+        def populate_indicators(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+            assert self.dp is not None
+            producer_df, la = self.dp.get_producer_df(metadata["pair"])
+            if not producer_df.empty:
+                last = producer_df["date"].iloc[-1]
+                if seen.get(metadata["pair"]) != last:
+                    if metadata["pair"] in seen:
+                        latencies.append((time.time() - la.timestamp()) * 1000)
+                    seen[metadata["pair"]] = last
+            return dataframe
+
+        def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+            return dataframe
+
+    config = validate_config(
+        {
+            "timeframe": "5m",
+            "db_url": f"sqlite:///{tempfile.mkdtemp()}/c.sqlite",
+            "internals": {"process_throttle_secs": 3600},
+            "pairlists": [{"method": "ProducerPairList"}],
+            "external_message_consumer": {
+                "enabled": True,
+                "producers": [
+                    {"name": "default", "host": "127.0.0.1", "port": args.port, "ws_token": TOKEN}
+                ],
+                "message_size_limit": 256,
+                "sleep_time": 1,
+            },
+        }
+    )
+    bot = Bot(config, Probe())
+    task = asyncio.create_task(bot.run(install_signals=False))
+    while len(seen) < args.pairs:
+        await asyncio.sleep(0.05)
+    say({"ready": True})
+    while True:
+        command = await read_line()
+        if command in ("", "quit"):
+            break
+        if command == "report":
+            say({"latencies_ms": latencies})
+            latencies.clear()
+    bot.request_stop()
+    await task
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="role", required=True)
@@ -221,8 +282,17 @@ def main() -> None:
     k.add_argument("--pairs", type=int, required=True)
     k.add_argument("--binary", type=int, default=1)
     k.add_argument("--latency", type=int, default=0)
+    b = sub.add_parser("consumerbot")
+    b.add_argument("--port", type=int, required=True)
+    b.add_argument("--pairs", type=int, required=True)
     args = parser.parse_args()
-    asyncio.run({"producer": producer, "clients": clients, "consumer": consumer}[args.role](args))
+    roles = {
+        "producer": producer,
+        "clients": clients,
+        "consumer": consumer,
+        "consumerbot": consumer_bot,
+    }
+    asyncio.run(roles[args.role](args))
 
 
 if __name__ == "__main__":
