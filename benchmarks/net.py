@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 import sys
 import time
@@ -39,11 +40,17 @@ class Proc:
         self.p.stdin.write(line + "\n")
         self.p.stdin.flush()
 
-    def read(self) -> dict:
+    def read(self, timeout: float = 120.0) -> dict:
         assert self.p.stdout is not None
+        ready, _, _ = select.select([self.p.stdout], [], [], timeout)
+        if not ready:
+            self.p.kill()
+            raise RuntimeError(
+                f"benchmark process {self.p.args[3:5]} gave no answer within {timeout:.0f} s"
+            )
         line = self.p.stdout.readline()
         if not line:
-            raise RuntimeError("benchmark process ended early")
+            raise RuntimeError(f"benchmark process {self.p.args[3:5]} ended early")
         return json.loads(line)
 
     def close(self) -> None:
@@ -281,18 +288,33 @@ def stalled_among_healthy(rounds: int, n: int = 50) -> list[dict]:
 
 def run(quick: bool) -> list[dict]:
     rounds = 3 if quick else 7
-    results = [
-        fanout(1, False, "full", rounds),
-        fanout(10, True, "full", rounds),
-        fanout(50, False, "full", rounds),
-        fanout(50, True, "full", rounds),
-        fanout(50, False, "one", rounds),
-        fanout(50, False, "full", rounds, binary=True),
+    jobs: list[tuple] = [
+        (fanout, 1, False, "full", rounds),
+        (fanout, 10, True, "full", rounds),
+        (fanout, 50, False, "full", rounds),
+        (fanout, 50, True, "full", rounds),
+        (fanout, 50, False, "one", rounds),
+        (fanout, 50, False, "full", rounds, True),
     ]
     if not quick:
-        results.append(fanout(200, False, "full", 3))
-    results += [latency(True, 20 if quick else 60), latency(False, 20 if quick else 60)]
-    results.append(strategy_latency(10 if quick else 30))
-    results += [initial_sync(False, 100), initial_sync(True, 100)]
-    results += stalled_among_healthy(3 if quick else 7)
+        jobs.append((fanout, 200, False, "full", 3))
+    jobs += [
+        (latency, True, 20 if quick else 60),
+        (latency, False, 20 if quick else 60),
+        (strategy_latency, 10 if quick else 30),
+        (initial_sync, False, 100),
+        (initial_sync, True, 100),
+        (stalled_among_healthy, 3 if quick else 7),
+    ]
+    results: list[dict] = []
+    for fn, *job_args in jobs:
+        started = time.time()
+        out = fn(*job_args)
+        for r in out if isinstance(out, list) else [out]:
+            print(
+                f"  {r['name'][:60]} {r['params']}: {r['candlecast_ms']:.1f} ms ({time.time() - started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+            results.append(r)
     return results

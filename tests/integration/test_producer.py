@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import httpx
@@ -332,3 +333,25 @@ async def test_deflate_broadcasts_are_compressed_once_for_all_subscribers(tmp_pa
         finally:
             for ws in clients:
                 await ws.close()
+
+
+async def test_accepted_connections_send_without_nagle_delay():
+    # Small broadcasts must not wait for the consumer's delayed ACK (~40 ms): the listening
+    # socket is created so that asyncio sets TCP_NODELAY on every accepted connection.
+    sock = bind_socket("127.0.0.1", 0)
+    nodelay: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nodelay.set_result(
+            writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        )
+        writer.close()
+
+    server = await asyncio.start_server(handler, sock=sock)
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", sock.getsockname()[1])
+        assert await asyncio.wait_for(nodelay, 5) != 0
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
