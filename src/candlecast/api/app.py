@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import orjson
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
@@ -243,5 +242,4 @@ def create_app(ctx: ApiContext) -> FastAPI:
                 f" ({channel.close_reason})" if channel.close_reason else "",
             )
 
-    _ = np  # numpy is needed by ORJSONResponse's option
     return app

@@ -21,7 +21,6 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -401,6 +400,3 @@ class MessageHub:
         )
         self._cache.put(cache_key, payload)
         return payload
-
-
-Sender = Callable[[str | bytes], Awaitable[None]]
