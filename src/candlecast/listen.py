@@ -14,9 +14,12 @@ import time
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
+from candlecast.config.loader import format_validation_error
 from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
 from candlecast.data.producer_store import ProducerStore
+from candlecast.exceptions import ConfigError
 from candlecast.messaging.client import ProducerClient
 from candlecast.messaging.protocol import PairKey
 
@@ -36,17 +39,20 @@ def describe(store: ProducerStore, key: PairKey, name: str = "default") -> dict[
 
 
 async def listen(args: argparse.Namespace) -> int:
-    producer = ProducerConfig(
-        name="default",
-        host=args.host,
-        port=args.port,
-        ws_token=args.token,
-        secure=args.secure,
-        ca_file=args.ca_file,
-    )
-    settings = ExternalMessageConsumerConfig(
-        enabled=True, producers=[producer], sleep_time=1, binary=not args.no_binary
-    )
+    try:
+        producer = ProducerConfig(
+            name="default",
+            host=args.host,
+            port=args.port,
+            ws_token=args.token,
+            secure=args.secure,
+            ca_file=args.ca_file,
+        )
+        settings = ExternalMessageConsumerConfig(
+            enabled=True, producers=[producer], sleep_time=1, binary=not args.no_binary
+        )
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
     store = ProducerStore()
     client = ProducerClient(producer, settings, store)
     quiet = args.json

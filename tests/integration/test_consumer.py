@@ -314,3 +314,33 @@ async def test_a_strategy_error_skips_only_that_pair(tmp_path: Path):
                 producer.dp.get_analyzed_dataframe(pair)[0]["date"].iloc[-1]
                 == producer.dp.ohlcv(pair)["date"].iloc[-1]
             )
+
+
+async def test_a_malformed_producer_url_stops_only_that_producer(tmp_path: Path):
+    from candlecast.config.models import ProducerConfig
+    from candlecast.messaging.client import ProducerClient
+
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as producer:
+        raw = consumer_config(tmp_path, {"default": producer.api_port})
+        async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+            # the config refuses such a host at start-up; here it slips through to the client
+            bad = ProducerConfig.model_construct(
+                name="broken",
+                host="no such host/with a path",
+                port=8080,
+                ws_token="t0ken",
+                secure=False,
+                ca_file=None,
+            )
+            broken = ProducerClient(
+                bad, consumer.config.external_message_consumer, consumer.producer_store
+            )
+            await asyncio.wait_for(broken.run(), timeout=10)  # returns: that producer's task ends
+            assert broken.status.state == "failed"
+            assert "invalid URL" in (broken.status.last_error or "")
+            await wait_until(
+                lambda: copies_match(consumer, producer, PAIRS), timeout=10
+            )  # the other one works
+            await advance(producer, clock)
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)

@@ -219,3 +219,26 @@ def test_cli_show_config_masks_secrets(tmp_path: Path):
     assert result.returncode == 0
     assert "very-secret-token" not in result.stdout and "pw-secret" not in result.stdout
     assert '"***"' in result.stdout
+
+
+@pytest.mark.parametrize(
+    "host", ["no such host", "host/with/path", "ws://127.0.0.1", "[::1", "a..b"]
+)
+def test_producer_host_must_be_a_hostname_or_ip(host: str):
+    raw = consumer()
+    raw["external_message_consumer"]["producers"][0]["host"] = host
+    assert any(
+        line.startswith(
+            "external_message_consumer.producers[0].host: expected a hostname or IP address"
+        )
+        for line in problems(raw)
+    )
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "::1", "[::1]", "localhost", "bots.example.com", "my_producer"]
+)
+def test_valid_producer_hosts(host: str):
+    raw = consumer()
+    raw["external_message_consumer"]["producers"][0]["host"] = host
+    assert validate_config(raw).external_message_consumer.producers[0].host == host

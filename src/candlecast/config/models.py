@@ -7,6 +7,8 @@ explained in ``docs/configuration.md``.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -109,6 +111,21 @@ class ApiServerConfig(_Section):
         return self
 
 
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$"
+)
+
+
+def is_valid_host(host: str) -> bool:
+    """True for a hostname or an IPv4/IPv6 address (optionally in brackets)."""
+    candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(candidate)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME.match(host))
+
+
 class ProducerConfig(_Section):
     name: str = "default"
     host: str
@@ -124,6 +141,13 @@ class ProducerConfig(_Section):
         if not value.strip():
             raise ValueError("expected a non-empty string")
         return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if value.strip() and not is_valid_host(value.strip()):
+            raise ValueError(f"expected a hostname or IP address, got {value!r}")
+        return value.strip()
 
     @field_validator("port", mode="before")
     @classmethod

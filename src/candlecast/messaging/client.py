@@ -19,7 +19,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
+from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig, is_valid_host
 from candlecast.data.merge import merge_update, strip_signals
 from candlecast.data.producer_store import ProducerStore
 from candlecast.exceptions import (
@@ -155,6 +155,10 @@ class ProducerClient:
 
     async def _session(self) -> None:
         self.status.state = "connecting"
+        if not is_valid_host(self.producer.host):
+            raise InvalidProducerURL(
+                f"invalid URL: host {self.producer.host!r} is not a hostname or IP address"
+            )
         offered = [SUBPROTOCOL] if self.settings.binary else None
         try:
             ws = await connect(
@@ -168,7 +172,7 @@ class ProducerClient:
                 ssl=self._ssl_context(),
                 max_queue=64,
             )
-        except InvalidURI as exc:
+        except (InvalidURI, ValueError) as exc:
             raise InvalidProducerURL(
                 f"invalid URL for host {self.producer.host!r} port {self.producer.port}: {exc}"
             ) from None
