@@ -172,6 +172,11 @@ class ProducerClient:
                 ssl=self._ssl_context(),
                 max_queue=64,
             )
+        # before ValueError: SSLCertVerificationError is one, and it must be retried
+        except ssl.SSLCertVerificationError as exc:
+            raise ProducerUnavailable(
+                f"certificate of producer {self.name} does not verify: {exc.verify_message}"
+            ) from None
         except (InvalidURI, ValueError) as exc:
             raise InvalidProducerURL(
                 f"invalid URL for host {self.producer.host!r} port {self.producer.port}: {exc}"
@@ -181,10 +186,6 @@ class ProducerClient:
                 raise TokenRefused(f"producer {self.name} refused the ws_token") from None
             raise ProducerUnavailable(
                 f"producer {self.name} answered HTTP {exc.response.status_code}"
-            ) from None
-        except ssl.SSLCertVerificationError as exc:
-            raise ProducerUnavailable(
-                f"certificate of producer {self.name} does not verify: {exc.verify_message}"
             ) from None
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             raise ProducerUnavailable(
