@@ -108,6 +108,23 @@ def fanout(
     }
 
 
+def tick_latencies(producer: Proc, consumer: Proc, ticks: int, pause: float) -> np.ndarray:
+    """One warm-up tick (first calls of every code path), then ``ticks`` measured ones."""
+    consumer.read()  # synced
+    producer.send("tick")
+    producer.read()
+    time.sleep(0.5)
+    consumer.send("report")
+    consumer.read()
+    for _ in range(ticks):
+        producer.send("tick")
+        producer.read()
+        time.sleep(pause)
+    time.sleep(0.5)
+    consumer.send("report")
+    return np.array(consumer.read()["latencies_ms"])
+
+
 def latency(binary: bool, ticks: int) -> dict:
     producer = Proc("producer", "--pairs", "20", "--rows", "500", "--columns", "20")
     port = producer.read()["port"]
@@ -123,19 +140,7 @@ def latency(binary: bool, ticks: int) -> dict:
         "1",
     )
     try:
-        consumer.read()
-        producer.send("tick")  # warm-up: first calls of every code path
-        producer.read()
-        time.sleep(0.3)
-        consumer.send("report")
-        consumer.read()
-        for _ in range(ticks):
-            producer.send("tick")
-            producer.read()
-            time.sleep(0.05)
-        time.sleep(0.3)
-        consumer.send("report")
-        lat = np.array(consumer.read()["latencies_ms"])
+        lat = tick_latencies(producer, consumer, ticks, 0.05)
     finally:
         consumer.close()
         producer.close()
@@ -160,19 +165,7 @@ def strategy_latency(ticks: int) -> dict:
     port = producer.read()["port"]
     consumer = Proc("consumerbot", "--port", str(port), "--pairs", "20")
     try:
-        consumer.read()
-        producer.send("tick")  # warm-up
-        producer.read()
-        time.sleep(0.5)
-        consumer.send("report")
-        consumer.read()
-        for _ in range(ticks):
-            producer.send("tick")
-            producer.read()
-            time.sleep(0.1)
-        time.sleep(0.5)
-        consumer.send("report")
-        lat = np.array(consumer.read()["latencies_ms"])
+        lat = tick_latencies(producer, consumer, ticks, 0.1)
     finally:
         consumer.close()
         producer.close()

@@ -41,6 +41,17 @@ async def read_line() -> str:
     return (await asyncio.to_thread(sys.stdin.readline)).strip()
 
 
+async def serve_reports(latencies: list[float]) -> None:
+    """Answer "report" with the latencies gathered since the last report, until "quit"."""
+    while True:
+        command = await read_line()
+        if command in ("", "quit"):
+            return
+        if command == "report":
+            say({"latencies_ms": latencies})
+            latencies.clear()
+
+
 async def producer(args: argparse.Namespace) -> None:
     config = validate_config(
         {
@@ -191,13 +202,7 @@ async def consumer(args: argparse.Namespace) -> None:
     await synced.wait()
     say({"synced_s": time.time() - started, "encoding": client.status.encoding})
     latencies.clear()
-    while True:
-        command = await read_line()
-        if command in ("", "quit"):
-            break
-        if command == "report":
-            say({"latencies_ms": latencies})
-            latencies.clear()
+    await serve_reports(latencies)
     task.cancel()
 
 
@@ -251,13 +256,7 @@ async def consumer_bot(args: argparse.Namespace) -> None:
     while len(seen) < args.pairs:
         await asyncio.sleep(0.05)
     say({"ready": True})
-    while True:
-        command = await read_line()
-        if command in ("", "quit"):
-            break
-        if command == "report":
-            say({"latencies_ms": latencies})
-            latencies.clear()
+    await serve_reports(latencies)
     bot.request_stop()
     await task
 

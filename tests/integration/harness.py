@@ -7,6 +7,8 @@ import contextlib
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -229,3 +231,26 @@ def write_trading_bot(directory: Path, strategy_source: str, throttle: float) ->
     path = directory / "config.json"
     path.write_text(json.dumps(config))
     return path
+
+
+def trade_command(config_path: Path) -> list[str]:
+    return [sys.executable, "-m", "candlecast.cli", "trade", "-c", str(config_path)]
+
+
+def start_trade(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    """``candlecast trade`` as a real process, its output appended to ``log_path``."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            trade_command(config_path), cwd=config_path.parent, stdout=log, stderr=log
+        )
+
+
+def run_trade(config_path: Path) -> subprocess.CompletedProcess[str]:
+    """``candlecast trade`` to completion (for start-up errors), output captured."""
+    return subprocess.run(
+        trade_command(config_path),
+        cwd=config_path.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -240,33 +240,38 @@ async def test_remove_entry_exit_signals_zeroes_producer_signals(tmp_path: Path)
                 assert consumer.dp.get_producer_df(pair)[0]["enter_long"].eq(0).all()
 
 
+async def run_listen(port: int, token: str, *options: str) -> tuple[int, bytes, bytes]:
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "candlecast.cli",
+        "listen",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--token",
+        token,
+        *options,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode is not None
+    return proc.returncode, out, err
+
+
 async def test_listen_prints_what_the_producer_sends(tmp_path: Path):
     import json
-    import sys
+
+    from tests.integration.harness import TOKEN
 
     clock = new_clock()
     async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as producer:
-        from tests.integration.harness import TOKEN
-
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "candlecast.cli",
-            "listen",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(producer.api_port),
-            "--token",
-            TOKEN,
-            "--seconds",
-            "3",
-            "--json",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, _ = await asyncio.wait_for(proc.communicate(), 30)
-        assert proc.returncode == 0
+        code, out, _ = await run_listen(producer.api_port, TOKEN, "--seconds", "3", "--json")
+        assert code == 0
         doc = json.loads(out)
         assert doc["producer_pairs"] == PAIRS
         frame = producer.dp.get_analyzed_dataframe("BTC/USDT")[0]
@@ -274,24 +279,8 @@ async def test_listen_prints_what_the_producer_sends(tmp_path: Path):
         assert btc["rows"] == len(frame) and btc["columns"] == list(frame.columns)
         assert btc["last"] == frame["date"].iloc[-1].isoformat()
 
-        bad = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "candlecast.cli",
-            "listen",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(producer.api_port),
-            "--token",
-            "wrong",
-            "--seconds",
-            "2",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(bad.communicate(), 30)
-        assert bad.returncode == 1
+        code, _, err = await run_listen(producer.api_port, "wrong", "--seconds", "2")
+        assert code == 1
         assert b"refused the ws_token" in err
 
 

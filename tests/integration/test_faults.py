@@ -8,8 +8,6 @@ import random
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from tests.integration.harness import (
     opened,
     producer_config,
     running,
+    start_trade,
     write_trading_bot,
 )
 
@@ -196,19 +195,7 @@ async def test_producer_killed_and_restarted_20_times_consumer_resyncs_each_time
             return True
 
         for _ in range(20):
-            with open(tmp_path / "producer.log", "ab") as log:
-                proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "candlecast.cli",
-                        "trade",
-                        "-c",
-                        str(tmp_path / "producer.json"),
-                    ],
-                    stdout=log,
-                    stderr=log,
-                )
+            proc = start_trade(tmp_path / "producer.json", tmp_path / "producer.log")
             try:
                 deadline = time.monotonic() + 30
                 while True:  # producer up: its API answers
@@ -276,19 +263,7 @@ def test_bot_killed_10_times_while_trading_loses_and_duplicates_nothing(tmp_path
                 return []
 
     for round_ in range(10):
-        with open(tmp_path / "bot.log", "ab") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "candlecast.cli",
-                    "trade",
-                    "-c",
-                    str(config_path),
-                ],
-                stdout=log,
-                stderr=log,
-            )
+        proc = start_trade(config_path, tmp_path / "bot.log")
         if round_ == 0:
             wait_until_sync(lambda: len(trades()) >= 2, timeout=60)
         time.sleep(rng.uniform(0.3, 2.0))

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from candlecast.testing import wait_until_sync
-from tests.integration.harness import write_trading_bot
+from tests.integration.harness import run_trade, start_trade, write_trading_bot
 
 STRATEGY = """
 from candlecast.strategy import IStrategy
@@ -41,13 +39,7 @@ def bot_dir(tmp_path: Path) -> Path:
 
 
 def start(bot_dir: Path, log: str = "bot.log") -> subprocess.Popen[bytes]:
-    with open(bot_dir / log, "wb") as stderr:
-        return subprocess.Popen(
-            [sys.executable, "-m", "candlecast.cli", "trade", "-c", str(bot_dir / "config.json")],
-            cwd=bot_dir,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
+    return start_trade(bot_dir / "config.json", bot_dir / log)
 
 
 def rows(bot_dir: Path, query: str) -> list[tuple]:
@@ -119,13 +111,7 @@ def test_trades_open_and_close_survive_kill_9_and_stop_cleanly(bot_dir: Path):
 
 def test_bad_strategy_file_is_one_line_exit_2(bot_dir: Path):
     (bot_dir / "strategies" / "every_rise.py").write_text("class EveryRise(:\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "candlecast.cli", "trade", "-c", str(bot_dir / "config.json")],
-        cwd=bot_dir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_trade(bot_dir / "config.json")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "every_rise.py (syntax error at line 1" in result.stderr
@@ -142,14 +128,7 @@ def test_taken_port_is_one_line_exit_2(bot_dir: Path):
     config["api_server"] = {"enabled": True, "listen_port": port, "ws_token": "x" * 20}
     (bot_dir / "config.json").write_text(json.dumps(config))
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "candlecast.cli", "trade", "-c", str(bot_dir / "config.json")],
-            cwd=bot_dir,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ},
-        )
+        result = run_trade(bot_dir / "config.json")
     finally:
         holder.close()
     assert result.returncode == 2

@@ -125,20 +125,24 @@ def test_changing_the_number_of_candles_is_refused():
         Shrinking().analyze(make_ohlcv(10), "ETH/USDT")
 
 
+class InPlace(IStrategy):
+    """Writes into the frame it is given, as real strategies do."""
+
+    stoploss = -0.1
+
+    def populate_indicators(self, dataframe, metadata):
+        dataframe["y"] = 1.0
+        dataframe.loc[0, "close"] = -1.0
+        return dataframe
+
+    def populate_entry_trend(self, dataframe, metadata):
+        return dataframe
+
+
 def test_analyze_does_not_modify_the_input_frame():
     frame = make_ohlcv(20)
     before = frame.copy()
-    strategy = load_strategy.__globals__["IStrategy"]  # noqa: F841 (keep import graph honest)
-    Exploding  # noqa: B018
-    good = type(
-        "G",
-        (IStrategy,),
-        {
-            "stoploss": -0.1,
-            "populate_indicators": lambda self, df, md: df.assign(y=1.0),
-            "populate_entry_trend": lambda self, df, md: df,
-        },
-    )()
+    good = InPlace()
     good.analyze(frame, "X/Y")
     pd.testing.assert_frame_equal(frame, before)
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -42,9 +41,7 @@ class ApiContext:
     dataprovider: DataProvider
     repository: TradeRepository
     hub: MessageHub | None
-    raw_config: dict[str, Any] = field(default_factory=dict)
     producers_status: Callable[[], list[dict[str, Any]]] = list
-    started_at: float = field(default_factory=time.time)
 
 
 class ORJSONResponse(Response):

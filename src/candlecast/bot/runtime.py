@@ -12,7 +12,7 @@ import logging
 import secrets
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -87,12 +87,9 @@ def startup_warnings(config: Config, strategy: IStrategy) -> list[str]:
 @dataclass
 class BotStats:
     cycles: int = 0
-    analyses: int = 0
     strategy_errors: int = 0
     entries: int = 0
     exits: int = 0
-    broadcasts: int = 0
-    started_at: float = field(default_factory=time.time)
 
 
 class Bot:
@@ -400,7 +397,6 @@ class Bot:
                 continue
             when = self.clock.now()
             self.dp.set_analyzed(pair, frame, when)
-            self.stats.analyses += 1
             first = ohlcv["date"].iloc[0]
             window_moved = self._first_date.get(pair) not in (None, first)
             self._first_date[pair] = first
@@ -431,12 +427,12 @@ class Bot:
         key = (pair, self.timeframe, CandleType.SPOT)
         for message in self.hub.build_analyzed(key, part, when, is_new):
             self.hub.publish_threadsafe(message)
-        self.stats.broadcasts += 1
 
     # --- trades -----------------------------------------------------------------------
     async def _manage_trades(self, pairs: list[str]) -> None:
         now = self.clock.now()
         open_trades = self.repository.open_trades()
+        closed_ids: set[int | None] = set()
         for trade in open_trades:
             if trade.pair not in pairs:
                 continue
@@ -457,6 +453,7 @@ class Bot:
                 closed = await asyncio.to_thread(
                     self.repository.close_trade, trade.closed(decision.rate, now, decision.reason)
                 )
+                closed_ids.add(trade.id)
                 self.stats.exits += 1
                 logger.info(
                     "Exited %s (%s) at %.8g: profit %.2f%% (%.4f %s)",
@@ -467,8 +464,9 @@ class Bot:
                     closed.close_profit_abs or 0,
                     self.config.stake_currency,
                 )
-        open_trades = self.repository.open_trades()
+        open_trades = [t for t in open_trades if t.id not in closed_ids]
         open_pairs = {t.pair for t in open_trades}
+        realized = self.repository.realized_profit()
         for pair in pairs:
             if pair in open_pairs:
                 continue
@@ -477,7 +475,9 @@ class Bot:
                 continue
             if trader.last_signal(frame, "exit_long", now, self.timeframe):
                 continue
-            available = self.available_stake(open_trades)
+            available = (
+                self.config.dry_run_wallet + realized - sum(t.stake_amount for t in open_trades)
+            )
             stake = trader.stake_for_new_trade(self.config, available, len(open_trades))
             if stake is None:
                 continue
@@ -511,10 +511,6 @@ class Bot:
                 stake,
                 self.config.stake_currency,
             )
-
-    def available_stake(self, open_trades: list[Trade]) -> float:
-        locked = sum(t.stake_amount for t in open_trades)
-        return self.config.dry_run_wallet + self.repository.realized_profit() - locked
 
 
 class _Shutdown(Exception):

@@ -284,7 +284,6 @@ class MessageHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cache = _ReplyCache()
         self._sweeper: asyncio.Task[None] | None = None
-        self.broadcasts = 0
 
     # --- lifecycle ----------------------------------------------------------------
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -331,7 +330,6 @@ class MessageHub:
 
     def publish(self, message: Outgoing) -> int:
         """Queue ``message`` on every subscribed channel (event loop thread). Return the count."""
-        self.broadcasts += 1
         count = 0
         for channel in list(self.channels):
             if message.type in channel.subscriptions:
