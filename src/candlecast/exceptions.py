@@ -7,6 +7,7 @@
     ├── StrategyError             skip this pair this cycle (or refuse to load the file)
     ├── ExchangeError
     │   ├── TemporaryExchangeError   retry with backoff
+    │   ├── ExchangeAuthenticationError  refuse to start (live) / stop trading
     │   └── InvalidOrderError        give up on this order
     ├── MessagingError
     │   ├── ProtocolViolation        drop the message / close with a code
@@ -48,6 +49,10 @@ class ExchangeError(CandlecastError):
 
 class TemporaryExchangeError(ExchangeError):
     """A transient exchange failure (network, rate limit); retry with backoff."""
+
+
+class ExchangeAuthenticationError(ExchangeError):
+    """The exchange refused the API key, secret or password."""
 
 
 class InvalidOrderError(ExchangeError):

@@ -23,6 +23,7 @@ from candlecast.api.app import ApiContext, create_app
 from candlecast.api.logfilter import install_redaction
 from candlecast.api.server import ApiServer, bind_socket
 from candlecast.bot import trader
+from candlecast.bot.orders import OrderManager
 from candlecast.clock import Clock, LiveClock
 from candlecast.config.models import Config
 from candlecast.data.dataprovider import DataProvider
@@ -30,8 +31,13 @@ from candlecast.data.producer_store import ProducerStore
 from candlecast.domain.enums import CandleType, RunMode
 from candlecast.domain.timeframes import timeframe_to_msecs
 from candlecast.domain.trades import Trade
-from candlecast.exceptions import ConfigError, StrategyError
-from candlecast.exchange import Exchange, create_exchange
+from candlecast.exceptions import (
+    ConfigError,
+    ExchangeError,
+    StrategyError,
+    TemporaryExchangeError,
+)
+from candlecast.exchange import Exchange, Ticker, create_exchange
 from candlecast.messaging.client import ProducerClient
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
 from candlecast.messaging.protocol import PairKey
@@ -42,6 +48,8 @@ from candlecast.strategy.interface import IStrategy
 logger = logging.getLogger(__name__)
 
 HISTORY_TARGET = 1500  # candles a producer can serve (freqtrade consumers ask for 1500)
+CANDLE_FETCH_CONCURRENCY = 8  # pairs whose candles are fetched at once (ccxt paces requests)
+MARKETS_RETRY_MAX_WAIT = 60.0  # seconds between attempts to load markets at start
 SAMPLE_TOKENS = {"secret", "sercet_Ws_t0ken", "secret_ws_token", "changeme", "token", "password"}
 
 
@@ -107,7 +115,13 @@ class Bot:
         self.clock = clock or LiveClock()
         apply_strategy_overrides(config, strategy)
         self.timeframe = strategy.timeframe
-        self.exchange = exchange or create_exchange(config.exchange, self.clock)
+        self.exchange = exchange or create_exchange(
+            config.exchange, self.clock, live=not config.dry_run
+        )
+        if not config.dry_run and not self.exchange.can_trade_live:
+            raise ConfigError(
+                f"dry_run: false, but exchange {self.exchange.name} cannot trade live"
+            )
         self.producer_store = ProducerStore()
         self.dp = DataProvider(
             self.timeframe,
@@ -119,6 +133,11 @@ class Bot:
         strategy.config = config.model_dump(mode="json")
         self.repository = TradeRepository(
             config.db_url or default_db_url(config.user_data_dir, config.dry_run)
+        )
+        self.orders = (
+            None
+            if config.dry_run
+            else OrderManager(self.exchange, self.repository, config.unfilledtimeout, self.clock)
         )
         self.pairlists = PairListChain(config, self.producer_store)
         self.hub: MessageHub | None = None
@@ -196,9 +215,26 @@ class Bot:
             await self.start_api()
         if self.hub is not None:
             self.hub.attach(asyncio.get_running_loop())
-        self._markets = await self.exchange.load_markets()
+        await self._load_markets()
         self.strategy.bot_start()
         self._log_startup()
+
+    async def _load_markets(self) -> None:
+        """Load markets, waiting out temporary failures (a bot started during an outage
+        starts when the exchange is back); a permanent failure stops the start."""
+        wait = 1.0
+        while True:
+            try:
+                self._markets = await self.exchange.load_markets()
+                return
+            except TemporaryExchangeError as exc:
+                logger.warning("Cannot load markets yet: %s; trying again in %.0f s", exc, wait)
+            try:
+                async with asyncio.timeout(wait):
+                    await self._stop.wait()
+                raise _Shutdown
+            except TimeoutError:
+                wait = min(wait * 2, MARKETS_RETRY_MAX_WAIT)
 
     async def run(self, duration: float | None = None, install_signals: bool = True) -> None:
         """Run until stopped (signal, ``request_stop`` or ``duration`` seconds)."""
@@ -323,6 +359,7 @@ class Bot:
             self.stats.cycles += 1
             if only is None:
                 self.strategy.bot_loop_start()
+                await self._refresh_markets()
                 self._refresh_whitelist()
             pairs = only or list(self.whitelist)
             await self._refresh_candles(pairs)
@@ -330,10 +367,19 @@ class Bot:
             await self._manage_trades(pairs)
         except asyncio.CancelledError:
             raise
-        except StrategyError as exc:
+        except (StrategyError, ExchangeError) as exc:
             logger.error("%s", exc)
         except Exception:
             logger.exception("Cycle failed; the bot carries on")
+
+    async def _refresh_markets(self) -> None:
+        try:
+            markets = await self.exchange.refresh_markets()
+        except ExchangeError as exc:
+            logger.warning("Keeping the markets loaded earlier: %s", exc)
+            return
+        if markets is not None:
+            self._markets = markets
 
     def _refresh_whitelist(self) -> None:
         pairs = self.pairlists.refresh(self._markets)
@@ -352,8 +398,17 @@ class Bot:
         for pair, tf in self.strategy.informative_pairs():
             if (pair, tf) not in wanted:
                 wanted.append((pair, tf))
-        for pair, tf in wanted:
-            await self._refresh_pair(pair, tf)
+        limit = asyncio.Semaphore(CANDLE_FETCH_CONCURRENCY)
+
+        async def refresh(pair: str, tf: str) -> None:
+            async with limit:
+                try:
+                    await self._refresh_pair(pair, tf)
+                except ExchangeError as exc:
+                    # this pair keeps its previous candles; the others go on
+                    logger.warning("Candles of %s %s not refreshed: %s", pair, tf, exc)
+
+        await asyncio.gather(*(refresh(pair, tf) for pair, tf in wanted))
 
     async def _refresh_pair(self, pair: str, timeframe: str) -> None:
         """Append newly closed candles; the history only grows, so older analysed rows stay
@@ -429,18 +484,32 @@ class Bot:
             self.hub.publish_threadsafe(message)
 
     # --- trades -----------------------------------------------------------------------
+    async def _ticker(self, pair: str) -> Ticker | None:
+        try:
+            return await self.exchange.fetch_ticker(pair)
+        except ExchangeError as exc:
+            logger.warning("No price for %s this pass: %s", pair, exc)
+            return None
+
     async def _manage_trades(self, pairs: list[str]) -> None:
         now = self.clock.now()
+        pending: set[int | None] = set()
+        if self.orders is not None:
+            closed_by_orders = await self.orders.update()
+            self.stats.exits += len(closed_by_orders)
+            pending = set(self.orders.pending_trades)
         open_trades = self.repository.open_trades()
         closed_ids: set[int | None] = set()
         for trade in open_trades:
-            if trade.pair not in pairs:
+            if trade.pair not in pairs or trade.id in pending:
                 continue
             frame, _ = self.dp.get_analyzed_dataframe(trade.pair)
             signal_exit = self.strategy.use_exit_signal and trader.last_signal(
                 frame, "exit_long", now, self.timeframe
             )
-            ticker = await self.exchange.fetch_ticker(trade.pair)
+            ticker = await self._ticker(trade.pair)
+            if ticker is None:
+                continue
             decision = trader.exit_decision(
                 trade,
                 ticker.bid,
@@ -449,24 +518,31 @@ class Bot:
                 float(self.strategy.stoploss or -1),
                 signal_exit,
             )
-            if decision is not None:
-                closed = await asyncio.to_thread(
-                    self.repository.close_trade, trade.closed(decision.rate, now, decision.reason)
-                )
-                closed_ids.add(trade.id)
-                self.stats.exits += 1
-                logger.info(
-                    "Exited %s (%s) at %.8g: profit %.2f%% (%.4f %s)",
-                    closed.pair,
-                    closed.exit_reason,
-                    decision.rate,
-                    (closed.close_profit or 0) * 100,
-                    closed.close_profit_abs or 0,
-                    self.config.stake_currency,
-                )
+            if decision is None:
+                continue
+            if self.orders is not None:
+                try:
+                    await self.orders.exit(trade, decision.rate, decision.reason)
+                except ExchangeError as exc:
+                    logger.warning("Exit of %s not placed: %s", trade.pair, exc)
+                continue
+            closed = await asyncio.to_thread(
+                self.repository.close_trade, trade.closed(decision.rate, now, decision.reason)
+            )
+            closed_ids.add(trade.id)
+            self.stats.exits += 1
+            logger.info(
+                "Exited %s (%s) at %.8g: profit %.2f%% (%.4f %s)",
+                closed.pair,
+                closed.exit_reason,
+                decision.rate,
+                (closed.close_profit or 0) * 100,
+                closed.close_profit_abs or 0,
+                self.config.stake_currency,
+            )
         open_trades = [t for t in open_trades if t.id not in closed_ids]
         open_pairs = {t.pair for t in open_trades}
-        realized = self.repository.realized_profit()
+        available: float | None = None
         for pair in pairs:
             if pair in open_pairs:
                 continue
@@ -475,13 +551,14 @@ class Bot:
                 continue
             if trader.last_signal(frame, "exit_long", now, self.timeframe):
                 continue
-            available = (
-                self.config.dry_run_wallet + realized - sum(t.stake_amount for t in open_trades)
-            )
+            if available is None:
+                available = await self._available_stake(open_trades)
             stake = trader.stake_for_new_trade(self.config, available, len(open_trades))
             if stake is None:
                 continue
-            ticker = await self.exchange.fetch_ticker(pair)
+            ticker = await self._ticker(pair)
+            if ticker is None:
+                continue
             fee = self.exchange.fee(pair)
             rate = ticker.ask
             amount = stake / (rate * (1 + fee))
@@ -500,17 +577,34 @@ class Bot:
                 timeframe=self.timeframe,
                 enter_tag=tag if isinstance(tag, str) else None,
             )
-            stored = await asyncio.to_thread(self.repository.add_open_trade, trade, now)
+            if self.orders is not None:
+                try:
+                    stored = await self.orders.enter(trade, rate)
+                except ExchangeError as exc:
+                    logger.warning("Entry of %s not placed: %s", pair, exc)
+                    continue
+                available -= stored.stake_amount
+            else:
+                stored = await asyncio.to_thread(self.repository.add_open_trade, trade, now)
+                available -= stake
+                logger.info(
+                    "Entered %s: %.8g @ %.8g (stake %.2f %s)",
+                    pair,
+                    amount,
+                    rate,
+                    stake,
+                    self.config.stake_currency,
+                )
             open_trades.append(stored)
+            open_pairs.add(pair)
             self.stats.entries += 1
-            logger.info(
-                "Entered %s: %.8g @ %.8g (stake %.2f %s)",
-                pair,
-                amount,
-                rate,
-                stake,
-                self.config.stake_currency,
-            )
+
+    async def _available_stake(self, open_trades: list[Trade]) -> float:
+        """What new trades may spend: the free balance live, the wallet minus stakes dry."""
+        if self.orders is not None:
+            return await self.exchange.free_balance(self.config.stake_currency)
+        realized = self.repository.realized_profit()
+        return self.config.dry_run_wallet + realized - sum(t.stake_amount for t in open_trades)
 
 
 class _Shutdown(Exception):

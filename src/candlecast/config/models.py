@@ -42,6 +42,8 @@ class ExchangeConfig(_Section):
     password: str = ""
     ccxt_config: dict[str, Any] = Field(default_factory=dict)
     ccxt_async_config: dict[str, Any] = Field(default_factory=dict)
+    # ccxt exchanges: reload the markets (new listings, delistings) every N minutes.
+    markets_refresh_interval: int = Field(default=60, ge=1)
     # Simulated exchange only: the seed of the market. Bots with the same seed see
     # the same candles for the same pair and time.
     sim_seed: int = 42
@@ -61,6 +63,18 @@ class PairlistConfig(_Section):
     method: Literal["StaticPairList", "ProducerPairList"]
     number_assets: int = Field(default=0, ge=0)
     producer_name: str = "default"
+
+
+class UnfilledTimeoutConfig(_Section):
+    """Live trading: cancel an order still open after this long."""
+
+    entry: float = Field(default=10, gt=0)
+    exit: float = Field(default=10, gt=0)
+    unit: Literal["seconds", "minutes"] = "minutes"
+
+    def seconds(self, side: str) -> float:
+        value = self.entry if side == "entry" else self.exit
+        return value * (60 if self.unit == "minutes" else 1)
 
 
 class InternalsConfig(_Section):
@@ -212,6 +226,7 @@ class Config(_Section):
         default_factory=lambda: [PairlistConfig(method="StaticPairList")]
     )
     internals: InternalsConfig = Field(default_factory=InternalsConfig)
+    unfilledtimeout: UnfilledTimeoutConfig = Field(default_factory=UnfilledTimeoutConfig)
     db_url: str | None = None
     strategy: str | None = None
     strategy_path: str | None = None
@@ -269,6 +284,22 @@ class Config(_Section):
                         f"pairlists: ProducerPairList.producer_name {plist.producer_name!r} "
                         f"is not one of the producers {sorted(names)}"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _live_trading(self) -> Config:
+        if not self.dry_run:
+            if self.exchange.name == "simulated":
+                raise ValueError(
+                    "dry_run: false needs a real exchange; the simulated exchange only "
+                    "trades dry-run (set exchange.name to a ccxt exchange id)"
+                )
+            missing = [k for k in ("key", "secret") if not getattr(self.exchange, k)]
+            if missing:
+                raise ValueError(
+                    f"exchange.{missing[0]}: live trading (dry_run: false) needs "
+                    "exchange.key and exchange.secret; none may be empty"
+                )
         return self
 
     @property

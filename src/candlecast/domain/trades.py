@@ -67,3 +67,17 @@ class Trade:
             "strategy": self.strategy,
             "timeframe": self.timeframe,
         }
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """A stored order that is still open on the exchange (live trading)."""
+
+    id: int
+    trade_id: int
+    pair: str
+    side: str  # "buy" or "sell"
+    order_id: str
+    amount: float
+    created_at: datetime
+    reason: str | None = None

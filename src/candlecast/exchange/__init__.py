@@ -1,27 +1,29 @@
-"""Exchanges: the interface, the embedded simulated exchange, and the factory."""
+"""Exchanges: the interface, the embedded simulated exchange, ccxt, and the factory."""
 
 from __future__ import annotations
 
 from candlecast.clock import Clock
 from candlecast.config.models import ExchangeConfig
-from candlecast.exceptions import ConfigError
-from candlecast.exchange.base import Exchange, Ticker
+from candlecast.exchange.base import Exchange, OrderState, Ticker
 from candlecast.exchange.simulated import SimulatedExchange
 
 
-def create_exchange(config: ExchangeConfig, clock: Clock | None = None) -> Exchange:
-    """Build the exchange named in the config.
+def create_exchange(
+    config: ExchangeConfig, clock: Clock | None = None, *, live: bool = False
+) -> Exchange:
+    """Build the exchange named in the config (``live``: orders will be real).
 
     Raises:
-        ConfigError: the exchange is not supported.
+        ConfigError: the name is neither "simulated" nor a ccxt exchange id, or live
+            trading lacks the credentials the exchange requires.
     """
     if config.name == "simulated":
         return SimulatedExchange(
             seed=config.sim_seed, fee=config.sim_fee, volatility=config.sim_volatility, clock=clock
         )
-    raise ConfigError(
-        f'exchange.name: expected "simulated" (ccxt exchanges are not available yet), got {config.name!r}'
-    )
+    from candlecast.exchange.ccxt_exchange import CcxtExchange
+
+    return CcxtExchange(config, clock, live=live)
 
 
-__all__ = ["Exchange", "SimulatedExchange", "Ticker", "create_exchange"]
+__all__ = ["Exchange", "OrderState", "SimulatedExchange", "Ticker", "create_exchange"]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from candlecast.domain.timeframes import timeframe_to_msecs
+from candlecast.exceptions import ExchangeError
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,29 @@ class Ticker:
     last: float
     bid: float
     ask: float
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """An exchange order as last seen: ``status`` is "open", "closed" or "canceled"."""
+
+    id: str
+    pair: str
+    side: str  # "buy" or "sell"
+    status: str
+    amount: float
+    filled: float
+    price: float
+    average: float | None = None
+
+    @property
+    def remaining(self) -> float:
+        return max(self.amount - self.filled, 0.0)
+
+    @property
+    def fill_price(self) -> float:
+        """The average fill price, or the limit price when the exchange gave none."""
+        return self.average or self.price
 
 
 class Exchange(ABC):
@@ -40,6 +64,28 @@ class Exchange(ABC):
     def fee(self, pair: str) -> float:
         """Return the taker fee ratio for ``pair`` (0.001 = 0.1 %)."""
 
+    #: Whether this exchange can place real orders (``dry_run: false``).
+    can_trade_live: bool = False
+
+    async def refresh_markets(self) -> dict[str, dict] | None:
+        """Reload the markets when they are due for a refresh; None when not due."""
+        return None
+
+    # --- live orders (only exchanges with ``can_trade_live``) ---------------------------
+    async def create_order(self, pair: str, side: str, amount: float, price: float) -> OrderState:
+        """Place a limit order, rounded to the market's precision and checked against its limits."""
+        raise ExchangeError(f"exchange {self.name} does not place live orders")
+
+    async def fetch_order(self, pair: str, order_id: str) -> OrderState:
+        raise ExchangeError(f"exchange {self.name} does not place live orders")
+
+    async def cancel_order(self, pair: str, order_id: str) -> OrderState:
+        """Cancel an order and return its final state (with whatever was filled)."""
+        raise ExchangeError(f"exchange {self.name} does not place live orders")
+
+    async def free_balance(self, currency: str) -> float:
+        raise ExchangeError(f"exchange {self.name} does not place live orders")
+
     def now_ms(self) -> int:
         return int(time.time() * 1000)
 
@@ -47,13 +93,6 @@ class Exchange(ABC):
         """Open time (epoch ms) of the newest closed candle of ``timeframe``."""
         step = timeframe_to_msecs(timeframe)
         return (self.now_ms() // step) * step - step
-
-    def validate_pairs(
-        self, pairs: list[str], markets: dict[str, dict]
-    ) -> tuple[list[str], list[str]]:
-        """Split ``pairs`` into (tradable, rejected) according to ``markets``."""
-        good = [p for p in pairs if p in markets and markets[p].get("active", True)]
-        return good, [p for p in pairs if p not in good]
 
     async def close(self) -> None:
         """Release connections."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from candlecast.config.models import Config, PairlistConfig
 from candlecast.data.producer_store import ProducerStore
@@ -11,18 +12,46 @@ from candlecast.data.producer_store import ProducerStore
 logger = logging.getLogger(__name__)
 
 
+def untradable_reason(pair: str, markets: Mapping[str, Any]) -> str | None:
+    """Why ``pair`` cannot be traded on these markets, or None when it can."""
+    market = markets.get(pair)
+    if market is None:
+        return "is not listed on the exchange"
+    if market.get("active") is False:
+        return "is not active on the exchange (trading halted or delisted)"
+    if market.get("spot") is False:
+        return "is not a spot market"
+    return None
+
+
+class _Warner:
+    """Say each (pair, reason) once, not on every refresh."""
+
+    def __init__(self) -> None:
+        self._said: set[tuple[str, str]] = set()
+
+    def check(self, pair: str, markets: Mapping[str, Any], source: str) -> bool:
+        reason = untradable_reason(pair, markets)
+        if reason is None:
+            self._said = {s for s in self._said if s[0] != pair}  # say it again if it recurs
+            return True
+        if (pair, reason) not in self._said:
+            self._said.add((pair, reason))
+            logger.warning("Pair %s %s; removed from the whitelist (%s)", pair, reason, source)
+        return False
+
+
 class StaticPairList:
-    """The pairs of ``exchange.pair_whitelist`` that the exchange lists."""
+    """The pairs of ``exchange.pair_whitelist`` that the exchange lists and trades."""
 
     def __init__(self, config: Config, spec: PairlistConfig) -> None:
         self.pairs = list(config.exchange.pair_whitelist)
+        self._warner = _Warner()
 
-    def apply(self, pairs: list[str], markets: object) -> list[str]:
+    def apply(self, pairs: list[str], markets: Mapping[str, Any]) -> list[str]:
         out = list(pairs)
         for pair in self.pairs:
-            if pair not in markets:  # type: ignore[operator]
-                logger.warning("Pair %s is not on the exchange; removed from the whitelist", pair)
-            elif pair not in out:
+            if self._warner.check(pair, markets, "exchange.pair_whitelist") and pair not in out:
                 out.append(pair)
         return out
 
@@ -34,8 +63,9 @@ class ProducerPairList:
         self.producer = spec.producer_name
         self.number_assets = spec.number_assets
         self.store = store
+        self._warner = _Warner()
 
-    def apply(self, pairs: list[str], markets: object) -> list[str]:
+    def apply(self, pairs: list[str], markets: Mapping[str, Any]) -> list[str]:
         out = list(pairs)
         added = 0
         for pair in self.store.pairs(self.producer):
@@ -43,7 +73,7 @@ class ProducerPairList:
                 break
             if pair in out:
                 continue
-            if pair not in markets:  # type: ignore[operator]
+            if not self._warner.check(pair, markets, f"producer {self.producer}"):
                 continue
             out.append(pair)
             added += 1
@@ -62,7 +92,7 @@ class PairListChain:
                 self.handlers.append(ProducerPairList(config, spec, store))
         self.blacklist = set(config.exchange.pair_blacklist)
 
-    def refresh(self, markets: object) -> list[str]:
+    def refresh(self, markets: Mapping[str, Any]) -> list[str]:
         pairs: list[str] = []
         for handler in self.handlers:
             pairs = handler.apply(pairs, markets)

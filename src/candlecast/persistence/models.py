@@ -63,3 +63,9 @@ class OrderRow(Base):
     cost: Mapped[float] = mapped_column(Float)
     fee: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Live orders: the exchange's id, progress, and (sell orders) why the trade exits.
+    order_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    filled: Mapped[float | None] = mapped_column(Float, nullable=True)
+    average: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -12,11 +12,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from candlecast.domain.trades import Trade
+from candlecast.domain.trades import OrderRecord, Trade
+from candlecast.exchange.base import OrderState
 from candlecast.persistence.models import Base, OrderRow, TradeRow
 
 _FIELDS = (
@@ -59,6 +60,7 @@ class TradeRepository:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -108,6 +110,7 @@ class TradeRepository:
                     cost=trade.amount * trade.open_rate,
                     fee=trade.amount * trade.open_rate * trade.fee_open,
                     created_at=when,
+                    filled=trade.amount,
                 )
             )
             session.flush()
@@ -140,9 +143,110 @@ class TradeRepository:
                     cost=trade.amount * trade.close_rate,
                     fee=trade.amount * trade.close_rate * trade.fee_close,
                     created_at=trade.close_date,
+                    filled=trade.amount,
+                    reason=trade.exit_reason,
                 )
             )
             return _to_trade(row)
+
+    # --- live orders ------------------------------------------------------------------
+    def add_pending_entry(
+        self, trade: Trade, order: OrderState, when: datetime
+    ) -> tuple[Trade, OrderRecord]:
+        """Store a trade whose buy order is on the exchange (amount as ordered, for now)."""
+        with self._tx() as session:
+            row = TradeRow(**{k: getattr(trade, k) for k in _FIELDS if k != "id"})
+            session.add(row)
+            session.flush()
+            order_row = _order_row(row.id, order, when)
+            session.add(order_row)
+            session.flush()
+            return _to_trade(row), _to_record(order_row, row.pair)
+
+    def add_exit_order(
+        self, trade: Trade, order: OrderState, reason: str, when: datetime
+    ) -> OrderRecord:
+        assert trade.id is not None
+        with self._tx() as session:
+            order_row = _order_row(trade.id, order, when, reason)
+            session.add(order_row)
+            session.flush()
+            return _to_record(order_row, trade.pair)
+
+    def open_orders(self) -> list[OrderRecord]:
+        """Orders still open on the exchange, oldest first."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(OrderRow, TradeRow.pair)
+                .join(TradeRow, TradeRow.id == OrderRow.trade_id)
+                .where(OrderRow.status == "open")
+                .order_by(OrderRow.id)
+            )
+            return [_to_record(o, pair) for o, pair in rows]
+
+    def sold_amount(self, trade_id: int) -> float:
+        """How much of the trade's amount its sell orders have filled so far."""
+        with self._sessions() as session:
+            total = session.scalar(
+                select(func.sum(OrderRow.filled)).where(
+                    OrderRow.trade_id == trade_id, OrderRow.side == "sell"
+                )
+            )
+            return float(total or 0.0)
+
+    def settle_entry(self, record: OrderRecord, order: OrderState, when: datetime) -> Trade | None:
+        """Record the buy order's progress; once it is final, the trade takes its fill.
+
+        A buy order cancelled without any fill leaves no trade: both rows are deleted.
+        Returns the trade as stored, or None when it was deleted.
+        """
+        with self._tx() as session:
+            row = session.get(OrderRow, record.id)
+            trade = session.get(TradeRow, record.trade_id)
+            if row is None or trade is None:
+                return None
+            _update_order_row(row, order, when)
+            if order.status != "open":
+                if order.filled <= 0:
+                    session.delete(row)
+                    session.delete(trade)
+                    return None
+                trade.amount = order.filled
+                trade.open_rate = order.fill_price
+                trade.stake_amount = order.filled * order.fill_price * (1 + trade.fee_open)
+            return _to_trade(trade)
+
+    def settle_exit(self, record: OrderRecord, order: OrderState, when: datetime) -> Trade | None:
+        """Record the sell order's progress; close the trade once its whole amount is sold.
+
+        The close rate is the average over every sell order's fills. Returns the closed
+        trade, or None while some amount is still held.
+        """
+        with self._tx() as session:
+            row = session.get(OrderRow, record.id)
+            trade = session.get(TradeRow, record.trade_id)
+            if row is None or trade is None or not trade.is_open:
+                return None
+            _update_order_row(row, order, when)
+            session.flush()
+            sells = session.scalars(
+                select(OrderRow).where(OrderRow.trade_id == trade.id, OrderRow.side == "sell")
+            ).all()
+            sold = sum(o.filled or 0.0 for o in sells)
+            if sold < trade.amount * (1 - 1e-9):
+                return None
+            proceeds = sum((o.filled or 0.0) * (o.average or o.price) for o in sells)
+            closed = _to_trade(trade).closed(proceeds / sold, when, record.reason or "exit")
+            for name in (
+                "is_open",
+                "close_date",
+                "close_rate",
+                "exit_reason",
+                "close_profit",
+                "close_profit_abs",
+            ):
+                setattr(trade, name, getattr(closed, name))
+            return closed
 
     def orders_for(self, trade_id: int) -> list[dict]:
         with self._sessions() as session:
@@ -150,12 +254,77 @@ class TradeRepository:
                 select(OrderRow).where(OrderRow.trade_id == trade_id).order_by(OrderRow.id)
             )
             return [
-                {"side": r.side, "price": r.price, "amount": r.amount, "status": r.status}
+                {
+                    "side": r.side,
+                    "price": r.price,
+                    "amount": r.amount,
+                    "filled": r.filled,
+                    "average": r.average,
+                    "status": r.status,
+                    "order_id": r.order_id,
+                }
                 for r in rows
             ]
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _to_record(row: OrderRow, pair: str) -> OrderRecord:
+    return OrderRecord(
+        id=row.id,
+        trade_id=row.trade_id,
+        pair=pair,
+        side=row.side,
+        order_id=row.order_id or "",
+        amount=row.amount,
+        created_at=row.created_at,
+        reason=row.reason,
+    )
+
+
+def _order_row(
+    trade_id: int, order: OrderState, when: datetime, reason: str | None = None
+) -> OrderRow:
+    return OrderRow(
+        trade_id=trade_id,
+        side=order.side,
+        status=order.status,
+        price=order.price,
+        amount=order.amount,
+        cost=order.filled * order.fill_price,
+        fee=0.0,
+        created_at=when,
+        order_id=order.id,
+        filled=order.filled,
+        average=order.average,
+        reason=reason,
+        updated_at=when,
+    )
+
+
+def _update_order_row(row: OrderRow, order: OrderState, when: datetime) -> None:
+    row.status = order.status
+    row.filled = order.filled
+    row.average = order.average
+    row.cost = order.filled * order.fill_price
+    row.updated_at = when
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a database made by an older candlecast up to the current tables.
+
+    Only nullable columns are ever added, so old rows stay valid as they are.
+    """
+    existing = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        have = {c["name"] for c in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            kind = column.type.compile(engine.dialect)
+            with engine.begin() as conn:
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

@@ -1,0 +1,155 @@
+"""Live orders (``dry_run: false``): place, poll, cancel on timeout, settle into trades.
+
+Every state change is stored before the next exchange call, so a bot killed at any
+moment finds its open orders in the database on restart and goes on polling them.
+
+- An entry is a limit buy at the ask. The trade exists from the moment the order is
+  placed (it counts against ``max_open_trades``) and takes the order's fill when the
+  order is final. Cancelled without any fill, the trade is deleted.
+- An exit is a limit sell at the bid for what is still held. Cancelled with a partial
+  fill, the sold part stays recorded and the next exit sells the rest; the trade
+  closes at the average price of all its sell fills.
+- Orders still open after ``unfilledtimeout`` are cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import replace
+
+from candlecast.clock import Clock
+from candlecast.config.models import UnfilledTimeoutConfig
+from candlecast.domain.trades import OrderRecord, Trade
+from candlecast.exceptions import ExchangeError
+from candlecast.exchange.base import Exchange, OrderState
+from candlecast.persistence.repository import TradeRepository
+
+logger = logging.getLogger(__name__)
+
+#: Open orders are polled at most this often (seconds), however often the bot cycles.
+POLL_INTERVAL = 2.0
+
+
+class OrderManager:
+    def __init__(
+        self,
+        exchange: Exchange,
+        repository: TradeRepository,
+        timeouts: UnfilledTimeoutConfig,
+        clock: Clock,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
+        self.exchange = exchange
+        self.repository = repository
+        self.timeouts = timeouts
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self._polled_at = float("-inf")
+        self._pending: set[int] = {o.trade_id for o in repository.open_orders()}
+
+    @property
+    def pending_trades(self) -> set[int]:
+        """Trades with an order open on the exchange (no new order is placed for them)."""
+        return set(self._pending)
+
+    async def enter(self, template: Trade, price: float) -> Trade:
+        """Place the buy for ``template`` (its amount at ``price``); store the trade."""
+        order = await self.exchange.create_order(template.pair, "buy", template.amount, price)
+        now = self.clock.now()
+        trade = replace(
+            template,
+            open_rate=order.price,
+            amount=order.amount,
+            stake_amount=order.amount * order.price * (1 + template.fee_open),
+        )
+        stored, record = await asyncio.to_thread(
+            self.repository.add_pending_entry, trade, order, now
+        )
+        self._pending.add(record.trade_id)
+        logger.info(
+            "Placed buy order %s: %.10g %s @ %.10g", order.id, order.amount, trade.pair, order.price
+        )
+        if order.status != "open":
+            await self._settle(record, order)
+        return stored
+
+    async def exit(self, trade: Trade, price: float, reason: str) -> None:
+        """Place a sell for what ``trade`` still holds."""
+        assert trade.id is not None
+        sold = await asyncio.to_thread(self.repository.sold_amount, trade.id)
+        order = await self.exchange.create_order(trade.pair, "sell", trade.amount - sold, price)
+        now = self.clock.now()
+        record = await asyncio.to_thread(self.repository.add_exit_order, trade, order, reason, now)
+        self._pending.add(trade.id)
+        logger.info(
+            "Placed sell order %s (%s): %.10g %s @ %.10g",
+            order.id,
+            reason,
+            order.amount,
+            trade.pair,
+            order.price,
+        )
+        if order.status != "open":
+            await self._settle(record, order)
+
+    async def update(self, force: bool = False) -> list[Trade]:
+        """Poll open orders (at most every ``poll_interval`` s); return trades closed by sells."""
+        if not force and time.monotonic() - self._polled_at < self.poll_interval:
+            return []
+        self._polled_at = time.monotonic()
+        closed: list[Trade] = []
+        records = await asyncio.to_thread(self.repository.open_orders)
+        self._pending = {r.trade_id for r in records}
+        for record in records:
+            try:
+                order = await self.exchange.fetch_order(record.pair, record.order_id)
+                side = "entry" if record.side == "buy" else "exit"
+                age = (self.clock.now() - record.created_at).total_seconds()
+                if order.status == "open" and age >= self.timeouts.seconds(side):
+                    logger.info(
+                        "Cancelling %s order %s for %s: unfilled after %.0f s",
+                        record.side,
+                        record.order_id,
+                        record.pair,
+                        age,
+                    )
+                    order = await self.exchange.cancel_order(record.pair, record.order_id)
+            except ExchangeError as exc:
+                logger.warning("Order %s (%s): %s", record.order_id, record.pair, exc)
+                continue
+            trade = await self._settle(record, order)
+            if trade is not None:
+                closed.append(trade)
+        return closed
+
+    async def _settle(self, record: OrderRecord, order: OrderState) -> Trade | None:
+        now = self.clock.now()
+        if record.side == "buy":
+            trade = await asyncio.to_thread(self.repository.settle_entry, record, order, now)
+            if order.status != "open":
+                self._pending.discard(record.trade_id)
+                if trade is None:
+                    logger.info("Buy order %s for %s cancelled unfilled", order.id, record.pair)
+                else:
+                    logger.info(
+                        "Bought %.10g %s @ %.10g (order %s)",
+                        trade.amount,
+                        trade.pair,
+                        trade.open_rate,
+                        order.id,
+                    )
+            return None
+        closed = await asyncio.to_thread(self.repository.settle_exit, record, order, now)
+        if order.status != "open":
+            self._pending.discard(record.trade_id)
+        if closed is not None:
+            logger.info(
+                "Exited %s (%s) at %.10g: profit %.2f%%",
+                closed.pair,
+                closed.exit_reason,
+                closed.close_rate or 0,
+                (closed.close_profit or 0) * 100,
+            )
+        return closed
