@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import hmac
 import itertools
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -199,10 +200,9 @@ class FakeBinance:
                 frame["volume"],
                 strict=True,
             ):
-                rows.append(
-                    [t, f"{o:.8f}", f"{h:.8f}", f"{lo:.8f}", f"{c:.8f}", f"{v:.8f}"]
-                    + [t + step - 1, f"{v * c:.8f}", 100, f"{v / 2:.8f}", f"{v * c / 2:.8f}", "0"]
-                )
+                ohlcv = [f"{o:.8f}", f"{h:.8f}", f"{lo:.8f}", f"{c:.8f}", f"{v:.8f}"]
+                quote = [f"{v * c:.8f}", 100, f"{v / 2:.8f}", f"{v * c / 2:.8f}", "0"]
+                rows.append([t, *ohlcv, t + step - 1, *quote])
         return _json(rows)
 
     def _price(self, symbol: Symbol) -> float:
@@ -324,7 +324,8 @@ class FakeBinance:
             return _error(400, -1013, "Filter failure: NOTIONAL")
         if params["side"] == "BUY" and qty * price > self.balances.get(symbol.quote, 0):
             return _error(400, -2010, "Account has insufficient balance for requested action.")
-        filled = {"immediate": qty, "never": 0.0, "partial": qty / 2}[self.fill_mode]
+        half = math.floor(qty / 2 / float(symbol.step)) * float(symbol.step)  # fills are in steps
+        filled = {"immediate": qty, "never": 0.0, "partial": half}[self.fill_mode]
         order_id = next(self._ids)
         self.orders[order_id] = order = {
             "symbol": symbol.id,

@@ -212,7 +212,7 @@ async def test_a_wrong_key_is_an_authentication_error(fake: FakeBinance):
     ex = CcxtExchange(binance_config(fake, key="wrong-key-123456"), retry_delay=0.01)
     try:
         await ex.load_markets()
-        with pytest.raises(ExchangeAuthenticationError, match="exchange.key"):
+        with pytest.raises(ExchangeAuthenticationError, match=r"exchange\.key"):
             await ex.free_balance("USDT")
     finally:
         await ex.close()
@@ -226,7 +226,7 @@ def test_unknown_exchange_names_suggest_the_closest_id():
 
 def test_live_trading_names_the_missing_credential():
     # kucoin also signs with a passphrase (exchange.password)
-    with pytest.raises(ConfigError, match="exchange.password"):
+    with pytest.raises(ConfigError, match=r"exchange\.password"):
         create_exchange(ExchangeConfig(name="kucoin", key="k" * 12, secret="s" * 12), live=True)
     # dry-run needs no keys at all
     ex = create_exchange(ExchangeConfig(name="kucoin"))
@@ -246,4 +246,3 @@ async def test_ccxt_config_reaches_ccxt_and_async_config_wins(fake: FakeBinance)
         assert ex._api.options["defaultType"] == "spot"
     finally:
         await ex.close()
-

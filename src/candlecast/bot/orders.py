@@ -22,7 +22,7 @@ from dataclasses import replace
 from candlecast.clock import Clock
 from candlecast.config.models import UnfilledTimeoutConfig
 from candlecast.domain.trades import OrderRecord, Trade
-from candlecast.exceptions import ExchangeError
+from candlecast.exceptions import ExchangeError, InvalidOrderError
 from candlecast.exchange.base import Exchange, OrderState
 from candlecast.persistence.repository import TradeRepository
 
@@ -79,7 +79,23 @@ class OrderManager:
         """Place a sell for what ``trade`` still holds."""
         assert trade.id is not None
         sold = await asyncio.to_thread(self.repository.sold_amount, trade.id)
-        order = await self.exchange.create_order(trade.pair, "sell", trade.amount - sold, price)
+        try:
+            order = await self.exchange.create_order(trade.pair, "sell", trade.amount - sold, price)
+        except InvalidOrderError as exc:
+            if sold <= 0:
+                raise
+            # what is left is below the market's minimum: it stays in the wallet as dust
+            closed = await asyncio.to_thread(
+                self.repository.close_sold_part, trade, self.clock.now()
+            )
+            logger.warning(
+                "Closed %s with %.10g left unsold (%s); profit %.2f%% on the sold part",
+                trade.pair,
+                trade.amount - sold,
+                exc,
+                (closed.close_profit or 0) * 100 if closed else 0.0,
+            )
+            return
         now = self.clock.now()
         record = await asyncio.to_thread(self.repository.add_exit_order, trade, order, reason, now)
         self._pending.add(trade.id)

@@ -45,6 +45,16 @@ def _to_trade(row: TradeRow) -> Trade:
     return Trade(**{name: getattr(row, name) for name in _FIELDS})
 
 
+_CLOSE_FIELDS = (
+    "is_open",
+    "close_date",
+    "close_rate",
+    "exit_reason",
+    "close_profit",
+    "close_profit_abs",
+)
+
+
 def default_db_url(user_data_dir: str, dry_run: bool) -> str:
     name = "tradesv3.dryrun.sqlite" if dry_run else "tradesv3.sqlite"
     return f"sqlite:///{Path(user_data_dir) / name}"
@@ -124,14 +134,7 @@ class TradeRepository:
             row = session.get(TradeRow, trade.id)
             if row is None or not row.is_open:
                 raise ValueError(f"trade {trade.id} is not open")
-            for name in (
-                "is_open",
-                "close_date",
-                "close_rate",
-                "exit_reason",
-                "close_profit",
-                "close_profit_abs",
-            ):
+            for name in _CLOSE_FIELDS:
                 setattr(row, name, getattr(trade, name))
             session.add(
                 OrderRow(
@@ -229,24 +232,15 @@ class TradeRepository:
                 return None
             _update_order_row(row, order, when)
             session.flush()
-            sells = session.scalars(
-                select(OrderRow).where(OrderRow.trade_id == trade.id, OrderRow.side == "sell")
-            ).all()
-            sold = sum(o.filled or 0.0 for o in sells)
-            if sold < trade.amount * (1 - 1e-9):
+            return _close_on_sells(session, trade, when, record.reason, whole_amount=True)
+
+    def close_sold_part(self, trade: Trade, when: datetime) -> Trade | None:
+        """Close ``trade`` on what its sells filled; the unsold rest is dust it gives up."""
+        with self._tx() as session:
+            row = session.get(TradeRow, trade.id)
+            if row is None or not row.is_open:
                 return None
-            proceeds = sum((o.filled or 0.0) * (o.average or o.price) for o in sells)
-            closed = _to_trade(trade).closed(proceeds / sold, when, record.reason or "exit")
-            for name in (
-                "is_open",
-                "close_date",
-                "close_rate",
-                "exit_reason",
-                "close_profit",
-                "close_profit_abs",
-            ):
-                setattr(trade, name, getattr(closed, name))
-            return closed
+            return _close_on_sells(session, row, when, None, whole_amount=False)
 
     def orders_for(self, trade_id: int) -> list[dict]:
         with self._sessions() as session:
@@ -268,6 +262,26 @@ class TradeRepository:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _close_on_sells(
+    session: Session, trade: TradeRow, when: datetime, reason: str | None, whole_amount: bool
+) -> Trade | None:
+    """Close ``trade`` at the average of its sell fills (None: not all of it is sold)."""
+    sells = session.scalars(
+        select(OrderRow).where(OrderRow.trade_id == trade.id, OrderRow.side == "sell")
+    ).all()
+    sold = sum(o.filled or 0.0 for o in sells)
+    if sold <= 0 or (whole_amount and sold < trade.amount * (1 - 1e-9)):
+        return None
+    if reason is None:
+        reason = next((o.reason for o in reversed(sells) if o.reason), None)
+    trade.amount = min(trade.amount, sold)
+    proceeds = sum((o.filled or 0.0) * (o.average or o.price) for o in sells)
+    closed = _to_trade(trade).closed(proceeds / sold, when, reason or "exit")
+    for name in _CLOSE_FIELDS:
+        setattr(trade, name, getattr(closed, name))
+    return closed
 
 
 def _to_record(row: OrderRow, pair: str) -> OrderRecord:
