@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--strategy-path", default=None)
     lst.add_argument("-c", "--config", action="append", default=[])
 
+    sub.add_parser("list-exchanges", help="list the exchange names exchange.name accepts")
+
     listen = sub.add_parser(
         "listen", help="connect to a producer as a consumer and print what arrives"
     )
@@ -182,6 +184,15 @@ def cmd_list_strategies(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_list_exchanges(args: argparse.Namespace) -> int:
+    from candlecast.exchange.ccxt_exchange import ccxt_exchange_ids
+
+    ids = ccxt_exchange_ids()
+    print("simulated (embedded, dry-run only)")
+    print(f"ccxt exchanges ({len(ids)}): " + ", ".join(ids))
+    return 0
+
+
 def cmd_listen(args: argparse.Namespace) -> int:
     from candlecast.listen import listen
 
@@ -199,6 +210,7 @@ COMMANDS = {
     "show-config": cmd_show_config,
     "new-config": cmd_new_config,
     "list-strategies": cmd_list_strategies,
+    "list-exchanges": cmd_list_exchanges,
     "listen": cmd_listen,
     "demo": cmd_demo,
 }

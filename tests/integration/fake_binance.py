@@ -21,7 +21,7 @@ import itertools
 import math
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -77,7 +77,7 @@ class Fault:
 
 @dataclass
 class FakeBinance:
-    symbols: list[Symbol] = field(default_factory=lambda: list(DEFAULT_SYMBOLS))
+    symbols: list[Symbol] = field(default_factory=lambda: [replace(s) for s in DEFAULT_SYMBOLS])
     fill_mode: str = "immediate"  # "immediate" | "never" | "partial"
     balances: dict[str, float] = field(default_factory=lambda: {"USDT": 10_000.0})
     market: SimulatedExchange = field(default_factory=lambda: SimulatedExchange(seed=7))
@@ -133,9 +133,9 @@ class FakeBinance:
             Route("/api/v3/depth", self.depth),
             Route("/api/v3/account", self.account),
             Route("/api/v3/order", self.order, methods=["GET", "POST", "DELETE"]),
-            Route("/sapi/v1/capital/config/getall", self.empty_list),
-            Route("/sapi/v1/margin/allPairs", self.empty_list),
-            Route("/sapi/v1/margin/isolated/allPairs", self.empty_list),
+            Route("/sapi/v1/capital/config/getall", self.signed_empty_list),
+            Route("/sapi/v1/margin/allPairs", self.signed_empty_list),
+            Route("/sapi/v1/margin/isolated/allPairs", self.signed_empty_list),
         ]
         app = Starlette(routes=routes)
         app.add_middleware(_Recorder, fake=self)  # type: ignore[arg-type]
@@ -168,8 +168,9 @@ class FakeBinance:
     async def empty_exchange_info(self, request: Request) -> Response:
         return _json({"timezone": "UTC", "serverTime": int(time.time() * 1000), "symbols": []})
 
-    async def empty_list(self, request: Request) -> Response:
-        return _json([])
+    async def signed_empty_list(self, request: Request) -> Response:
+        params = await self._signed(request)
+        return params if isinstance(params, Response) else _json([])
 
     async def klines(self, request: Request) -> Response:
         q = request.query_params

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,9 @@ from candlecast.config import validate_config
 from candlecast.domain.candles import dates_to_ms
 from candlecast.exchange.ccxt_exchange import CcxtExchange
 from candlecast.strategy import IStrategy
+from tests.conftest import EXAMPLES
 from tests.integration.fake_binance import API_KEY, API_SECRET, FakeBinance
-from tests.integration.harness import captured_logs, run_trade
+from tests.integration.harness import captured_logs, run_trade, trade_command
 from tests.integration.test_ccxt_exchange import loopback_only  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.anyio
@@ -324,3 +327,37 @@ async def test_keys_never_reach_the_logs(fake: FakeBinance, tmp_path: Path):
     text = logs.getvalue()
     assert "'X-MBX-APIKEY': '***'" in text  # ccxt logged the signed requests, redacted
     assert API_KEY not in text and API_SECRET not in text
+
+
+async def test_a_refused_api_key_stops_the_start_in_one_line(fake: FakeBinance, tmp_path: Path):
+    raw = live_config(fake, tmp_path, strategy="ProducerStrategy")
+    raw["exchange"]["key"] = "not-the-right-key-0000"
+    raw["strategy_path"] = str(EXAMPLES / "strategies")
+    path = tmp_path / "live.json"
+    path.write_text(json.dumps(raw))
+    proc = await asyncio.create_subprocess_exec(
+        *trade_command(path),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        _, err = await proc.communicate()
+    assert proc.returncode == 2
+    errors = [line for line in err.decode().splitlines() if line.startswith("candlecast:")]
+    assert len(errors) == 1 and "refused the API key" in errors[0], err.decode()
+    assert "Traceback" not in err.decode()
+    assert "not-the-right-key-0000" not in err.decode()
+
+
+def test_list_exchanges_names_the_ccxt_ids():
+    result = subprocess.run(
+        [sys.executable, "-m", "candlecast.cli", "list-exchanges"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert "simulated" in result.stdout
+    ids = result.stdout.split(":", 1)[1].replace("\n", "").split(", ")
+    assert {"binance", "kraken", "bybit"} <= {i.strip() for i in ids}

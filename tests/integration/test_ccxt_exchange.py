@@ -211,9 +211,10 @@ async def test_cancel_returns_the_final_fill(fake: FakeBinance, exchange: CcxtEx
 async def test_a_wrong_key_is_an_authentication_error(fake: FakeBinance):
     ex = CcxtExchange(binance_config(fake, key="wrong-key-123456"), retry_delay=0.01)
     try:
-        await ex.load_markets()
+        # with keys, ccxt's binance loads currencies through a signed endpoint
         with pytest.raises(ExchangeAuthenticationError, match=r"exchange\.key"):
-            await ex.free_balance("USDT")
+            await ex.load_markets()
+        assert len(fake.calls("/sapi/v1/capital/config/getall")) == 1  # not retried
     finally:
         await ex.close()
 

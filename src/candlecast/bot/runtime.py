@@ -216,6 +216,10 @@ class Bot:
         if self.hub is not None:
             self.hub.attach(asyncio.get_running_loop())
         await self._load_markets()
+        if self.orders is not None:
+            # live: a refused key must stop the start, not fail every order later
+            balance = await self.exchange.free_balance(self.config.stake_currency)
+            logger.info("Live trading: %.8g %s free", balance, self.config.stake_currency)
         self.strategy.bot_start()
         self._log_startup()
 
