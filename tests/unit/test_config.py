@@ -14,8 +14,9 @@ from candlecast.config import (
     unknown_keys,
     validate_config,
 )
-from candlecast.config.loader import env_overrides
+from candlecast.config.loader import env_overrides, load_raw_config
 from candlecast.exceptions import ConfigError
+from tests.conftest import EXAMPLES
 
 PRODUCER = {"name": "default", "host": "127.0.0.1", "port": 8080, "ws_token": "t0ken"}
 
@@ -242,3 +243,30 @@ def test_valid_producer_hosts(host: str):
     raw = consumer()
     raw["external_message_consumer"]["producers"][0]["host"] = host
     assert validate_config(raw).external_message_consumer.producers[0].host == host
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.name)
+def test_example_configs_are_valid_and_use_only_known_keys(path: Path):
+    raw = load_raw_config([path], environ={})
+    assert unknown_keys(raw) == []
+    config = validate_config(raw)
+    assert config.strategy in ("ProducerStrategy", "ConsumerStrategy")
+
+
+def test_live_trading_needs_a_real_exchange_and_its_keys():
+    assert problems({"dry_run": False}) == [
+        "dry_run: false needs a real exchange; the simulated exchange only trades dry-run "
+        "(set exchange.name to a ccxt exchange id)"
+    ]
+    (line,) = problems({"dry_run": False, "exchange": {"name": "binance", "key": "abc"}})
+    assert line.startswith("exchange.secret:")
+    live = {"dry_run": False, "exchange": {"name": "binance", "key": "k", "secret": "s"}}
+    assert validate_config(live).dry_run is False
+
+
+def test_unfilled_timeouts_convert_to_seconds():
+    config = validate_config({"unfilledtimeout": {"entry": 2, "exit": 30, "unit": "seconds"}})
+    assert config.unfilledtimeout.seconds("entry") == 2
+    assert validate_config({}).unfilledtimeout.seconds("exit") == 600
+    (line,) = problems({"unfilledtimeout": {"unit": "hours"}})
+    assert line.startswith("unfilledtimeout.unit:")
