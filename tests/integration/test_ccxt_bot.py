@@ -341,8 +341,13 @@ async def test_a_refused_api_key_stops_the_start_in_one_line(fake: FakeBinance, 
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    async with asyncio.timeout(60):
-        _, err = await proc.communicate()
+    try:
+        async with asyncio.timeout(60):
+            _, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     assert proc.returncode == 2
     errors = [line for line in err.decode().splitlines() if line.startswith("candlecast:")]
     assert len(errors) == 1 and "refused the API key" in errors[0], err.decode()

@@ -70,7 +70,8 @@ def merge_update(
     if incoming.empty or "date" not in incoming.columns:
         return MergeResult(None, None, "empty or dateless frame ignored")
     dates = incoming["date"]
-    if pd.isna(dates.iloc[0]) or (
+    first_new = dates.iloc[0]
+    if pd.isna(first_new) or (
         len(dates) > 1
         and not (dates.is_monotonic_increasing and dates.is_unique and not dates.isna().any())
     ):
@@ -81,20 +82,22 @@ def merge_update(
         if requested:
             return MergeResult(_trim(incoming), None, "answer to our request seeds the store")
         return MergeResult(None, MAX_CANDLE_LIMIT, "nothing stored yet: ask for the full frame")
-    if list(stored.columns) != list(incoming.columns):
+    if not stored.columns.equals(incoming.columns):
         if requested:
             return MergeResult(
                 _trim(incoming), None, "answer with new columns replaces the stored frame"
             )
         return MergeResult(None, MAX_CANDLE_LIMIT, "columns changed: ask for the full frame")
     step = timeframe_to_msecs(timeframe)
-    first_new = incoming["date"].iloc[0]
     last_old = stored["date"].iloc[-1]
-    gap = int((first_new - last_old) / pd.Timedelta(milliseconds=step))
+    gap = (first_new.value - last_old.value) // (step * 1_000_000)  # Timestamp.value: ns
     if gap > 1:
         limit = MAX_CANDLE_LIMIT if gap >= FULL_DATAFRAME_THRESHOLD else gap + 1
         return MergeResult(None, limit, f"{gap - 1} candles missing: ask for {limit}")
     # the usual case, the next candle, needs no filtering of the stored rows
     kept = stored if first_new > last_old else stored[stored["date"] < first_new]
+    room = MAX_STORED_CANDLES - len(incoming)
+    if len(kept) > room:  # drop the oldest rows before joining, not after
+        kept = kept.iloc[len(kept) - max(room, 0) :]
     merged = pd.concat([kept, incoming], ignore_index=True) if len(kept) else incoming
     return MergeResult(_trim(merged), None, "appended")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+from pandas.api.internals import create_dataframe_from_blocks
 
 from candlecast.exceptions import ProtocolViolation
 
@@ -59,7 +60,7 @@ def encode_frame(meta: dict[str, Any], frame: pd.DataFrame) -> bytes:
     # datetimes travel as int64 in the int64 block
     dates = [spec[4][1] for spec in col_specs if spec[1] == "M"]
     blocks: list[list[Any]] = []
-    body: list[bytes] = []
+    body: list[memoryview] = []
     where: dict[tuple[str, int], list[int]] = {}
     offset = 0
     for key, members in list(groups.items()) + ([("M", dates)] if dates else []):
@@ -71,7 +72,7 @@ def encode_frame(meta: dict[str, Any], frame: pd.DataFrame) -> bytes:
             # pandas keeps same-dtype columns as one 2-D block: one copy, column after column
             block = frame.iloc[:, members].to_numpy(dtype=np.dtype(key)).T
             tag = key
-        raw = np.ascontiguousarray(block).tobytes()
+        raw = np.ascontiguousarray(block).reshape(-1).view(np.uint8).data  # no copy
         for row, pos in enumerate(members):
             where[(tag, pos)] = [len(blocks), row]
         blocks.append([key, len(members), offset])
@@ -134,37 +135,45 @@ def decode_frame(data: bytes) -> tuple[dict[str, Any], pd.DataFrame]:
                     int(count), n
                 )
             )
-        columns: dict[str, Any] = {}
-        # the widest numeric block becomes the frame's first block in one piece (a 2-D
-        # copy); the other columns are inserted at their positions
-        base = max(range(len(blocks)), key=lambda b: int(blocks[b][1]), default=None)
-        base_names: list[str] = []
-        for name, kind, sub, tz, loc in cols:
-            if name in columns:
-                raise ValueError(f"duplicate column {name!r}")
+        names: list[str] = []
+        # numeric columns by block: (row in the block, position in the frame)
+        numeric: dict[int, list[tuple[int, int]]] = {}
+        singles: list[tuple[Any, np.ndarray]] = []  # (1-column array, placement)
+        for pos, (name, kind, sub, tz, loc) in enumerate(cols):
+            names.append(name)
+            placement = np.array([pos], dtype=np.intp)
             if kind == "o":
                 values = objects[name]
                 if not isinstance(values, list) or len(values) != n:
                     raise ValueError(f"object column {name!r} has the wrong length")
-                columns[name] = (
-                    pd.array(values, dtype="str")
-                    if sub == "str"
-                    else np.array(values, dtype=object)
-                )
+                if sub == "str":
+                    singles.append((pd.array(values, dtype="str"), placement))
+                else:
+                    singles.append((np.array(values, dtype=object).reshape(1, n), placement))
                 continue
-            # a read-only view of the frame; DataFrame(dict) below copies it into its own block
-            values = views[loc[0]][loc[1]]
+            view = views[loc[0]]
+            row = int(loc[1])
+            if not 0 <= row < view.shape[0]:
+                raise ValueError(f"column {name!r} points outside its block")
             if kind == "M":
-                dates = pd.DatetimeIndex(values.view(f"datetime64[{sub}]"))
-                columns[name] = dates.tz_localize("UTC").tz_convert(tz) if tz else dates
+                dates = view[row].view(f"datetime64[{sub}]")
+                dtype = pd.DatetimeTZDtype(sub, tz) if tz else np.dtype(f"datetime64[{sub}]")
+                singles.append((pd.array(dates, dtype=dtype), placement))
             elif kind == "n":
-                if values.dtype.str != sub:
+                if view.dtype.str != sub:
                     raise ValueError(f"column {name!r} dtype mismatch")
-                columns[name] = values
-                if loc[0] == base:
-                    base_names.append(name)
+                numeric.setdefault(int(loc[0]), []).append((row, pos))
             else:
                 raise ValueError(f"unknown column kind {kind!r}")
+        if len(set(names)) != len(names):
+            raise ValueError("duplicate column names")
+        parts: list[tuple[Any, np.ndarray]] = []
+        for block, members in numeric.items():
+            rows = [r for r, _ in members]
+            view = views[block]
+            # one copy per block: the frame owns its data (the views are read-only)
+            array = np.array(view) if rows == list(range(view.shape[0])) else view[rows]
+            parts.append((array, np.array([p for _, p in members], dtype=np.intp)))
         idx = header.get("idx", ["range", 0, 1])
         if idx[0] == "range":
             index: pd.Index = pd.RangeIndex(int(idx[1]), int(idx[1]) + n * int(idx[2]), int(idx[2]))
@@ -172,31 +181,10 @@ def decode_frame(data: bytes) -> tuple[dict[str, Any], pd.DataFrame]:
             index = pd.Index(idx[1])
             if len(index) != n:
                 raise ValueError("index length")
-        frame = _assemble(
-            columns, base_names, views[base] if base is not None else None, [c[0] for c in cols], n
-        )
-        frame.index = index
+        frame = create_dataframe_from_blocks(parts + singles, index, pd.Index(names))
     except ProtocolViolation:
         raise
     except (KeyError, ValueError, TypeError, IndexError, orjson.JSONDecodeError) as exc:
         raise ProtocolViolation(f"binary frame: {exc}") from None
     meta = {k: v for k, v in header.items() if k not in ("n", "cols", "blocks", "obj", "idx")}
     return meta, frame
-
-
-def _assemble(
-    columns: dict[str, Any],
-    base_names: list[str],
-    base_view: np.ndarray | None,
-    order: list[str],
-    n: int,
-) -> pd.DataFrame:
-    if base_view is None or len(base_names) != base_view.shape[0]:
-        return pd.DataFrame(columns, copy=True)
-    frame = pd.DataFrame(np.array(base_view.T), columns=base_names)
-    base_set = set(base_names)
-    for pos, name in enumerate(order):
-        if name not in base_set:
-            values = columns[name]
-            frame.insert(pos, name, values.copy() if isinstance(values, np.ndarray) else values)
-    return frame

@@ -55,41 +55,70 @@ def pandas_float(value: float) -> str:
     return ("-" if neg else "") + body
 
 
-def _round_like_pandas(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (rounded values, mask of values orjson would print differently).
+#: Values rounded per pass: the temporaries of a chunk stay in the CPU cache, which
+#: makes rounding a 1500 x 45 block about four times faster than one whole-array pass.
+_ROUND_CHUNK = 8192
 
-    pandas rounds the fraction ``(|v| - trunc|v|) * 1e10`` half to even, except that
-    exactly 0.5 rounds up to 1; ``rint`` does the former, one fix-up the latter.
+
+def _round_like_pandas(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return (rounded values, mask of values orjson would print differently, or None).
+
+    The result is C-contiguous, shaped like ``values``.
+    """
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    flat = values.reshape(-1)
+    out = np.empty_like(flat)
+    unsafe: np.ndarray | None = None
+    for start in range(0, len(flat), _ROUND_CHUNK):
+        stop = start + _ROUND_CHUNK
+        part_unsafe = _round_chunk(flat[start:stop], out[start:stop])
+        if part_unsafe is not None:
+            if unsafe is None:
+                unsafe = np.zeros(len(flat), dtype=bool)
+            unsafe[start:stop] = part_unsafe
+    return out.reshape(values.shape), None if unsafe is None else unsafe.reshape(values.shape)
+
+
+def _round_chunk(values: np.ndarray, out: np.ndarray) -> np.ndarray | None:
+    """Round ``values`` into ``out`` as pandas does; return the unsafe mask, or None.
+
+    pandas rounds the fraction ``(|v| - trunc|v|) * 1e10`` half to even, except that a
+    tie at 0.5 rounds away from zero; ``rint`` does the former, one fix-up the latter.
+    Working on signed values gives the same doubles (every step is exact or rounds
+    symmetrically), keeps -0.0 for a negative value that rounds to zero (pandas prints
+    "-0.0") and turns -0.0 itself into 0.0 (pandas prints "0.0").
     """
     with np.errstate(invalid="ignore", over="ignore"):
-        a = np.abs(values)
-        whole = np.trunc(a)
-        tmp = a - whole
+        whole = np.trunc(values, out=out)
+        tmp = np.subtract(values, whole)
         tmp *= 1e10
         frac = np.rint(tmp)
-        ties = tmp == 0.5
+        scratch = np.abs(tmp, out=tmp)
+        ties = scratch == 0.5
         if ties.any():
-            frac[ties] = 1.0
+            frac[ties] = np.sign(values[ties])
         whole *= 1e10
         whole += frac
         whole /= 1e10
-        # a negative value that rounds to zero prints as -0.0, like pandas; -0.0 itself as 0.0
-        rounded = np.copysign(whole, values)
-        zero = values == 0
-        if zero.any():
-            rounded[zero] = 0.0
-        ra = np.abs(rounded)
-        # outside [_SAFE_LOW, _SAFE_HIGH) orjson's text may differ from pandas' (this also
-        # covers pandas' exponent form above 1e16 and below 1e-15); NaN/inf print as null
-        safe = (ra < _SAFE_HIGH) & ((ra >= _SAFE_LOW) | (a == 0))
+        # Outside [_SAFE_LOW, _SAFE_HIGH) orjson's text may differ from pandas' (this also
+        # covers pandas' exponent form above 1e16 and below 1e-15); NaN/inf print as null.
+        # Most frames lie well inside: two reductions over |v| (NaN ignored) prove it.
+        magnitude = np.abs(values, out=scratch)
+        if magnitude.size:
+            low = np.fmin.reduce(magnitude)
+            high = np.fmax.reduce(magnitude)
+            if (low >= _SAFE_LOW * 1.001 and high < _SAFE_HIGH - 1.0) or np.isnan(low):
+                return None  # (all NaN: every value prints as null)
+        ra = np.abs(whole)
+        safe = (ra < _SAFE_HIGH) & ((ra >= _SAFE_LOW) | (values == 0))
         unsafe = ~safe & np.isfinite(values)
-    return rounded, unsafe
+    return unsafe if unsafe.any() else None
 
 
 def _float_column(values: np.ndarray) -> list[Any]:
     rounded, unsafe = _round_like_pandas(values)
     out: list[Any] = rounded.tolist()
-    if unsafe.any():
+    if unsafe is not None:
         for i in np.flatnonzero(unsafe).tolist():
             out[i] = orjson.Fragment(pandas_float(float(values[i])).encode())
     return out
@@ -161,8 +190,14 @@ def encode_split(frame: pd.DataFrame) -> bytes:
         rows = b",".join(b"[]" for _ in range(n))
         return head[:-1] + b',"data":[' + rows + b"]}"
     pieces = [_segment_rows(frame, kind, cols) for kind, cols in _segments(frame)]
-    rows_joined = b"],[".join([b",".join(parts) for parts in zip(*pieces, strict=True)])
-    return head[:-1] + b',"data":[[' + rows_joined + b"]]}"
+    # one join over [open, seg0, ",", seg1, ...] per row, interleaved by slice assignment
+    width = 2 * len(pieces)
+    flat: list[bytes] = [b","] * (width * n)
+    flat[0::width] = [b"],["] * n
+    flat[0] = b'"data":[['
+    for j, segment in enumerate(pieces):
+        flat[2 * j + 1 :: width] = segment
+    return head[:-1] + b"," + b"".join(flat) + b"]]}"
 
 
 def _kind(dtype: object) -> str:
@@ -187,14 +222,16 @@ def _segments(frame: pd.DataFrame) -> list[tuple[str, list[int]]]:
 
 def _numeric_rows(block: np.ndarray) -> list[bytes]:
     blob = orjson.dumps(np.ascontiguousarray(block), option=orjson.OPT_SERIALIZE_NUMPY)
-    return blob[2:-2].split(b"],[")
+    # "[[r0],[r1]]" splits at "]" into "[[r0", ",[r1", "", "": a one-byte split is a
+    # memchr scan, several times faster than searching for "],["
+    return [part[2:] for part in blob.split(b"]")[:-2]]
 
 
 def _segment_rows(frame: pd.DataFrame, kind: str, cols: list[int]) -> list[bytes]:
     if kind == "f":
         block = frame.iloc[:, cols].to_numpy(dtype=np.float64)
         rounded, unsafe = _round_like_pandas(block)
-        if not unsafe.any():
+        if unsafe is None:
             return _numeric_rows(rounded)
         per_column = [_float_column(block[:, i]) for i in range(len(cols))]
         return [b",".join(orjson.dumps(v) for v in row) for row in zip(*per_column, strict=True)]
