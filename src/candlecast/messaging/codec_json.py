@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+from pandas.api.internals import create_dataframe_from_blocks
 
 from candlecast.domain.candles import DATE_DTYPE, dates_to_ms
 from candlecast.exceptions import ProtocolViolation
@@ -251,26 +252,44 @@ def _integral(column: np.ndarray) -> bool:
     return bool(np.all(column == np.trunc(column)) and np.all(np.abs(column) < 2**53))
 
 
-def _decode_numeric(columns: Sequence[str], data: Any, nrows: int) -> dict[str, Any] | None:
+def _decode_numeric(columns: Sequence[str], data: Any, nrows: int) -> list[Any] | None:
+    """Decode an all-numeric ``data`` straight into pandas blocks, or None if it is not.
+
+    Returns ``[(array, placement), ...]`` for ``create_dataframe_from_blocks``: one
+    float64 block, one int64 block (columns holding only integral values, as
+    ``read_json`` infers) and the ``date`` column.
+    """
     try:
         block = np.array(data, dtype=np.float64)
     except (ValueError, TypeError):
         return None
-    if block.ndim != 2 or block.shape != (nrows, len(columns)):
-        if nrows == 0:
-            block = np.empty((0, len(columns)))
-        else:
+    ncols = len(columns)
+    if block.ndim != 2 or block.shape != (nrows, ncols):
+        if nrows != 0:
             return None
-    out: dict[str, Any] = {}
+        block = np.empty((0, ncols))
+    by_column = np.ascontiguousarray(block.T)  # pandas blocks are (columns, rows)
+    with np.errstate(invalid="ignore"):
+        integral = ~np.isnan(by_column).any(axis=1) & (by_column == np.trunc(by_column)).all(axis=1)
+        integral &= (np.abs(by_column) < 2**53).all(axis=1)
+    if nrows == 0:
+        integral[:] = False
+    blocks: list[Any] = []
+    floats, ints = [], []
     for i, name in enumerate(columns):
-        col = block[:, i]
         if name == "date":
-            out[name] = _dates_from_float_ms(col)
-        elif _integral(col):
-            out[name] = col.astype(np.int64)
+            dates = _dates_from_float_ms(by_column[i]).array
+            blocks.append((dates, np.array([i], dtype=np.intp)))
+        elif integral[i]:
+            ints.append(i)
         else:
-            out[name] = col.copy()
-    return out
+            floats.append(i)
+    if floats:
+        rows = by_column[floats] if len(floats) != ncols else by_column
+        blocks.append((rows, np.array(floats, dtype=np.intp)))
+    if ints:
+        blocks.append((by_column[ints].astype(np.int64), np.array(ints, dtype=np.intp)))
+    return blocks
 
 
 def _dates_from_float_ms(col: np.ndarray) -> pd.DatetimeIndex:
@@ -317,9 +336,7 @@ def decode_split(document: bytes | str | dict) -> pd.DataFrame:
         raise ProtocolViolation("dataframe: expected 'columns' to be a list of strings")
     if len(set(columns)) != len(columns):
         raise ProtocolViolation("dataframe: duplicate column names")
-    if not isinstance(data, list) or any(
-        not isinstance(r, list) or len(r) != len(columns) for r in data
-    ):
+    if not isinstance(data, list):
         raise ProtocolViolation(
             f"dataframe: expected 'data' to be a list of rows of {len(columns)} values"
         )
@@ -327,15 +344,21 @@ def decode_split(document: bytes | str | dict) -> pd.DataFrame:
         index = list(range(len(data)))
     if not isinstance(index, list) or len(index) != len(data):
         raise ProtocolViolation("dataframe: expected 'index' to be a list as long as 'data'")
-    decoded = _decode_numeric(columns, data, len(data))
-    if decoded is None:
-        decoded = {}
-        for i, name in enumerate(columns):
-            values = [row[i] for row in data]
-            for v in values:
-                if isinstance(v, list | dict):
-                    raise ProtocolViolation(f"dataframe: column {name!r} holds a nested value")
-            decoded[name] = _decode_object_column(name, values)
+    blocks = _decode_numeric(columns, data, len(data))
+    if blocks is not None:
+        # (rows of the wrong length or type make numpy refuse, and land below)
+        return create_dataframe_from_blocks(blocks, _decode_index(index), pd.Index(list(columns)))
+    if any(not isinstance(r, list) or len(r) != len(columns) for r in data):
+        raise ProtocolViolation(
+            f"dataframe: expected 'data' to be a list of rows of {len(columns)} values"
+        )
+    decoded = {}
+    for i, name in enumerate(columns):
+        values = [row[i] for row in data]
+        for v in values:
+            if isinstance(v, list | dict):
+                raise ProtocolViolation(f"dataframe: column {name!r} holds a nested value")
+        decoded[name] = _decode_object_column(name, values)
     frame = pd.DataFrame(decoded, columns=columns)
     if "date" in frame.columns and frame["date"].dtype != DATE_DTYPE:
         frame["date"] = pd.Series(frame["date"], dtype=DATE_DTYPE)
@@ -345,7 +368,8 @@ def decode_split(document: bytes | str | dict) -> pd.DataFrame:
 
 def _decode_index(values: list[Any]) -> pd.Index:
     n = len(values)
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+    kinds = set(map(type, values))
+    if kinds <= {int}:
         if values == list(range(n)):
             return pd.RangeIndex(n)
         return pd.Index(values, dtype=np.int64)
