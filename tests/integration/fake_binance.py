@@ -73,6 +73,7 @@ class Fault:
     status: int
     body: bytes
     content_type: str = "application/json"
+    delay: float = 0.0  # seconds to wait before answering
 
 
 @dataclass
@@ -93,6 +94,10 @@ class FakeBinance:
         raw = raw.encode() if isinstance(raw, str) else raw
         kind = "application/json" if isinstance(body, dict) else "text/html"
         self.faults.setdefault(path, []).extend(Fault(status, raw, kind) for _ in range(times))
+
+    def stall(self, path: str, seconds: float, times: int = 1) -> None:
+        """Answer the next ``times`` requests to ``path`` only after ``seconds``."""
+        self.faults.setdefault(path, []).extend(Fault(0, b"", delay=seconds) for _ in range(times))
 
     def calls(self, path: str, method: str = "GET") -> list[dict[str, str]]:
         return [params for m, p, params, _ in self.requests if p == path and m == method]
@@ -390,10 +395,13 @@ class _Recorder:
         queue = self.fake.faults.get(scope["path"])
         if queue:
             fault = queue.pop(0)
-            await Response(fault.body, fault.status, media_type=fault.content_type)(
-                scope, receive, send
-            )
-            return
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.status:
+                await Response(fault.body, fault.status, media_type=fault.content_type)(
+                    scope, receive, send
+                )
+                return
         await self.app(scope, receive, send)
 
 

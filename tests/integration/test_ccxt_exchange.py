@@ -123,6 +123,19 @@ async def test_candles_survive_rate_limits_server_errors_and_malformed_bodies(
     assert len(fake.calls(KLINES)) == 4
 
 
+async def test_a_request_that_times_out_is_retried(fake: FakeBinance):
+    config = binance_config(fake, ccxt_config={**fake.ccxt_urls(), "timeout": 300})
+    ex = CcxtExchange(config, retry_delay=0.01)
+    try:
+        await ex.load_markets()
+        fake.stall(TICKER, 2.0)  # longer than ccxt's 300 ms timeout
+        ticker = await ex.fetch_ticker("BTC/USDT")
+        assert ticker.last > 0
+        assert len(fake.calls(TICKER)) == 2
+    finally:
+        await ex.close()
+
+
 async def test_exhausted_retries_raise_a_temporary_error(fake: FakeBinance, exchange: CcxtExchange):
     fake.fail(TICKER, 502, "<html>Bad Gateway</html>", times=10)
     with pytest.raises(TemporaryExchangeError, match="BTC/USDT ticker"):
