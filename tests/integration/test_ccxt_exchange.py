@@ -128,7 +128,7 @@ async def test_a_request_that_times_out_is_retried(fake: FakeBinance):
     ex = CcxtExchange(config, retry_delay=0.01)
     try:
         await ex.load_markets()
-        fake.stall(TICKER, 2.0)  # longer than ccxt's 300 ms timeout
+        fake.stall(TICKER, 0.8)  # longer than ccxt's 300 ms timeout
         ticker = await ex.fetch_ticker("BTC/USDT")
         assert ticker.last > 0
         assert len(fake.calls(TICKER)) == 2
