@@ -260,3 +260,9 @@ async def test_ccxt_config_reaches_ccxt_and_async_config_wins(fake: FakeBinance)
         assert ex._api.options["defaultType"] == "spot"
     finally:
         await ex.close()
+
+
+def test_an_exchange_without_candles_is_refused_at_start():
+    # bitflyer's ccxt class has no fetchOHLCV: candlecast could not run a strategy on it
+    with pytest.raises(ConfigError, match="fetchOHLCV"):
+        create_exchange(ExchangeConfig(name="bitflyer"))

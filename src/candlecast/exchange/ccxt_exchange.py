@@ -103,6 +103,16 @@ class CcxtExchange(Exchange):
         params = deep_merge(deep_merge(params, config.ccxt_config), config.ccxt_async_config)
         self._api = getattr(ccxt, config.name)(params)
         _reject_malformed_bodies(self._api)
+        missing_features = [f for f in ("fetchOHLCV", "fetchTicker") if not self._api.has.get(f)]
+        if live:
+            missing_features += [
+                f for f in ("createOrder", "fetchOrder", "cancelOrder") if not self._api.has.get(f)
+            ]
+        if missing_features:
+            raise ConfigError(
+                f"exchange.name: ccxt's {config.name} does not support "
+                f"{', '.join(missing_features)}, which candlecast needs"
+            )
         if live:
             missing = [
                 _CREDENTIALS.get(name, name)
