@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import shutil
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,18 @@ def strategy_dir(tmp_path: Path) -> Path:
     target = tmp_path / "strategies"
     shutil.copytree(EXAMPLES / "strategies", target)
     return target
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail any name lookup other than loopback, so no test can reach the network
+    (a ccxt exchange's real URL, say). Subprocesses are not covered."""
+    real = socket.getaddrinfo
+
+    def guarded(host: object, *args: object, **kwargs: object) -> object:
+        if host not in ("127.0.0.1", "localhost", "::1", b"127.0.0.1", b"localhost"):
+            raise OSError(f"test tried to reach {host!r}; only loopback is allowed")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+    yield

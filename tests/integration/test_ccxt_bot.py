@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -17,12 +18,12 @@ from candlecast.bot.runtime import Bot
 from candlecast.clock import LiveClock
 from candlecast.config import validate_config
 from candlecast.domain.candles import dates_to_ms
+from candlecast.domain.trades import Trade
 from candlecast.exchange.ccxt_exchange import CcxtExchange
 from candlecast.strategy import IStrategy
 from tests.conftest import EXAMPLES
 from tests.integration.fake_binance import API_KEY, API_SECRET, FakeBinance
 from tests.integration.harness import captured_logs, run_trade, trade_command
-from tests.integration.test_ccxt_exchange import loopback_only  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.anyio
 
@@ -213,7 +214,11 @@ async def test_unfilled_entries_are_cancelled_and_partial_fills_kept(
         await bot.close()
 
 
-async def test_partial_exits_close_at_the_average_of_all_sells(fake: FakeBinance, tmp_path: Path):
+@contextlib.asynccontextmanager
+async def half_sold_trade(
+    fake: FakeBinance, tmp_path: Path
+) -> AsyncIterator[tuple[Bot, Switchable, Trade, dict[str, Any]]]:
+    """A live bot holding a trade whose first sell filled in part and was then cancelled."""
     strategy = Switchable()
     raw = live_config(fake, tmp_path, unfilledtimeout={"entry": 60, "exit": 0.3, "unit": "seconds"})
     bot = make_bot(raw, strategy)
@@ -224,23 +229,28 @@ async def test_partial_exits_close_at_the_average_of_all_sells(fake: FakeBinance
         fake.fill_mode = "partial"
         strategy.mode = "exit"
         await bot.cycle()
-        first_sell = fake.orders[max(fake.orders)]
+        sell = fake.orders[max(fake.orders)]
         strategy.mode = "idle"
-        await cycle_until(bot, lambda: first_sell["status"] == "CANCELED")
+        await cycle_until(bot, lambda: sell["status"] == "CANCELED")
+        yield bot, strategy, trade, sell
+    finally:
+        await bot.close()
+
+
+async def test_partial_exits_close_at_the_average_of_all_sells(fake: FakeBinance, tmp_path: Path):
+    async with half_sold_trade(fake, tmp_path) as (bot, strategy, trade, first_sell):
         assert bot.repository.open_trades() != []  # half of it is still held
         fake.fill_mode = "immediate"
         strategy.mode = "exit"
         await cycle_until(bot, lambda: not bot.repository.open_trades())
         sells = [o for o in fake.orders.values() if o["side"] == "SELL"]
         assert len(sells) == 2
-        sold_first = float(sells[0]["executedQty"])
+        sold_first = float(first_sell["executedQty"])
         assert 0 < sold_first < trade.amount
         assert float(sells[1]["origQty"]) == pytest.approx(trade.amount - sold_first)
         proceeds = sum(float(o["executedQty"]) * float(o["price"]) for o in sells)
         (closed,) = bot.repository.trades()
         assert closed.close_rate == pytest.approx(proceeds / trade.amount)
-    finally:
-        await bot.close()
 
 
 async def test_a_restarted_bot_goes_on_with_its_open_orders(fake: FakeBinance, tmp_path: Path):
@@ -286,19 +296,7 @@ def test_live_trading_without_keys_refuses_to_start(tmp_path: Path):
 async def test_an_unsellable_remainder_closes_the_trade_on_what_was_sold(
     fake: FakeBinance, tmp_path: Path
 ):
-    strategy = Switchable()
-    raw = live_config(fake, tmp_path, unfilledtimeout={"entry": 60, "exit": 0.3, "unit": "seconds"})
-    bot = make_bot(raw, strategy)
-    await bot.open()
-    try:
-        await bot.cycle()
-        (trade,) = bot.repository.open_trades()
-        fake.fill_mode = "partial"
-        strategy.mode = "exit"
-        await bot.cycle()
-        sell = fake.orders[max(fake.orders)]
-        strategy.mode = "idle"
-        await cycle_until(bot, lambda: sell["status"] == "CANCELED")
+    async with half_sold_trade(fake, tmp_path) as (bot, strategy, trade, sell):
         # the market's lot size grows past what is left: the rest cannot be sold
         fake.symbols[0].step = fake.symbols[0].min_qty = "0.01"
         assert isinstance(bot.exchange, CcxtExchange)
@@ -311,8 +309,6 @@ async def test_an_unsellable_remainder_closes_the_trade_on_what_was_sold(
         assert closed.close_rate == pytest.approx(float(sell["price"]))
         assert len([o for o in fake.orders.values() if o["side"] == "SELL"]) == 1
         assert trade.amount > closed.amount
-    finally:
-        await bot.close()
 
 
 async def test_keys_never_reach_the_logs(fake: FakeBinance, tmp_path: Path):
