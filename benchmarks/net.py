@@ -61,6 +61,19 @@ class Proc:
             self.p.kill()
 
 
+def wait_for_subscribers(producer: Proc, n: int, timeout: float = 30.0) -> None:
+    """Clients say "ready" once they have *sent* their subscription; wait until the
+    producer has processed all of them, or the first round could miss a client."""
+    deadline = time.monotonic() + timeout
+    while True:
+        producer.send("channels")
+        if producer.read()["subscribed"] >= n:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only some of {n} clients subscribed within {timeout:.0f} s")
+        time.sleep(0.02)
+
+
 def fanout(
     n: int, deflate: bool, kind: str, rounds: int, binary: bool = False, pairs: int = 20
 ) -> dict:
@@ -85,6 +98,7 @@ def fanout(
     try:
         for c in clients:
             c.read()
+        wait_for_subscribers(producer, n)
         times = []
         for _ in range(rounds + 1):
             for c in clients:

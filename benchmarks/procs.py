@@ -93,7 +93,13 @@ async def producer(args: argparse.Namespace) -> None:
         if command in ("", "quit"):
             break
         if command == "channels":
-            say({"channels": len(hub.channels), "queued": [c.queue_depth for c in hub.channels]})
+            say(
+                {
+                    "channels": len(hub.channels),
+                    "subscribed": sum(1 for c in hub.channels if c.subscriptions),
+                    "queued": [c.queue_depth for c in hub.channels],
+                }
+            )
         elif command == "rss":
             status = Path("/proc/self/status").read_text()
             say(
