@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test check bench bench-quick fuzz soak clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/candlecast/_numrows.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

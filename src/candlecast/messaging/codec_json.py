@@ -25,6 +25,12 @@ from pandas.api.internals import create_dataframe_from_blocks
 from candlecast.domain.candles import DATE_DTYPE, dates_to_ms
 from candlecast.exceptions import ProtocolViolation
 
+_numrows: Any
+try:  # the C row parser, built when a compiler was available at install
+    import candlecast._numrows as _numrows
+except ImportError:  # pragma: no cover - depends on the installation
+    _numrows = None
+
 _THRES_MAX = 1e16
 _THRES_MIN = 1e-15
 # Inside [_SAFE_LOW, _SAFE_HIGH) the double nearest a 10-decimal number prints back
@@ -290,6 +296,12 @@ def _decode_numeric(columns: Sequence[str], data: Any, nrows: int) -> list[Any] 
         if nrows != 0:
             return None
         block = np.empty((0, ncols))
+    return _numeric_blocks(columns, block)
+
+
+def _numeric_blocks(columns: Sequence[str], block: np.ndarray) -> list[Any]:
+    """Split a (rows, columns) float64 array into pandas blocks (see ``_decode_numeric``)."""
+    nrows, ncols = block.shape
     by_column = np.ascontiguousarray(block.T)  # pandas blocks are (columns, rows)
     with np.errstate(invalid="ignore"):
         integral = ~np.isnan(by_column).any(axis=1) & (by_column == np.trunc(by_column)).all(axis=1)
@@ -337,6 +349,53 @@ def _decode_object_column(name: str, values: list[Any]) -> Any:
     return np.array(values, dtype=object)
 
 
+def _decode_fast(document: bytes | str) -> pd.DataFrame | None:
+    """Decode a document whose ``data`` is all numbers with the C row parser, or None.
+
+    The head (columns, index) is read by orjson; the rows, pandas' usual last key, go
+    to ``candlecast._numrows``. Anything unusual returns None and takes the general
+    path, which also produces the error messages.
+    """
+    if _numrows is None:
+        return None
+    if isinstance(document, str):
+        pos = document.find('"data":')
+        closing: Any = '"data":[]}'
+    else:
+        pos = document.find(b'"data":')
+        closing = b'"data":[]}'
+    if pos < 0:
+        return None
+    try:
+        head = orjson.loads(document[:pos] + closing)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(head, dict) or set(head) - {"columns", "index", "data"}:
+        return None
+    columns, index = head.get("columns"), head.get("index")
+    if (
+        not isinstance(columns, list)
+        or not columns
+        or not all(isinstance(c, str) for c in columns)
+        or len(set(columns)) != len(columns)
+    ):
+        return None
+    parsed = _numrows.parse(document, pos + len('"data":'), len(columns))
+    if parsed is None:
+        return None
+    packed, nrows, end = parsed
+    if document[end:].strip() not in ("}", b"}"):
+        return None
+    if index is None:
+        index = list(range(nrows))
+    if not isinstance(index, list) or len(index) != nrows:
+        return None
+    block = np.frombuffer(packed, dtype=np.float64).reshape(nrows, len(columns))
+    return create_dataframe_from_blocks(
+        _numeric_blocks(columns, block), _decode_index(index), pd.Index(columns)
+    )
+
+
 def decode_split(document: bytes | str | dict) -> pd.DataFrame:
     """Decode a ``to_json(orient="split")`` document into a DataFrame.
 
@@ -347,6 +406,10 @@ def decode_split(document: bytes | str | dict) -> pd.DataFrame:
     Raises:
         ProtocolViolation: the document is not a valid split-oriented frame.
     """
+    if isinstance(document, bytes | str):
+        fast = _decode_fast(document)
+        if fast is not None:
+            return fast
     try:
         obj = orjson.loads(document) if isinstance(document, bytes | str) else document
     except orjson.JSONDecodeError as exc:

@@ -1,0 +1,161 @@
+"""The C row parser: the same doubles as a correctly rounding JSON parser, or a refusal."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from candlecast import _numrows
+from candlecast.messaging import codec_json
+from candlecast.messaging.codec_json import decode_split, encode_split
+from candlecast.testing import make_ohlcv
+
+EXAMPLES = int(os.environ.get("CANDLECAST_FUZZ_EXAMPLES", "300"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize="CANDLECAST_FUZZ_EXAMPLES" not in os.environ,
+)
+
+
+def parse(text: str, ncols: int) -> np.ndarray | None:
+    result = _numrows.parse(text, 0, ncols)
+    if result is None:
+        return None
+    packed, nrows, end = result
+    assert end == len(text)
+    return np.frombuffer(packed, dtype=np.float64).reshape(nrows, ncols)
+
+
+def reference(text: str) -> np.ndarray:
+    return np.array(orjson.loads(text), dtype=np.float64)
+
+
+def same_doubles(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit for bit, so -0.0 differs from 0.0 and every NaN equals every NaN."""
+    a, b = a.copy(), b.copy()
+    a[np.isnan(a)] = np.nan
+    b[np.isnan(b)] = np.nan
+    return a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+cell = st.one_of(finite, st.none(), st.integers(-(2**63), 2**63 - 1))
+
+
+@FUZZ
+@given(st.integers(1, 6).flatmap(lambda w: st.lists(st.lists(cell, min_size=w, max_size=w))))
+def test_numbers_parse_to_the_doubles_orjson_gives(rows: list[list[object]]):
+    if not rows:
+        return
+    text = orjson.dumps(rows).decode()
+    assert same_doubles(parse(text, len(rows[0])), reference(text))
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "0",
+        "-0",
+        "-0.0",
+        "-0e0",
+        "1e5",
+        "1E-3",
+        "-2.5e+10",
+        "3.141592653589793238462643383279",
+        "0.000000000000000000000001234",
+        "123456789012345678901234567890",
+        "9007199254740993",
+        "1e22",
+        "1e23",
+        "4.9406564584124654e-324",
+        "2.2250738585072011e-308",
+        "1.7976931348623157e308",
+        "100.1251743553",
+        "0.1",
+        "1e-22",
+        "8.98846567431158e307",
+    ],
+)
+def test_awkward_numbers_are_correctly_rounded(number: str):
+    text = f"[[{number},{number}]]"
+    assert same_doubles(parse(text, 2), reference(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[["1.5"]]',
+        "[[true]]",
+        "[[[1]]]",
+        "[[1],[2,3]]",
+        "[[1,2]]",
+        "[[01]]",
+        "[[1.]]",
+        "[[.5]]",
+        "[[-]]",
+        "[[1e]]",
+        "[[NaN]]",
+        "[[Infinity]]",
+        "[[1]",
+        "[[1],]",
+        "[1]",
+        "{}",
+        "",
+        "[[1] [2]]",
+    ],
+)
+def test_anything_but_rows_of_numbers_is_refused(text: str):
+    assert _numrows.parse(text, 0, 1) is None
+
+
+def test_whitespace_between_tokens_is_allowed():
+    text = "[ [ 1 , null ] ,\n [2.5,\t-3 ] ]"
+    assert same_doubles(parse(text, 2), reference(text))
+
+
+def test_every_cut_of_a_document_is_refused_without_reading_past_it():
+    text = orjson.dumps([[1.25, None, -3e-7], [4, 5.5, 6]]).decode()
+    for cut in range(len(text)):
+        assert _numrows.parse(text[:cut], 0, 3) is None
+    rng = random.Random(7)
+    alphabet = b"[]0123456789.,-+eEnul \n"
+    for _ in range(3000):
+        noise = bytes(rng.choice(alphabet) for _ in range(rng.randrange(1, 40)))
+        ncols = rng.randrange(1, 4)
+        result = _numrows.parse(noise, 0, ncols)
+        if result is not None:  # a valid document by chance: consistent with itself
+            packed, nrows, end = result
+            assert len(packed) == 8 * nrows * ncols and 0 < end <= len(noise)
+            expected = reference(noise[:end].decode())
+            if nrows:
+                assert same_doubles(np.frombuffer(packed).reshape(nrows, ncols), expected)
+            else:
+                assert expected.size == 0
+
+
+@FUZZ
+@given(st.integers(0, 40), st.integers(0, 2**32 - 1))
+def test_frames_decode_the_same_with_and_without_the_c_parser(rows: int, seed: int):
+    frame = make_ohlcv(rows, "5m", seed=seed % 1000)
+    rng = np.random.default_rng(seed)
+    frame["ind"] = rng.normal(0, 10.0 ** rng.integers(-12, 12), rows)
+    if rows:
+        frame.loc[rng.random(rows) < 0.2, "ind"] = np.nan
+    frame["enter_long"] = (rng.random(rows) < 0.3).astype(np.int64)
+    document = encode_split(frame)
+    fast = decode_split(document)
+    saved = codec_json._numrows
+    codec_json._numrows = None
+    try:
+        slow = decode_split(document)
+    finally:
+        codec_json._numrows = saved
+    pd.testing.assert_frame_equal(fast, slow, check_exact=True)
