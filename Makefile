@@ -34,7 +34,7 @@ bench-quick: $(STAMP)
 
 fuzz: $(STAMP)
 	# ~23 messages per example over 6 properties: 5000 examples each is ~115,000 cases
-	CANDLECAST_FUZZ_EXAMPLES=5000 $(PY) -m pytest -q tests/unit/test_fuzz.py tests/unit/test_codec_json.py -p no:cacheprovider --timeout=3600
+	CANDLECAST_FUZZ_EXAMPLES=5000 $(PY) -m pytest -q tests/unit/test_fuzz.py tests/unit/test_codec_json.py tests/unit/test_numrows.py -p no:cacheprovider --timeout=3600
 
 soak: $(STAMP)
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)

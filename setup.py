@@ -7,7 +7,7 @@ setup(
         Extension(
             "candlecast._numrows",
             sources=["src/candlecast/_numrows.c"],
-            extra_compile_args=["-O2"],
+            extra_compile_args=["-O2", "-ffp-contract=off"],  # IEEE steps as Python does them
             optional=True,  # no compiler: install anyway, decode JSON frames with orjson
         )
     ]

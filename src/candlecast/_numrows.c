@@ -1,5 +1,8 @@
 /*
- * candlecast._numrows: parse a JSON array of rows of numbers into packed doubles.
+ * candlecast._numrows: JSON rows of numbers to packed doubles and back.
+ *
+ * format_rows writes numeric columns as pandas' to_json(orient="split") writes its
+ * "data" (see below); parse reads such rows back:
  *
  * parse(text, start, ncols) reads, from text[start:], a JSON value of the form
  *     [[n, n, ...], [n, n, ...], ...]
@@ -255,9 +258,191 @@ not_ours:
     Py_RETURN_NONE;
 }
 
+/* ---- formatting: pandas' to_json(double_precision=10) text of numeric columns ---- */
+
+static const char PAIRS[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+static inline int decimal_length(uint64_t value) {
+    int n = 1;
+    uint64_t bound = 10;
+    while (n < 20 && value >= bound) { /* bound wraps after 10^19, when the loop ends */
+        n++;
+        bound *= 10;
+    }
+    return n;
+}
+
+/* Write value's digits straight to their places, two at a time (no temporary, no
+ * variable-length copy). */
+static char *write_u64(char *out, uint64_t value) {
+    int n = decimal_length(value);
+    char *p = out + n;
+    while (value >= 100) {
+        p -= 2;
+        memcpy(p, PAIRS + 2 * (value % 100), 2);
+        value /= 100;
+    }
+    if (value >= 10) {
+        p -= 2;
+        memcpy(p, PAIRS + 2 * value, 2);
+    } else {
+        *--p = (char)('0' + value);
+    }
+    return out + n;
+}
+
+/* pandas' rule (its ujson encoder): the fraction (|v| - trunc|v|) * 1e10 rounded half
+ * to even except that a tie at frac == 0 rounds up, trailing zeros dropped, "-" kept
+ * for negatives that round to zero. Returns NULL for values pandas writes in exponent
+ * form (|v| > 1e16 or 0 < |v| < 1e-15): the caller formats those frames in Python. */
+static char *write_pandas_double(char *out, double v) {
+    if (isnan(v) || isinf(v)) {
+        memcpy(out, "null", 4);
+        return out + 4;
+    }
+    int negative = v < 0;
+    double a = negative ? -v : v;
+    if (a > 1e16 || (a != 0.0 && a < 1e-15)) {
+        return NULL;
+    }
+    uint64_t whole = (uint64_t)a;
+    double tmp = (a - (double)whole) * 1e10;
+    uint64_t frac = (uint64_t)tmp;
+    double diff = tmp - (double)frac;
+    frac += (uint64_t)((diff > 0.5) | ((diff == 0.5) & ((frac == 0) | (int)(frac & 1))));
+    if (frac >= 10000000000ULL) {
+        frac = 0;
+        whole++;
+    }
+    if (negative) *out++ = '-';
+    out = write_u64(out, whole);
+    *out++ = '.';
+    if (frac == 0) {
+        *out++ = '0';
+        return out;
+    }
+    /* ten digits, zero-padded, as five pairs */
+    unsigned head = (unsigned)(frac / 100000000ULL);
+    uint32_t rest = (uint32_t)(frac % 100000000ULL);
+    /* written in place (the buffer has room for all ten), then trailing zeros dropped */
+    memcpy(out, PAIRS + 2 * head, 2);
+    memcpy(out + 2, PAIRS + 2 * (rest / 1000000), 2);
+    memcpy(out + 4, PAIRS + 2 * ((rest / 10000) % 100), 2);
+    memcpy(out + 6, PAIRS + 2 * ((rest / 100) % 100), 2);
+    memcpy(out + 8, PAIRS + 2 * (rest % 100), 2);
+    int len = 10;
+    while (out[len - 1] == '0') len--;
+    return out + len;
+}
+
+static char *write_i64(char *out, int64_t v) {
+    if (v < 0) {
+        *out++ = '-';
+        return write_u64(out, (uint64_t)0 - (uint64_t)v);
+    }
+    return write_u64(out, (uint64_t)v);
+}
+
+typedef struct {
+    char kind; /* 'f' float64, 'i' int64, 'b' bool (one byte) */
+    Py_ssize_t width;
+    Py_buffer view;
+} Block;
+
+/* format_rows(blocks, nrows) -> bytes or None
+ * blocks: list of (kind, C-contiguous array of shape (nrows, width), width), in column
+ * order. Returns b"[[...],[...]]" as pandas writes the split "data", or None when a
+ * float needs pandas' exponent form. */
+static PyObject *format_rows(PyObject *self, PyObject *args) {
+    PyObject *specs;
+    Py_ssize_t nrows;
+    if (!PyArg_ParseTuple(args, "O!n", &PyList_Type, &specs, &nrows)) return NULL;
+    Py_ssize_t nblocks = PyList_GET_SIZE(specs);
+    if (nrows < 0 || nblocks < 1) {
+        PyErr_SetString(PyExc_ValueError, "format_rows needs rows >= 0 and at least one block");
+        return NULL;
+    }
+    Block *blocks = PyMem_Calloc((size_t)nblocks, sizeof(Block));
+    if (blocks == NULL) return PyErr_NoMemory();
+    Py_ssize_t acquired = 0;
+    PyObject *result = NULL;
+    Py_ssize_t per_row = 2;
+    for (Py_ssize_t b = 0; b < nblocks; b++) {
+        PyObject *spec = PyList_GET_ITEM(specs, b);
+        const char *kind;
+        PyObject *array;
+        Py_ssize_t width;
+        if (!PyArg_ParseTuple(spec, "sOn", &kind, &array, &width)) goto fail;
+        if (PyObject_GetBuffer(array, &blocks[b].view, PyBUF_C_CONTIGUOUS) < 0) goto fail;
+        acquired++;
+        blocks[b].kind = kind[0];
+        blocks[b].width = width;
+        Py_ssize_t item = kind[0] == 'b' ? 1 : 8;
+        if ((kind[0] != 'f' && kind[0] != 'i' && kind[0] != 'b') || width < 1 ||
+            blocks[b].view.len != nrows * width * item) {
+            PyErr_SetString(PyExc_ValueError, "format_rows: a block's kind or size is wrong");
+            goto fail;
+        }
+        per_row += width * (kind[0] == 'f' ? 30 : 21);
+    }
+    Py_ssize_t capacity = 2 + nrows * per_row;
+    result = PyBytes_FromStringAndSize(NULL, capacity);
+    if (result == NULL) goto fail;
+    char *start = PyBytes_AS_STRING(result);
+    char *out = start;
+    *out++ = '[';
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        if (r) *out++ = ',';
+        *out++ = '[';
+        int first = 1;
+        for (Py_ssize_t b = 0; b < nblocks; b++) {
+            Block *blk = &blocks[b];
+            for (Py_ssize_t c = 0; c < blk->width; c++) {
+                if (!first) *out++ = ',';
+                first = 0;
+                Py_ssize_t at = r * blk->width + c;
+                if (blk->kind == 'f') {
+                    out = write_pandas_double(out, ((const double *)blk->view.buf)[at]);
+                    if (out == NULL) {
+                        Py_CLEAR(result);
+                        result = Py_None;
+                        Py_INCREF(result);
+                        goto done;
+                    }
+                } else if (blk->kind == 'i') {
+                    out = write_i64(out, ((const int64_t *)blk->view.buf)[at]);
+                } else if (((const unsigned char *)blk->view.buf)[at]) {
+                    memcpy(out, "true", 4);
+                    out += 4;
+                } else {
+                    memcpy(out, "false", 5);
+                    out += 5;
+                }
+            }
+        }
+        *out++ = ']';
+    }
+    *out++ = ']';
+    if (_PyBytes_Resize(&result, out - start) < 0) goto fail;
+done:
+    for (Py_ssize_t b = 0; b < acquired; b++) PyBuffer_Release(&blocks[b].view);
+    PyMem_Free(blocks);
+    return result;
+fail:
+    Py_XDECREF(result);
+    for (Py_ssize_t b = 0; b < acquired; b++) PyBuffer_Release(&blocks[b].view);
+    PyMem_Free(blocks);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"parse", parse, METH_VARARGS,
      "parse(text, start, ncols) -> (packed doubles, nrows, end) or None"},
+    {"format_rows", format_rows, METH_VARARGS,
+     "format_rows(blocks, nrows) -> pandas' split 'data' text, or None"},
     {NULL, NULL, 0, NULL},
 };
 

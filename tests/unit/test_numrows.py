@@ -159,3 +159,40 @@ def test_frames_decode_the_same_with_and_without_the_c_parser(rows: int, seed: i
     finally:
         codec_json._numrows = saved
     pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+
+
+@FUZZ
+@given(
+    st.integers(0, 30),
+    st.integers(0, 2**32 - 1),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=30),
+)
+def test_frames_encode_the_same_with_and_without_the_c_writer(
+    rows: int, seed: int, extra: list[float]
+):
+    frame = make_ohlcv(rows, "5m", seed=seed % 1000)
+    rng = np.random.default_rng(seed)
+    frame["ind"] = rng.normal(0, 10.0 ** rng.integers(-14, 16), rows)
+    values = np.array((extra + [0.5e-10] * rows)[:rows], dtype=np.float64)
+    frame["edge"] = values  # ties, infinities, exponent-form values, -0.0
+    frame["enter_long"] = rng.integers(-(2**62), 2**62, rows)
+    frame["flag"] = rng.random(rows) < 0.5
+    fast = encode_split(frame)
+    saved = codec_json._numrows
+    codec_json._numrows = None
+    try:
+        slow = encode_split(frame)
+    finally:
+        codec_json._numrows = saved
+    assert fast == slow
+    assert fast.decode() == codec_json.reference_encode(frame)
+
+
+def test_a_typical_analyzed_frame_is_written_by_the_c_writer():
+    frame = make_ohlcv(500, "5m", seed=3)
+    frame["rsi"] = np.where(np.arange(500) < 14, np.nan, 55.123456789012)
+    frame["enter_long"] = (np.arange(500) % 7 == 0).astype(np.int64)
+    data = codec_json._format_rows_in_c(frame)
+    assert data is not None
+    assert encode_split(frame).decode() == codec_json.reference_encode(frame)
+    assert b'"data":' + data in encode_split(frame)

@@ -196,6 +196,9 @@ def encode_split(frame: pd.DataFrame) -> bytes:
     if n == 0 or frame.shape[1] == 0:
         rows = b",".join(b"[]" for _ in range(n))
         return head[:-1] + b',"data":[' + rows + b"]}"
+    data = _format_rows_in_c(frame)
+    if data is not None:
+        return head[:-1] + b',"data":' + data + b"}"
     pieces = [_segment_rows(frame, kind, cols) for kind, cols in _segments(frame)]
     # one join over [open, seg0, ",", seg1, ...] per row, interleaved by slice assignment
     width = 2 * len(pieces)
@@ -206,6 +209,41 @@ def encode_split(frame: pd.DataFrame) -> bytes:
         flat[2 * j + 1 :: width] = segment
     flat.append(b"]]}")
     return b"".join(flat)
+
+
+def _format_rows_in_c(frame: pd.DataFrame) -> bytes | None:
+    """The "data" rows written by ``candlecast._numrows`` when every column is a float,
+    integer, bool or NaT-free date; None for other frames (and without the module)."""
+    if _numrows is None:
+        return None
+    blocks: list[tuple[str, np.ndarray, int]] = []
+    kinds = [_kind(dtype) for dtype in frame.dtypes]
+    pos = 0
+    while pos < len(kinds):
+        kind = kinds[pos]
+        stop = pos + 1
+        if kind in "fib":
+            while stop < len(kinds) and kinds[stop] == kind:
+                stop += 1
+        if kind == "f":
+            values = frame.iloc[:, pos:stop].to_numpy(dtype=np.float64)
+        elif kind == "i":
+            values = frame.iloc[:, pos:stop].to_numpy(dtype=np.int64)
+        elif kind == "b":
+            values = frame.iloc[:, pos:stop].to_numpy(dtype=np.bool_)
+        elif kind == "M":
+            dates = frame.iloc[:, pos].array
+            if not (isinstance(dates, pd.arrays.DatetimeArray) and dates.unit == "us"):
+                return None
+            ms = dates.asi8
+            if (ms == _MIN_INT64).any():  # NaT: written as null by the general path
+                return None
+            values, kind = (ms // 1000).reshape(-1, 1), "i"
+        else:
+            return None
+        blocks.append((kind, np.ascontiguousarray(values), stop - pos))
+        pos = stop
+    return _numrows.format_rows(blocks, len(frame))
 
 
 def _kind(dtype: object) -> str:
