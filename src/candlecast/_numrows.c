@@ -347,14 +347,22 @@ static char *write_i64(char *out, int64_t v) {
 }
 
 typedef struct {
-    char kind; /* 'f' float64, 'i' int64, 'b' bool (one byte) */
+    char kind; /* 'f' float64, 'i' int64, 'b' bool (one byte), 'p' pre-rendered pieces */
     Py_ssize_t width;
     Py_buffer view;
+    PyObject *pieces; /* 'p': a list of nrows bytes, borrowed */
 } Block;
+
+static void release_blocks(Block *blocks, Py_ssize_t n) {
+    for (Py_ssize_t b = 0; b < n; b++) {
+        if (blocks[b].view.obj != NULL) PyBuffer_Release(&blocks[b].view);
+    }
+    PyMem_Free(blocks);
+}
 
 /* format_rows(blocks, nrows) -> bytes or None
  * blocks: list of (kind, C-contiguous array of shape (nrows, width), width), in column
- * order. Returns b"[[...],[...]]" as pandas writes the split "data", or None when a
+ * order; kind 'p' takes instead a list of one pre-rendered bytes per row (width 1). Returns b"[[...],[...]]" as pandas writes the split "data", or None when a
  * float needs pandas' exponent form. */
 static PyObject *format_rows(PyObject *self, PyObject *args) {
     PyObject *specs;
@@ -367,17 +375,35 @@ static PyObject *format_rows(PyObject *self, PyObject *args) {
     }
     Block *blocks = PyMem_Calloc((size_t)nblocks, sizeof(Block));
     if (blocks == NULL) return PyErr_NoMemory();
-    Py_ssize_t acquired = 0;
     PyObject *result = NULL;
     Py_ssize_t per_row = 2;
+    Py_ssize_t per_row_pieces = 0; /* total bytes of all 'p' pieces */
     for (Py_ssize_t b = 0; b < nblocks; b++) {
         PyObject *spec = PyList_GET_ITEM(specs, b);
         const char *kind;
         PyObject *array;
         Py_ssize_t width;
         if (!PyArg_ParseTuple(spec, "sOn", &kind, &array, &width)) goto fail;
+        if (kind[0] == 'p') {
+            /* a column rendered in Python (strings, NaT, ...): one bytes object per row */
+            if (!PyList_Check(array) || PyList_GET_SIZE(array) != nrows || width != 1) {
+                PyErr_SetString(PyExc_ValueError, "format_rows: pieces must be one bytes per row");
+                goto fail;
+            }
+            for (Py_ssize_t r = 0; r < nrows; r++) {
+                PyObject *piece = PyList_GET_ITEM(array, r);
+                if (!PyBytes_Check(piece)) {
+                    PyErr_SetString(PyExc_TypeError, "format_rows: pieces must be bytes");
+                    goto fail;
+                }
+                per_row_pieces += PyBytes_GET_SIZE(piece) + 1;
+            }
+            blocks[b].kind = 'p';
+            blocks[b].width = 1;
+            blocks[b].pieces = array;
+            continue;
+        }
         if (PyObject_GetBuffer(array, &blocks[b].view, PyBUF_C_CONTIGUOUS) < 0) goto fail;
-        acquired++;
         blocks[b].kind = kind[0];
         blocks[b].width = width;
         Py_ssize_t item = kind[0] == 'b' ? 1 : 8;
@@ -388,7 +414,7 @@ static PyObject *format_rows(PyObject *self, PyObject *args) {
         }
         per_row += width * (kind[0] == 'f' ? 30 : 21);
     }
-    Py_ssize_t capacity = 2 + nrows * per_row;
+    Py_ssize_t capacity = 2 + nrows * per_row + per_row_pieces;
     result = PyBytes_FromStringAndSize(NULL, capacity);
     if (result == NULL) goto fail;
     char *start = PyBytes_AS_STRING(result);
@@ -404,7 +430,12 @@ static PyObject *format_rows(PyObject *self, PyObject *args) {
                 if (!first) *out++ = ',';
                 first = 0;
                 Py_ssize_t at = r * blk->width + c;
-                if (blk->kind == 'f') {
+                if (blk->kind == 'p') {
+                    PyObject *piece = PyList_GET_ITEM(blk->pieces, r);
+                    Py_ssize_t len = PyBytes_GET_SIZE(piece);
+                    memcpy(out, PyBytes_AS_STRING(piece), (size_t)len);
+                    out += len;
+                } else if (blk->kind == 'f') {
                     out = write_pandas_double(out, ((const double *)blk->view.buf)[at]);
                     if (out == NULL) {
                         Py_CLEAR(result);
@@ -428,13 +459,11 @@ static PyObject *format_rows(PyObject *self, PyObject *args) {
     *out++ = ']';
     if (_PyBytes_Resize(&result, out - start) < 0) goto fail;
 done:
-    for (Py_ssize_t b = 0; b < acquired; b++) PyBuffer_Release(&blocks[b].view);
-    PyMem_Free(blocks);
+    release_blocks(blocks, nblocks);
     return result;
 fail:
     Py_XDECREF(result);
-    for (Py_ssize_t b = 0; b < acquired; b++) PyBuffer_Release(&blocks[b].view);
-    PyMem_Free(blocks);
+    release_blocks(blocks, nblocks);
     return NULL;
 }
 

@@ -173,3 +173,14 @@ def test_property_decode_equals_reference_decoder(values: list[float]):
 
 def test_pandas_float_handles_non_finite():
     assert pandas_float(math.nan) == pandas_float(math.inf) == "null"
+
+
+def test_strings_and_column_names_are_escaped_like_pandas():
+    frame = make_ohlcv(6, "5m")
+    frame["close/1h"] = frame["close"] * 2
+    frame["rsi_ü"] = 50.0
+    frame["enter_tag"] = ["a/b", "ünï", '"q"', "back\\slash", None, "😀"]
+    assert encode_split(frame).decode() == reference_encode(frame)
+    decoded = decode_split(encode_split(frame))
+    assert list(decoded.columns) == list(frame.columns)
+    assert decoded["enter_tag"].tolist()[:4] == ["a/b", "ünï", '"q"', "back\\slash"]

@@ -177,6 +177,12 @@ def test_frames_encode_the_same_with_and_without_the_c_writer(
     frame["edge"] = values  # ties, infinities, exponent-form values, -0.0
     frame["enter_long"] = rng.integers(-(2**62), 2**62, rows)
     frame["flag"] = rng.random(rows) < 0.5
+    tags = ['long "dip"\\', "rsi<30 / bb", None, "ünïcode", "😀\u2028\x01"]
+    frame["enter_tag"] = [tags[i] for i in rng.integers(0, len(tags), rows)]
+    when = frame["date"].copy()
+    if rows:
+        when.iloc[rng.integers(0, rows)] = pd.NaT
+    frame["when"] = when
     fast = encode_split(frame)
     saved = codec_json._numrows
     codec_json._numrows = None
@@ -192,6 +198,7 @@ def test_a_typical_analyzed_frame_is_written_by_the_c_writer():
     frame = make_ohlcv(500, "5m", seed=3)
     frame["rsi"] = np.where(np.arange(500) < 14, np.nan, 55.123456789012)
     frame["enter_long"] = (np.arange(500) % 7 == 0).astype(np.int64)
+    frame["enter_tag"] = np.where(frame["enter_long"] == 1, "rsi_cross", None)
     data = codec_json._format_rows_in_c(frame)
     assert data is not None
     assert encode_split(frame).decode() == codec_json.reference_encode(frame)

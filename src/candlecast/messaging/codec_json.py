@@ -13,6 +13,7 @@ decoder (``read_json(orient="split")`` then ``date`` to UTC) would produce.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -163,6 +164,32 @@ def _object_value(value: Any) -> Any:
     return str(value)
 
 
+def _json_value(value: Any) -> bytes:
+    """One value as pandas writes it: strings escape "/" and every non-ASCII character."""
+    text = orjson.dumps(value)
+    if isinstance(value, str):
+        if not text.isascii():
+            text = json.dumps(value, ensure_ascii=True).encode()
+        if b"/" in text:
+            text = text.replace(b"/", b"\\/")
+    return text
+
+
+def _json_values(values: list[Any]) -> list[bytes]:
+    """``_json_value`` of each, rendering each distinct string once (tags repeat)."""
+    seen: dict[str, bytes] = {}
+    out = []
+    for value in values:
+        if isinstance(value, str):
+            text = seen.get(value)
+            if text is None:
+                text = seen[value] = _json_value(value)
+            out.append(text)
+        else:
+            out.append(orjson.dumps(value))
+    return out
+
+
 def column_values(series: pd.Series) -> list[Any]:
     """One column as JSON-ready Python values, formatted as pandas would."""
     kind = series.dtype.kind
@@ -189,8 +216,12 @@ def encode_split(frame: pd.DataFrame) -> bytes:
     the pieces in a single join. Columns that need Python values (strings, NaT, floats
     outside the checked range) are written value by value.
     """
-    head = orjson.dumps(
-        {"columns": [str(c) for c in frame.columns], "index": _index_values(frame.index)}
+    head = (
+        b'{"columns":['
+        + b",".join(_json_value(str(c)) for c in frame.columns)
+        + b'],"index":'
+        + orjson.dumps(_index_values(frame.index))
+        + b"}"
     )
     n = len(frame)
     if n == 0 or frame.shape[1] == 0:
@@ -212,11 +243,12 @@ def encode_split(frame: pd.DataFrame) -> bytes:
 
 
 def _format_rows_in_c(frame: pd.DataFrame) -> bytes | None:
-    """The "data" rows written by ``candlecast._numrows`` when every column is a float,
-    integer, bool or NaT-free date; None for other frames (and without the module)."""
+    """The "data" rows written by ``candlecast._numrows``: numeric columns in C, other
+    columns (strings, NaT) as pieces rendered here. None without the module, or when a
+    float needs pandas' exponent form (the general path writes those)."""
     if _numrows is None:
         return None
-    blocks: list[tuple[str, np.ndarray, int]] = []
+    blocks: list[tuple[str, Any, int]] = []
     kinds = [_kind(dtype) for dtype in frame.dtypes]
     pos = 0
     while pos < len(kinds):
@@ -231,19 +263,25 @@ def _format_rows_in_c(frame: pd.DataFrame) -> bytes | None:
             values = frame.iloc[:, pos:stop].to_numpy(dtype=np.int64)
         elif kind == "b":
             values = frame.iloc[:, pos:stop].to_numpy(dtype=np.bool_)
-        elif kind == "M":
-            dates = frame.iloc[:, pos].array
-            if not (isinstance(dates, pd.arrays.DatetimeArray) and dates.unit == "us"):
-                return None
-            ms = dates.asi8
-            if (ms == _MIN_INT64).any():  # NaT: written as null by the general path
-                return None
-            values, kind = (ms // 1000).reshape(-1, 1), "i"
-        else:
-            return None
+        elif kind == "M" and _plain_dates(frame.iloc[:, pos].array):
+            values, kind = (frame.iloc[:, pos].array.asi8 // 1000).reshape(-1, 1), "i"
+        else:  # strings, objects, dates with NaT: one rendered piece per row
+            pieces = _json_values(column_values(frame.iloc[:, pos]))
+            blocks.append(("p", pieces, 1))
+            pos = stop
+            continue
         blocks.append((kind, np.ascontiguousarray(values), stop - pos))
         pos = stop
     return _numrows.format_rows(blocks, len(frame))
+
+
+def _plain_dates(values: object) -> bool:
+    """Microsecond dates without NaT: their epoch milliseconds are ``asi8 // 1000``."""
+    return (
+        isinstance(values, pd.arrays.DatetimeArray)
+        and values.unit == "us"
+        and not (values.asi8 == _MIN_INT64).any()
+    )
 
 
 def _kind(dtype: object) -> str:
@@ -309,7 +347,7 @@ def _segment_rows(frame: pd.DataFrame, kind: str, cols: list[int]) -> list[Any]:
                 return _numeric_rows((ms // 1000).reshape(-1, 1))
         elif not series.isna().any():
             return _numeric_rows(dates_to_ms(series).reshape(-1, 1))
-    return [orjson.dumps(v) for v in column_values(series)]
+    return _json_values(column_values(series))
 
 
 def _integral(column: np.ndarray) -> bool:
