@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import orjson
@@ -17,12 +19,24 @@ from candlecast.messaging import codec_json
 from candlecast.messaging.codec_json import decode_split, encode_split
 from candlecast.testing import make_ohlcv
 
+T = TypeVar("T")
+R = TypeVar("R")
 EXAMPLES = int(os.environ.get("CANDLECAST_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
     derandomize="CANDLECAST_FUZZ_EXAMPLES" not in os.environ,
 )
+
+
+def pure_path(function: Callable[[T], R], argument: T) -> R:
+    """``function(argument)`` with the codec's C module switched off."""
+    saved = codec_json._numrows
+    codec_json._numrows = None
+    try:
+        return function(argument)
+    finally:
+        codec_json._numrows = saved
 
 
 def parse(text: str, ncols: int) -> np.ndarray | None:
@@ -152,12 +166,7 @@ def test_frames_decode_the_same_with_and_without_the_c_parser(rows: int, seed: i
     frame["enter_long"] = (rng.random(rows) < 0.3).astype(np.int64)
     document = encode_split(frame)
     fast = decode_split(document)
-    saved = codec_json._numrows
-    codec_json._numrows = None
-    try:
-        slow = decode_split(document)
-    finally:
-        codec_json._numrows = saved
+    slow = pure_path(decode_split, document)
     pd.testing.assert_frame_equal(fast, slow, check_exact=True)
 
 
@@ -184,12 +193,7 @@ def test_frames_encode_the_same_with_and_without_the_c_writer(
         when.iloc[rng.integers(0, rows)] = pd.NaT
     frame["when"] = when
     fast = encode_split(frame)
-    saved = codec_json._numrows
-    codec_json._numrows = None
-    try:
-        slow = encode_split(frame)
-    finally:
-        codec_json._numrows = saved
+    slow = pure_path(encode_split, frame)
     assert fast == slow
     assert fast.decode() == codec_json.reference_encode(frame)
 
