@@ -86,6 +86,8 @@ class FakeBinance:
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     port: int = 0
+    api_key: str = API_KEY
+    api_secret: str = API_SECRET
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
 
     # --- steering ---------------------------------------------------------------
@@ -277,12 +279,12 @@ class FakeBinance:
     # --- signed endpoints -----------------------------------------------------------
     async def _signed(self, request: Request) -> dict[str, str] | Response:
         """Check the API key header and the HMAC-SHA256 signature, as Binance does."""
-        if request.headers.get("x-mbx-apikey") != API_KEY:
+        if request.headers.get("x-mbx-apikey") != self.api_key:
             return _error(401, -2015, "Invalid API-key, IP, or permissions for action.")
         body = (await request.body()).decode() if request.method == "POST" else ""
         total = request.url.query + body  # Binance signs the query and body concatenated
         payload, _, signature = total.rpartition("&signature=")
-        expected = hmac.new(API_SECRET.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.new(self.api_secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(signature, expected):
             return _error(400, -1022, "Signature for this request is not valid.")
         return dict(parse_qsl(payload))

@@ -25,7 +25,7 @@ from candlecast.api.server import ApiServer, bind_socket
 from candlecast.bot import trader
 from candlecast.bot.orders import OrderManager
 from candlecast.clock import Clock, LiveClock
-from candlecast.config.models import Config
+from candlecast.config.models import SECRET_KEYS, Config
 from candlecast.data.dataprovider import DataProvider
 from candlecast.data.producer_store import ProducerStore
 from candlecast.domain.enums import CandleType, RunMode
@@ -173,6 +173,9 @@ class Bot:
             cfg.exchange.password,
         ]
         values += [p.ws_token for p in cfg.external_message_consumer.producers]
+        for extra in (cfg.exchange.ccxt_config, cfg.exchange.ccxt_async_config):
+            # credentials given to ccxt directly ("apiKey", "secret", ...)
+            values += [v for k, v in extra.items() if k in SECRET_KEYS and isinstance(v, str)]
         return [v for v in values if v and len(v) >= 4]
 
     # --- lifecycle ----------------------------------------------------------------
