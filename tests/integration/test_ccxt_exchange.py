@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -256,6 +257,9 @@ def test_an_exchange_without_candles_is_refused_at_start():
 async def test_the_suite_cannot_reach_a_real_exchange():
     # without the look-alike's URLs ccxt would call api.binance.com: the suite's
     # loopback guard (tests/conftest.py) makes that a failed lookup, never a connection
+    # (checked directly too: a sandbox without network would also fail the lookup)
+    with pytest.raises(OSError, match="only loopback is allowed"):
+        socket.getaddrinfo("api.binance.com", 443)
     ex = CcxtExchange(ExchangeConfig(name="binance"), retry_delay=0.001)
     try:
         with pytest.raises(TemporaryExchangeError, match="loading markets"):

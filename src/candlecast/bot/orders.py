@@ -110,9 +110,9 @@ class OrderManager:
         if order.status != "open":
             await self._settle(record, order)
 
-    async def update(self, force: bool = False) -> list[Trade]:
+    async def update(self) -> list[Trade]:
         """Poll open orders (at most every ``poll_interval`` s); return trades closed by sells."""
-        if not force and time.monotonic() - self._polled_at < self.poll_interval:
+        if time.monotonic() - self._polled_at < self.poll_interval:
             return []
         self._polled_at = time.monotonic()
         closed: list[Trade] = []

@@ -263,8 +263,8 @@ def _format_rows_in_c(frame: pd.DataFrame) -> bytes | None:
             values = frame.iloc[:, pos:stop].to_numpy(dtype=np.int64)
         elif kind == "b":
             values = frame.iloc[:, pos:stop].to_numpy(dtype=np.bool_)
-        elif kind == "M" and _plain_dates(frame.iloc[:, pos].array):
-            values, kind = (frame.iloc[:, pos].array.asi8 // 1000).reshape(-1, 1), "i"
+        elif kind == "M" and (ms := _epoch_ms(frame.iloc[:, pos])) is not None:
+            values, kind = ms.reshape(-1, 1), "i"
         else:  # strings, objects, dates with NaT: one rendered piece per row
             pieces = _json_values(column_values(frame.iloc[:, pos]))
             blocks.append(("p", pieces, 1))
@@ -275,13 +275,13 @@ def _format_rows_in_c(frame: pd.DataFrame) -> bytes | None:
     return _numrows.format_rows(blocks, len(frame))
 
 
-def _plain_dates(values: object) -> bool:
-    """Microsecond dates without NaT: their epoch milliseconds are ``asi8 // 1000``."""
-    return (
-        isinstance(values, pd.arrays.DatetimeArray)
-        and values.unit == "us"
-        and not (values.asi8 == _MIN_INT64).any()
-    )
+def _epoch_ms(series: pd.Series) -> np.ndarray | None:
+    """A date column's epoch milliseconds, or None when it holds NaT (written as null)."""
+    values = series.array
+    if isinstance(values, pd.arrays.DatetimeArray) and values.unit == "us":
+        ms = values.asi8  # the candle dtype: no conversion needed; NaT is the int64 minimum
+        return None if (ms == _MIN_INT64).any() else ms // 1000
+    return None if series.isna().any() else dates_to_ms(series)
 
 
 def _kind(dtype: object) -> str:
@@ -339,14 +339,8 @@ def _segment_rows(frame: pd.DataFrame, kind: str, cols: list[int]) -> list[Any]:
             frame.iloc[:, cols].to_numpy(dtype=np.int64 if kind == "i" else np.bool_)
         )
     series = frame.iloc[:, cols[0]]
-    if kind == "M":
-        values = series.array
-        if isinstance(values, pd.arrays.DatetimeArray) and values.unit == "us":
-            ms = values.asi8  # NaT is the int64 minimum
-            if not (ms == _MIN_INT64).any():
-                return _numeric_rows((ms // 1000).reshape(-1, 1))
-        elif not series.isna().any():
-            return _numeric_rows(dates_to_ms(series).reshape(-1, 1))
+    if kind == "M" and (ms := _epoch_ms(series)) is not None:
+        return _numeric_rows(ms.reshape(-1, 1))
     return _json_values(column_values(series))
 
 

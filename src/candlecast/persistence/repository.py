@@ -111,17 +111,7 @@ class TradeRepository:
             session.add(row)
             session.flush()
             session.add(
-                OrderRow(
-                    trade_id=row.id,
-                    side="buy",
-                    status="closed",
-                    price=trade.open_rate,
-                    amount=trade.amount,
-                    cost=trade.amount * trade.open_rate,
-                    fee=trade.amount * trade.open_rate * trade.fee_open,
-                    created_at=when,
-                    filled=trade.amount,
-                )
+                _filled_order(row.id, "buy", trade.open_rate, trade.amount, trade.fee_open, when)
             )
             session.flush()
             return _to_trade(row)
@@ -137,17 +127,14 @@ class TradeRepository:
             for name in _CLOSE_FIELDS:
                 setattr(row, name, getattr(trade, name))
             session.add(
-                OrderRow(
-                    trade_id=row.id,
-                    side="sell",
-                    status="closed",
-                    price=trade.close_rate,
-                    amount=trade.amount,
-                    cost=trade.amount * trade.close_rate,
-                    fee=trade.amount * trade.close_rate * trade.fee_close,
-                    created_at=trade.close_date,
-                    filled=trade.amount,
-                    reason=trade.exit_reason,
+                _filled_order(
+                    row.id,
+                    "sell",
+                    trade.close_rate,
+                    trade.amount,
+                    trade.fee_close,
+                    trade.close_date,
+                    trade.exit_reason,
                 )
             )
             return _to_trade(row)
@@ -294,6 +281,31 @@ def _to_record(row: OrderRow, pair: str) -> OrderRecord:
         amount=row.amount,
         created_at=row.created_at,
         reason=row.reason,
+    )
+
+
+def _filled_order(
+    trade_id: int,
+    side: str,
+    price: float,
+    amount: float,
+    fee_ratio: float,
+    when: datetime,
+    reason: str | None = None,
+) -> OrderRow:
+    """A dry-run order: filled at once, whole, at ``price``."""
+    cost = amount * price
+    return OrderRow(
+        trade_id=trade_id,
+        side=side,
+        status="closed",
+        price=price,
+        amount=amount,
+        cost=cost,
+        fee=cost * fee_ratio,
+        created_at=when,
+        filled=amount,
+        reason=reason,
     )
 
 
