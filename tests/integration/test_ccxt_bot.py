@@ -172,6 +172,7 @@ async def test_live_entry_and_exit_are_real_orders_rounded_to_the_market(
         strategy.mode = "exit"
         await bot.cycle()
         assert bot.repository.open_trades() == []
+        assert (bot.stats.entries, bot.stats.exits) == (1, 1)
         sell = fake.orders[max(fake.orders)]
         assert sell["side"] == "SELL" and float(sell["origQty"]) == pytest.approx(trade.amount)
         (closed,) = bot.repository.trades()

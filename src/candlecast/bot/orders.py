@@ -75,8 +75,9 @@ class OrderManager:
             await self._settle(record, order)
         return stored
 
-    async def exit(self, trade: Trade, price: float, reason: str) -> None:
-        """Place a sell for what ``trade`` still holds."""
+    async def exit(self, trade: Trade, price: float, reason: str) -> Trade | None:
+        """Place a sell for what ``trade`` still holds; return the trade if that closed it
+        (filled at once, or only dust was left)."""
         assert trade.id is not None
         sold = await asyncio.to_thread(self.repository.sold_amount, trade.id)
         try:
@@ -95,7 +96,7 @@ class OrderManager:
                 exc,
                 (closed.close_profit or 0) * 100 if closed else 0.0,
             )
-            return
+            return closed
         now = self.clock.now()
         record = await asyncio.to_thread(self.repository.add_exit_order, trade, order, reason, now)
         self._pending.add(trade.id)
@@ -108,7 +109,8 @@ class OrderManager:
             order.price,
         )
         if order.status != "open":
-            await self._settle(record, order)
+            return await self._settle(record, order)
+        return None
 
     async def update(self) -> list[Trade]:
         """Poll open orders (at most every ``poll_interval`` s); return trades closed by sells."""

@@ -529,7 +529,8 @@ class Bot:
                 continue
             if self.orders is not None:
                 try:
-                    await self.orders.exit(trade, decision.rate, decision.reason)
+                    if await self.orders.exit(trade, decision.rate, decision.reason):
+                        self.stats.exits += 1
                 except ExchangeError as exc:
                     logger.warning("Exit of %s not placed: %s", trade.pair, exc)
                 continue
