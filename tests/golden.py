@@ -213,7 +213,7 @@ def _values_equal(actual: Any, expected: Any, dtype: Any) -> bool:
         return _floats_equal(
             np.asarray(a[mask], dtype="float64"), np.asarray(b[mask], dtype="float64")
         )
-    if dtype == object:
+    if str(dtype) == "object":
         if len(actual) != len(expected):
             return False
         for x, y in zip(actual, expected, strict=True):
