@@ -284,7 +284,9 @@ class Fleet:
                 except httpx.HTTPStatusError as exc:
                     result[bot.name][pair] = f"missing ({exc.response.status_code})"
                     continue
-                result[bot.name][pair] = compare_payloads(ours, theirs)
+                # the copy is read first: the producer may analyze one more candle before its
+                # own frame is read, never more within one 1-second timeframe
+                result[bot.name][pair] = compare_payloads(ours, theirs, allow_lag=1)
         return result
 
     def close(self) -> None:
@@ -301,39 +303,45 @@ def _last_row(payload: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def compare_payloads(producer: dict[str, Any], consumer: dict[str, Any]) -> str:
-    """Compare a consumer's copy with the producer's frame on the candles both hold.
+def compare_payloads(
+    producer: dict[str, Any], consumer: dict[str, Any], allow_lag: int = 0
+) -> str:
+    """Compare a consumer's copy with the producer's frame, every row both ways, exactly.
 
-    The consumer may lag by the candle in flight; anything else must be identical.
+    ``producer`` and ``consumer`` are ``pair_candles`` payloads (columns + rows). The copy
+    must hold exactly the producer's rows from the producer's first candle up to the copy's
+    last candle: a missing, extra or different row is reported. The copy may end up to
+    ``allow_lag`` candles before the producer's last one (the producer moved on between the
+    two reads); rows older than the producer's window are the producer's to forget and are
+    not compared.
     """
     if producer["columns"] != consumer["columns"]:
         return "different columns"
-    date_col = producer["columns"].index("date")
-    prod_rows = {row[date_col]: row for row in producer["data"]}
-    cons_rows = consumer["data"]
+    prod_rows, cons_rows = producer["data"], consumer["data"]
     if not cons_rows:
-        return "empty copy"
-    prod_last = producer["data"][-1][date_col]
+        return "empty copy" if prod_rows else "equal"
+    if not prod_rows:
+        return "the producer has no candles"
+    date_col = producer["columns"].index("date")
     cons_last = cons_rows[-1][date_col]
-    step = (
-        producer["data"][-1][date_col] - producer["data"][-2][date_col]
-        if len(producer["data"]) > 1
-        else 0
-    )
-    if step and (prod_last - cons_last) > 2 * step:
-        return f"copy is {(prod_last - cons_last) // step} candles behind"
-    for row in cons_rows:
-        expected = prod_rows.get(row[date_col])
-        if expected is None:
-            if row[date_col] < producer["data"][0][date_col]:
-                continue  # older than the producer's window: nothing to compare
-            return f"candle {row[date_col]} unknown to the producer"
-        if not _rows_equal(expected, row):
-            return f"candle {row[date_col]} differs"
+    newer = sum(1 for row in prod_rows if row[date_col] > cons_last)
+    if newer > allow_lag:
+        return f"copy is {newer} candles behind"
+    expected = [row for row in prod_rows if row[date_col] <= cons_last]
+    first = prod_rows[0][date_col]
+    held = [row for row in cons_rows if row[date_col] >= first]
+    if len(held) != len(expected):
+        return f"copy holds {len(held)} of the producer's {len(expected)} candles"
+    for got, want in zip(held, expected, strict=True):
+        if got[date_col] != want[date_col]:
+            return f"candle {want[date_col]} missing from the copy"
+        if not _rows_equal(want, got):
+            return f"candle {want[date_col]} differs"
     return "equal"
 
 
 def _rows_equal(a: list[Any], b: list[Any]) -> bool:
+    """Cell by cell; NaN (JSON null read back as NaN) equals NaN."""
     for x, y in zip(a, b, strict=True):
         if x == y:
             continue
