@@ -45,6 +45,7 @@ DEMO_PAIRS = [
 USER, PASSWORD = "demo", "demo-password"
 TOKEN_BYTES = 24
 STATUS_EVERY = 5.0
+START_TIMEOUT = 90  # seconds for all three bots to answer on their APIs
 
 
 def free_port() -> int:
@@ -304,16 +305,19 @@ def _last_row(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def compare_payloads(
-    producer: dict[str, Any], consumer: dict[str, Any], allow_lag: int = 0
+    producer: dict[str, Any],
+    consumer: dict[str, Any],
+    allow_lag: int = 0,
+    max_rows: int = 1500,
 ) -> str:
     """Compare a consumer's copy with the producer's frame, every row both ways, exactly.
 
     ``producer`` and ``consumer`` are ``pair_candles`` payloads (columns + rows). The copy
-    must hold exactly the producer's rows from the producer's first candle up to the copy's
-    last candle: a missing, extra or different row is reported. The copy may end up to
-    ``allow_lag`` candles before the producer's last one (the producer moved on between the
-    two reads); rows older than the producer's window are the producer's to forget and are
-    not compared.
+    must hold exactly the producer's newest rows up to the copy's last candle, as many as the
+    producer has or ``max_rows`` (what a consumer keeps: freqtrade's 1500-candle limit): a
+    missing, extra or different row is reported. The copy may end up to ``allow_lag``
+    candles before the producer's last one (the producer moved on between the two reads);
+    rows older than the producer's window are the producer's to forget and are not compared.
     """
     if producer["columns"] != consumer["columns"]:
         return "different columns"
@@ -327,8 +331,8 @@ def compare_payloads(
     newer = sum(1 for row in prod_rows if row[date_col] > cons_last)
     if newer > allow_lag:
         return f"copy is {newer} candles behind"
-    expected = [row for row in prod_rows if row[date_col] <= cons_last]
-    first = prod_rows[0][date_col]
+    expected = [row for row in prod_rows if row[date_col] <= cons_last][-max_rows:]
+    first = expected[0][date_col] if expected else cons_last + 1
     held = [row for row in cons_rows if row[date_col] >= first]
     if len(held) != len(expected):
         return f"copy holds {len(held)} of the producer's {len(expected)} candles"
@@ -474,13 +478,16 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         for bot in bots:
             bot.start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_TIMEOUT
         while not fleet.ready():
             dead = [b for b in bots if not b.alive()]
             if dead:
                 raise _BotDied(dead[0])
             if time.monotonic() > deadline:
-                raise RuntimeError("the bots did not come up within 30 s")
+                raise _NotReady(
+                    f"the bots' APIs did not answer within {START_TIMEOUT} s of starting "
+                    "(a heavily loaded machine?); their logs are in the demo directory"
+                )
             time.sleep(0.2)
         print(
             "All three bots are up: " + ", ".join(f"{b.name} on :{b.port}" for b in bots),
@@ -489,6 +496,8 @@ def run_demo(args: argparse.Namespace) -> int:
         failure = _watch(fleet, started, args.duration, live_view)
         if failure is None:
             summary = _summarize(fleet, args.duration)
+    except _NotReady as slow:
+        failure = str(slow)
     except _BotDied as died:
         failure = f"{died.bot.name} exited with code {died.bot.proc.returncode if died.bot.proc else '?'}:\n{died.bot.log_tail()}"
     except KeyboardInterrupt:
@@ -507,6 +516,10 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"Demo failed: {failure}", flush=True)
         return 1
     return 0 if summary.get("frames_match") else 1
+
+
+class _NotReady(Exception):
+    """The bots did not come up in time."""
 
 
 class _BotDied(Exception):

@@ -60,3 +60,10 @@ def test_different_columns_are_found():
     other = payload([1, 2])
     other["columns"] = ["date", "close", "rsi_x"]
     assert compare_payloads(payload([1, 2]), other) == "different columns"
+
+
+def test_the_copy_keeps_only_the_newest_max_rows():
+    producer = payload([1, 2, 3, 4, 5])
+    assert compare_payloads(producer, payload([3, 4, 5]), max_rows=3) == "equal"
+    assert compare_payloads(producer, payload([4, 5]), max_rows=3) != "equal"
+    assert compare_payloads(producer, payload([2, 3, 4, 5]), max_rows=3) == "equal"
