@@ -8,6 +8,7 @@ dtypes, or the same exception type and message.
 from __future__ import annotations
 
 import builtins
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from candlecast.strategy import qtpylib
+from candlecast.strategy.loader import load_strategy
 from tests import golden
 
 VECTORS = golden.load("qtpylib")
@@ -88,7 +90,7 @@ def test_matches_freqtrade(case_id: str) -> None:
 def test_crossed_rejects_an_unknown_direction_with_a_clear_error():
     case = CASES["crossed/A close x 103/direction=sideways [rows 0:300]"]
     assert case["raises"]["type"] == "UnboundLocalError"  # freqtrade's own bug
-    with pytest.raises(ValueError, match="direction must be None, 'above' or 'below'.*sideways"):
+    with pytest.raises(ValueError, match=r"direction must be None, 'above' or 'below'.*sideways"):
         _call(case)
 
 
@@ -101,3 +103,13 @@ def test_pandas_methods_call_the_module_functions():
     golden.assert_exact(close.ema(3), qtpylib.wma(close, 3))
     golden.assert_exact(close.zlwma(5), qtpylib.zlema(close, 5))
     golden.assert_exact(close.rsi(2), qtpylib.rsi(close, 2))
+
+
+def test_the_producer_example_broadcasts_freqtrades_bollinger_bands(strategy_dir: Path):
+    # ProducerStrategy: bollinger_bands(typical_price(dataframe), window=20, stds=2)
+    producer = load_strategy("ProducerStrategy", strategy_dir)
+    frame = producer.populate_indicators(golden.frame_ref({"frame": "A"}), {"pair": "BTC/USDT"})
+    expected = golden.decode(CASES["bollinger_bands/A typical_price/default"]["result"])
+    bands = frame[["bb_upperband", "bb_middleband", "bb_lowerband"]]
+    bands.columns = pd.Index(["upper", "mid", "lower"])
+    golden.assert_exact(bands, expected, "ProducerStrategy bands")

@@ -115,7 +115,9 @@ def vwap(bars: pd.DataFrame) -> pd.Series:
     )
 
 
-def rolling_vwap(bars: pd.DataFrame, window: int = 200, min_periods: int | None = None) -> pd.Series:
+def rolling_vwap(
+    bars: pd.DataFrame, window: int = 200, min_periods: int | None = None
+) -> pd.Series:
     """Volume-weighted typical price over the last ``window`` candles; a window without
     volume repeats the previous value."""
     min_periods = window if min_periods is None else min_periods
@@ -189,9 +191,7 @@ def stoch(
     lowest = df["low"].rolling(window).min()
     fast_k = 100 * (df["close"] - lowest) / (highest - lowest)
     if fast:
-        return pd.DataFrame(
-            {"fast_k": fast_k, "fast_d": fast_k.rolling(d).mean()}, index=df.index
-        )
+        return pd.DataFrame({"fast_k": fast_k, "fast_d": fast_k.rolling(d).mean()}, index=df.index)
     slow_k = fast_k.rolling(k).mean()
     return pd.DataFrame({"slow_k": slow_k, "slow_d": slow_k.rolling(d).mean()}, index=df.index)
 

@@ -119,9 +119,11 @@ def rolling_max(series: Any, window: int = 14, min_periods: int | None = None) -
 
 def rolling_weighted_mean(series: Any, window: float = 200, min_periods: int | None = None) -> Any:
     """Exponential moving average: pandas ``ewm(span=window)`` with ``adjust=True``."""
-    return _pandas(series).ewm(
-        span=window, min_periods=window if min_periods is None else min_periods
-    ).mean()
+    return (
+        _pandas(series)
+        .ewm(span=window, min_periods=window if min_periods is None else min_periods)
+        .mean()
+    )
 
 
 def sma(series: Any, window: int = 200, min_periods: int | None = None) -> Any:

@@ -30,9 +30,7 @@ def crossed(series1: Any, series2: Any, direction: str | None = None) -> pd.Seri
     """
     if direction not in DIRECTIONS:
         # freqtrade fails here with an UnboundLocalError; say what is wrong instead
-        raise ValueError(
-            f"crossed: direction must be None, 'above' or 'below', got {direction!r}"
-        )
+        raise ValueError(f"crossed: direction must be None, 'above' or 'below', got {direction!r}")
     if isinstance(series1, np.ndarray):
         series1 = pd.Series(series1)
     if isinstance(series2, _SCALARS):
