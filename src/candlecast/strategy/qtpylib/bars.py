@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,25 +61,34 @@ def heikinashi(bars: pd.DataFrame) -> pd.DataFrame:
     """
     if 0 not in bars.index:
         raise KeyError(0)
-    close = (bars["open"] + bars["high"] + bars["low"] + bars["close"]) / 4
-    closes = close.to_numpy(dtype="float64")
-    opens = np.empty(len(bars))
-    opens[0] = (bars.at[0, "open"] + bars.at[0, "close"]) / 2
-    for i in range(1, len(opens)):
-        opens[i] = (opens[i - 1] + closes[i - 1]) / 2
-    frame = pd.DataFrame(
-        {"high": bars["high"], "ha_open": opens, "ha_close": close, "low": bars["low"]},
-        index=bars.index,
-    )
+    close = ((bars["open"] + bars["high"] + bars["low"] + bars["close"]) / 4).to_numpy("float64")
+    previous = float((bars.at[0, "open"] + bars.at[0, "close"]) / 2)
+    opens = [previous]
+    for prev_close in close[:-1].tolist():
+        previous = (previous + prev_close) / 2
+        opens.append(previous)
+    body = np.array([opens, close])
+    high = np.vstack([bars["high"].to_numpy("float64"), body])
+    low = np.vstack([bars["low"].to_numpy("float64"), body])
     return pd.DataFrame(
         {
-            "open": frame["ha_open"],
-            "high": frame[["high", "ha_open", "ha_close"]].max(axis=1),
-            "low": frame[["low", "ha_open", "ha_close"]].min(axis=1),
-            "close": frame["ha_close"],
+            "open": body[0],
+            "high": _skipna(np.max, high),
+            "low": _skipna(np.min, low),
+            "close": close,
         },
         index=bars.index,
     )
+
+
+def _skipna(reduce: Any, rows: np.ndarray) -> np.ndarray:
+    """``reduce`` down the rows of each column, ignoring NaN (NaN where all are NaN), as
+    pandas' ``max(axis=1)`` / ``min(axis=1)``."""
+    missing = np.isnan(rows)
+    fill = -np.inf if reduce is np.max else np.inf
+    result: np.ndarray = reduce(np.where(missing, fill, rows), axis=0)
+    result[missing.all(axis=0)] = np.nan
+    return result
 
 
 def _hours_minutes(text: str) -> tuple[int, int]:
