@@ -5,7 +5,7 @@
 
 from candlecast.domain.enums import CandleType
 from candlecast.strategy import qtpylib
-from candlecast.strategy.informative import merge_informative_pair
+from candlecast.strategy.informative_pair import merge_informative_pair
 from candlecast.strategy.interface import IStrategy
 from candlecast.strategy.parameters import (
     BooleanParameter,
