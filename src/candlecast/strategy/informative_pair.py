@@ -1,6 +1,6 @@
 """``merge_informative_pair``: join a slower (or equal) timeframe onto a base frame.
 
-The rules, as freqtrade 2026.9 applies them:
+The rules (freqtrade 2026.9's, checked against its golden vectors, except where noted):
 
 - An informative candle opening at ``t`` closes at ``t + timeframe_inf``; it is first seen
   by the base candle that closes at the same moment, i.e. the one opening at
@@ -65,24 +65,21 @@ def _merge_key(
     return dates + pd.Timedelta(seconds=seconds_inf) - base_length
 
 
-def _leading_sources(dates: pd.Series, keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """For the base dates before the first exact match (ascending), the position in ``keys``
-    of the last informative candle visible by then (merge key <= date), or -1.
+def _leading_sources(dates: pd.Series, keys: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """The base dates before the first exact match (ascending) and, for each, the position in
+    ``keys`` of the last informative candle visible by then (merge key <= date), or -1.
 
     Empty when no base date matches a key at all, or the first one does.
     """
-    none = np.empty(0, dtype=np.intp)
     matched = dates.isin(keys)
     if not matched.any():
-        return none, none
+        return dates.iloc[:0], np.empty(0, dtype=np.intp)
     leading = dates[dates < dates[matched].min()].sort_values(kind="stable")
-    if leading.empty:
-        return none, none
     known = keys.dropna().sort_values(kind="stable")
     found = known.searchsorted(leading, side="right") - 1
     positions = np.asarray(keys.index.get_indexer(known.index), dtype=np.intp)
     sources = np.where(found >= 0, positions[np.maximum(found, 0)], -1)
-    return leading.to_numpy(), sources
+    return leading, sources
 
 
 def _with_leading_candles(
@@ -110,7 +107,7 @@ def _with_leading_candles(
     renamed_by_merge = [name for name in plain.columns if name in dataframe.columns]
     if renamed_by_merge:
         extra[renamed_by_merge] = plain[renamed_by_merge].iloc[:0].reindex(extra.index)
-    extra[merge_col] = lead_dates[changes]
+    extra[merge_col] = lead_dates.array[changes]
     return pd.concat([extra, plain], ignore_index=True)
 
 
