@@ -73,7 +73,6 @@ async def producer(args: argparse.Namespace) -> None:
     dp.set_whitelist(pairs)
     hub = MessageHub(dp)
     await hub.start()
-    hub.attach(asyncio.get_running_loop())
     repo = TradeRepository(f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite")
     server = ApiServer(
         create_app(

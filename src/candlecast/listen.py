@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from candlecast.config.loader import format_validation_error
 from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
 from candlecast.data.producer_store import ProducerStore
+from candlecast.domain.analyzed import PairKey
 from candlecast.exceptions import ConfigError
 from candlecast.messaging.client import ProducerClient
-from candlecast.messaging.protocol import PairKey
 
 
 def describe(store: ProducerStore, key: PairKey, name: str = "default") -> dict[str, Any]:
@@ -67,7 +67,7 @@ async def listen(args: argparse.Namespace) -> int:
         latency = client.status.latencies_ms[-1] if client.status.latencies_ms else None
         lat = f", latency {latency:.1f} ms" if latency is not None else ""
         print(
-            f"{key[0]} {key[1]} {key[2]}: {info['rows']} rows x {len(info['columns'])} columns, "
+            f"{key.pair} {key.timeframe} {key.candle_type}: {info['rows']} rows x {len(info['columns'])} columns, "
             f"{info['first']} .. {info['last']}, analyzed {info['last_analyzed']}{lat}",
             flush=True,
         )

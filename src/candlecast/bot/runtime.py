@@ -20,7 +20,6 @@ import pandas as pd
 
 from candlecast import __version__
 from candlecast.api.app import ApiContext, create_app
-from candlecast.api.logfilter import install_redaction
 from candlecast.api.server import ApiServer, bind_socket
 from candlecast.bot import trader
 from candlecast.bot.orders import OrderManager
@@ -28,6 +27,7 @@ from candlecast.clock import Clock, LiveClock
 from candlecast.config.models import SECRET_KEYS, Config
 from candlecast.data.dataprovider import DataProvider
 from candlecast.data.producer_store import ProducerStore
+from candlecast.domain.analyzed import PairKey
 from candlecast.domain.enums import CandleType, RunMode
 from candlecast.domain.timeframes import timeframe_to_msecs
 from candlecast.domain.trades import Trade
@@ -40,10 +40,10 @@ from candlecast.exceptions import (
 from candlecast.exchange import Exchange, Ticker, create_exchange
 from candlecast.messaging.client import ProducerClient
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
-from candlecast.messaging.protocol import PairKey
 from candlecast.pairlist import PairListChain
 from candlecast.persistence.repository import TradeRepository, default_db_url
 from candlecast.strategy.interface import IStrategy
+from candlecast.util.logfilter import install_redaction
 
 logger = logging.getLogger(__name__)
 
@@ -216,8 +216,6 @@ class Bot:
         """Start the API server, load markets, greet: everything before the first cycle."""
         if self.api_server is None:
             await self.start_api()
-        if self.hub is not None:
-            self.hub.attach(asyncio.get_running_loop())
         await self._load_markets()
         if self.orders is not None:
             # live: a refused key must stop the start, not fail every order later
@@ -332,8 +330,11 @@ class Bot:
         if key is None:
             self._full_cycle_due = True
             self._wake.set()
-        elif key[1] == self.timeframe and self.config.external_message_consumer.analyze_on_update:
-            self._dirty.add(key[0])
+        elif (
+            key.timeframe == self.timeframe
+            and self.config.external_message_consumer.analyze_on_update
+        ):
+            self._dirty.add(key.pair)
             self._wake.set()
 
     async def _main_loop(self) -> None:
@@ -486,7 +487,7 @@ class Bot:
             if part.empty:
                 part = frame.tail(1)
             part = part.tail(HISTORY_TARGET)
-        key = (pair, self.timeframe, CandleType.SPOT)
+        key = PairKey(pair, self.timeframe, CandleType.SPOT)
         for message in self.hub.build_analyzed(key, part, when, is_new):
             self.hub.publish_threadsafe(message)
 

@@ -9,9 +9,9 @@ from datetime import datetime
 import pandas as pd
 
 from candlecast.data.producer_store import ProducerStore
+from candlecast.domain.analyzed import EPOCH, PairKey
 from candlecast.domain.candles import empty_ohlcv
 from candlecast.domain.enums import CandleType, RunMode
-from candlecast.messaging.protocol import EPOCH, PairKey
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class DataProvider:
 
     def set_analyzed(self, pair: str, frame: pd.DataFrame, when: datetime) -> None:
         with self._lock:
-            self._analyzed[(pair, self.timeframe, self.candle_type)] = (frame, when)
+            self._analyzed[PairKey(pair, self.timeframe, self.candle_type)] = (frame, when)
 
     def set_whitelist(self, pairs: list[str]) -> None:
         with self._lock:
@@ -69,7 +69,7 @@ class DataProvider:
         self, pair: str, timeframe: str | None = None
     ) -> tuple[pd.DataFrame, datetime]:
         """Return (copy of the last analyzed frame of ``pair``, when it was analyzed)."""
-        key = (pair, timeframe or self.timeframe, self.candle_type)
+        key = PairKey(pair, timeframe or self.timeframe, self.candle_type)
         with self._lock:
             entry = self._analyzed.get(key)
         if entry is None:
@@ -103,7 +103,7 @@ class DataProvider:
         """
         tf = timeframe or self.timeframe
         ct = CandleType.from_string(candle_type) if candle_type else self.candle_type
-        entry = self.producer_store.get(producer_name, (pair, tf, ct))
+        entry = self.producer_store.get(producer_name, PairKey(pair, tf, ct))
         if entry is None:
             self._hint_other_timeframes(producer_name, pair, tf)
             return pd.DataFrame(), EPOCH
@@ -112,9 +112,9 @@ class DataProvider:
     def _hint_other_timeframes(self, producer: str, pair: str, timeframe: str) -> None:
         others = sorted(
             {
-                key[1]
+                key.timeframe
                 for key in self.producer_store.keys(producer)
-                if key[0] == pair and key[1] != timeframe
+                if key.pair == pair and key.timeframe != timeframe
             }
         )
         marker = (producer, pair, timeframe)

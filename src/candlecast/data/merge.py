@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from candlecast.domain.analyzed import FULL_DATAFRAME_THRESHOLD, MAX_CANDLE_LIMIT
 from candlecast.domain.candles import SIGNAL_COLUMNS, TAG_COLUMNS
 from candlecast.domain.timeframes import timeframe_to_msecs
-from candlecast.messaging.protocol import FULL_DATAFRAME_THRESHOLD, MAX_CANDLE_LIMIT
 
 MAX_STORED_CANDLES = MAX_CANDLE_LIMIT
 

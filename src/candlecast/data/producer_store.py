@@ -15,7 +15,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from candlecast.messaging.protocol import PairKey
+from candlecast.domain.analyzed import PairKey
 
 # Called with (producer, key) after a frame changed, (producer, None) after its whitelist changed.
 UpdateListener = Callable[[str, PairKey | None], None]

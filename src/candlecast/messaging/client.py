@@ -15,11 +15,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig, is_valid_host
+from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
 from candlecast.data.merge import merge_update, strip_signals
 from candlecast.data.producer_store import ProducerStore
 from candlecast.exceptions import (
@@ -30,6 +29,7 @@ from candlecast.exceptions import (
 )
 from candlecast.messaging import protocol as proto
 from candlecast.messaging.codec_binary import SUBPROTOCOL
+from candlecast.util.net import is_valid_host
 
 logger = logging.getLogger(__name__)
 
@@ -327,4 +327,4 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-__all__ = ["ConnectionStatus", "ProducerClient", "producer_url", "websockets"]
+__all__ = ["ConnectionStatus", "ProducerClient", "producer_url"]

@@ -16,14 +16,12 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from candlecast.domain.analyzed import MAX_CANDLE_LIMIT, PairKey
 from candlecast.domain.enums import CandleType
 from candlecast.exceptions import ProtocolViolation
 from candlecast.messaging import codec_binary, codec_json
 
 WS_PATH = "/api/v1/message/ws"
-MAX_CANDLE_LIMIT = 1500
-FULL_DATAFRAME_THRESHOLD = 100
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class MessageType(StrEnum):
@@ -46,13 +44,11 @@ class MessageType(StrEnum):
 
 
 KNOWN_TYPES = frozenset(t.value for t in MessageType)
-REQUEST_TYPES = frozenset({"subscribe", "whitelist", "analyzed_df"})
-
-PairKey = tuple[str, str, CandleType]
 
 
 def key_to_wire(key: PairKey) -> list[str]:
-    return [key[0], key[1], str(key[2])]
+    pair, timeframe, candle_type = key
+    return [pair, timeframe, str(candle_type)]
 
 
 def key_from_wire(value: Any) -> PairKey:
@@ -63,7 +59,7 @@ def key_from_wire(value: Any) -> PairKey:
     ):
         raise ProtocolViolation(f"expected key [pair, timeframe, candle_type], got {value!r:.80}")
     try:
-        return (value[0], value[1], CandleType.from_string(value[2]))
+        return PairKey(value[0], value[1], CandleType.from_string(value[2]))
     except ValueError:
         raise ProtocolViolation(f"unknown candle type {value[2]!r:.40}") from None
 
@@ -285,9 +281,6 @@ def parse_message(raw: str | bytes, binary: bool = False) -> Message:
 
 
 __all__ = [
-    "EPOCH",
-    "FULL_DATAFRAME_THRESHOLD",
-    "MAX_CANDLE_LIMIT",
     "WS_PATH",
     "AnalyzedDfMessage",
     "AnalyzedDfRequest",
