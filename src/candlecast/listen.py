@@ -34,7 +34,7 @@ def describe(store: ProducerStore, key: PairKey, name: str = "default") -> dict[
         "columns": [str(c) for c in frame.columns],
         "first": frame["date"].iloc[0].isoformat() if len(frame) else None,
         "last": frame["date"].iloc[-1].isoformat() if len(frame) else None,
-        "last_analyzed": entry.last_analyzed.isoformat(),
+        "analyzed_at": entry.analyzed_at.isoformat(),
     }
 
 
@@ -68,7 +68,7 @@ async def listen(args: argparse.Namespace) -> int:
         lat = f", latency {latency:.1f} ms" if latency is not None else ""
         print(
             f"{key.pair} {key.timeframe} {key.candle_type}: {info['rows']} rows x {len(info['columns'])} columns, "
-            f"{info['first']} .. {info['last']}, analyzed {info['last_analyzed']}{lat}",
+            f"{info['first']} .. {info['last']}, analyzed {info['analyzed_at']}{lat}",
             flush=True,
         )
 

@@ -458,20 +458,20 @@ class Bot:
                 self.stats.strategy_errors += 1
                 logger.error("Skipping %s this cycle: %s", pair, exc)
                 continue
-            when = self.clock.now()
-            self.dp.set_analyzed(pair, frame, when)
+            analyzed_at = self.clock.now()
+            self.dp.set_analyzed(pair, frame, analyzed_at)
             first = ohlcv["date"].iloc[0]
             window_moved = self._first_date.get(pair) not in (None, first)
             self._first_date[pair] = first
             self._last_analyzed_candle[pair] = last_candle
             if self.hub is not None:
-                self._broadcast(pair, frame, when, previous, is_new, window_moved)
+                self._broadcast(pair, frame, analyzed_at, previous, is_new, window_moved)
 
     def _broadcast(
         self,
         pair: str,
         frame: pd.DataFrame,
-        when: datetime,
+        analyzed_at: datetime,
         previous: pd.Timestamp | None,
         is_new: bool,
         window_moved: bool,
@@ -488,7 +488,7 @@ class Bot:
                 part = frame.tail(1)
             part = part.tail(HISTORY_TARGET)
         key = PairKey(pair, self.timeframe, CandleType.SPOT)
-        for message in self.hub.build_analyzed(key, part, when, is_new):
+        for message in self.hub.build_analyzed(key, part, analyzed_at, is_new):
             self.hub.publish_threadsafe(message)
 
     # --- trades -----------------------------------------------------------------------

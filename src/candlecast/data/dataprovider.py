@@ -41,9 +41,9 @@ class DataProvider:
         with self._lock:
             self._ohlcv[(pair, timeframe)] = frame
 
-    def set_analyzed(self, pair: str, frame: pd.DataFrame, when: datetime) -> None:
+    def set_analyzed(self, pair: str, frame: pd.DataFrame, analyzed_at: datetime) -> None:
         with self._lock:
-            self._analyzed[PairKey(pair, self.timeframe, self.candle_type)] = (frame, when)
+            self._analyzed[PairKey(pair, self.timeframe, self.candle_type)] = (frame, analyzed_at)
 
     def set_whitelist(self, pairs: list[str]) -> None:
         with self._lock:
@@ -77,7 +77,7 @@ class DataProvider:
         return entry[0].copy(), entry[1]
 
     def analyzed_entry(self, key: PairKey) -> tuple[pd.DataFrame, datetime] | None:
-        """The stored (frame, la) for ``key`` without copying (for the producer's replies)."""
+        """The stored (frame, analyzed_at) for ``key`` without copying (for the producer's replies)."""
         with self._lock:
             return self._analyzed.get(key)
 
@@ -107,7 +107,7 @@ class DataProvider:
         if entry is None:
             self._hint_other_timeframes(producer_name, pair, tf)
             return pd.DataFrame(), EPOCH
-        return entry.frame.copy(), entry.last_analyzed
+        return entry.frame.copy(), entry.analyzed_at
 
     def _hint_other_timeframes(self, producer: str, pair: str, timeframe: str) -> None:
         others = sorted(

@@ -24,7 +24,7 @@ UpdateListener = Callable[[str, PairKey | None], None]
 @dataclass(frozen=True)
 class StoredFrame:
     frame: pd.DataFrame
-    last_analyzed: datetime
+    analyzed_at: datetime
     received_at: float
 
 
@@ -58,10 +58,10 @@ class ProducerStore:
         producer: str,
         key: PairKey,
         frame: pd.DataFrame,
-        last_analyzed: datetime,
+        analyzed_at: datetime,
         received_at: float,
     ) -> None:
-        entry = StoredFrame(frame, last_analyzed, received_at)
+        entry = StoredFrame(frame, analyzed_at, received_at)
         with self._lock:
             self._frames[(producer, key)] = entry
         for listener in self._listeners:

@@ -310,10 +310,14 @@ class ProducerClient:
         if result.frame is not None:
             self._outstanding.pop(pair, None)
             self._initial_seeded.add(pair)
-            self.store.put(self.name, message.key, result.frame, message.la, now)
+            self.store.put(self.name, message.key, result.frame, message.analyzed_at, now)
             # latency of live updates: from the producer's analysis (or send) to stored here
             if len(frame) <= 2:
-                origin = message.sent_at if message.sent_at is not None else message.la.timestamp()
+                origin = (
+                    message.sent_at
+                    if message.sent_at is not None
+                    else message.analyzed_at.timestamp()
+                )
                 self.status.latencies_ms.append((time.time() - origin) * 1000)
         if result.request_limit is not None and pair not in self._outstanding:
             logger.info("Producer %s, %s: %s", self.name, pair, result.reason)

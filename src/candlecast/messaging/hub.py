@@ -359,14 +359,20 @@ class MessageHub:
         return Outgoing(MessageType.WHITELIST, proto.encode_whitelist(pairs).decode())
 
     def build_analyzed(
-        self, key: PairKey, frame: pd.DataFrame, la: datetime, new_candle: bool
+        self, key: PairKey, frame: pd.DataFrame, analyzed_at: datetime, new_candle: bool
     ) -> list[Outgoing]:
         """Encode an analysis broadcast once per needed encoding (call from any thread)."""
         text_needed, binary_needed = self.encodings_needed(MessageType.ANALYZED_DF)
         out: list[Outgoing] = []
         if text_needed or binary_needed:
-            text = proto.encode_analyzed_df_json(key, frame, la).decode() if text_needed else None
-            binary = proto.encode_analyzed_df_binary(key, frame, la) if binary_needed else None
+            text = (
+                proto.encode_analyzed_df_json(key, frame, analyzed_at).decode()
+                if text_needed
+                else None
+            )
+            binary = (
+                proto.encode_analyzed_df_binary(key, frame, analyzed_at) if binary_needed else None
+            )
             out.append(Outgoing(MessageType.ANALYZED_DF, text, binary))
         if new_candle:
             out.append(Outgoing(MessageType.NEW_CANDLE, proto.encode_new_candle(key).decode()))
@@ -383,8 +389,8 @@ class MessageHub:
         entry = self.source.analyzed_entry(key)
         if entry is None:
             return None
-        frame, la = entry
-        cache_key = (key, la, limit, binary)
+        frame, analyzed_at = entry
+        cache_key = (key, analyzed_at, limit, binary)
         cached = self._cache.get(cache_key)
         if cached is not None:
             return cached
@@ -392,8 +398,8 @@ class MessageHub:
 
         def encode() -> str | bytes:
             if binary:
-                return proto.encode_analyzed_df_binary(key, part, la)
-            return proto.encode_analyzed_df_json(key, part, la).decode()
+                return proto.encode_analyzed_df_binary(key, part, analyzed_at)
+            return proto.encode_analyzed_df_json(key, part, analyzed_at).decode()
 
         # big frames are encoded off the event loop, so other consumers keep being served
         payload = (
