@@ -38,6 +38,7 @@ from candlecast.exceptions import (
     TemporaryExchangeError,
 )
 from candlecast.exchange import Exchange, Ticker, create_exchange
+from candlecast.messaging.broadcast import plan_broadcast
 from candlecast.messaging.client import ProducerClient
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
 from candlecast.pairlist import PairListChain
@@ -477,16 +478,7 @@ class Bot:
         window_moved: bool,
     ) -> None:
         assert self.hub is not None
-        if window_moved or previous is None:
-            # The history changed under the consumers (window trimmed), or this is the
-            # first analysis since the producer started, whose history may differ from
-            # what consumers kept from a previous run: send the full frame to replace it.
-            part = frame.tail(HISTORY_TARGET)
-        else:
-            part = frame[frame["date"] >= previous].iloc[1:] if is_new else frame.tail(1)
-            if part.empty:
-                part = frame.tail(1)
-            part = part.tail(HISTORY_TARGET)
+        part = plan_broadcast(frame, previous, is_new, window_moved)
         key = PairKey(pair, self.timeframe, CandleType.SPOT)
         for message in self.hub.build_analyzed(key, part, analyzed_at, is_new):
             self.hub.publish_threadsafe(message)
