@@ -54,7 +54,10 @@ def test_unknown_request_type_is_answered_like_freqtrade():
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ('{"type":"subscribe","data":["whitelist","nope"]}', None),
+        (
+            '{"type":"subscribe","data":["whitelist","liquidation_warning"]}',
+            proto.SubscribeRequest(frozenset({"whitelist", "liquidation_warning"})),
+        ),
         ('{"type":"subscribe","data":[]}', None),
         ('{"type":"analyzed_df","data":{}}', proto.AnalyzedDfRequest(None, None)),
         ('{"type":"analyzed_df","data":{"limit":99999}}', proto.AnalyzedDfRequest(1500, None)),

@@ -111,8 +111,10 @@ Request = SubscribeRequest | WhitelistRequest | AnalyzedDfRequest
 def parse_request(raw: str | bytes) -> Request | None:
     """Parse a consumer's request frame.
 
-    Returns None for a request that is valid but asks for nothing (an empty or
-    partly unknown ``subscribe``, which freqtrade ignores as a whole).
+    Returns None for a request that is valid but asks for nothing (an empty
+    ``subscribe``). A ``subscribe`` may list types candlecast does not know (freqtrade
+    2026.9 accepts more, e.g. ``liquidation_warning``): they are kept and simply never
+    broadcast, so the known ones still reach the consumer.
 
     Raises:
         ProtocolViolation: not JSON, not an object, unknown type, or bad data; the
@@ -131,8 +133,6 @@ def parse_request(raw: str | bytes) -> Request | None:
             return None
         if not isinstance(data, list) or not all(isinstance(t, str) for t in data):
             raise ProtocolViolation("Invalid subscribe request: expected a list of message types")
-        if any(t not in KNOWN_TYPES for t in data):
-            return None
         return SubscribeRequest(frozenset(data))
     if kind == RequestType.WHITELIST:
         return WhitelistRequest()
