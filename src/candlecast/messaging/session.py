@@ -91,7 +91,7 @@ class SessionSettings:
 
     initial_candle_limit: int = 1500
     remove_entry_exit_signals: bool = False
-    wait_timeout: float = 300.0
+    wait_timeout: float = 30.0
     ping_timeout: float = 10.0
 
 
