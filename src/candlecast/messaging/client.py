@@ -126,7 +126,7 @@ class ProducerClient:
         last_reason: str | None = None
         while True:
             try:
-                await self._session()
+                await self._connection()
                 reason = "connection closed by the producer"
             except asyncio.CancelledError:
                 self.status.state = "stopped"
@@ -165,7 +165,7 @@ class ProducerClient:
         )
         return context
 
-    async def _session(self) -> None:
+    async def _connection(self) -> None:
         self.status.state = "connecting"
         if not is_valid_host(self.producer.host):
             raise InvalidProducerURL(

@@ -105,7 +105,6 @@ class ConsumerSession:
         self.settings = settings or SessionSettings()
         # what we stored last, per key (the same objects the driver stores)
         self.frames: dict[PairKey, pd.DataFrame] = {}
-        self.pairs: tuple[str, ...] = ()
         self._outstanding: dict[str, float] = {}
         self._opened_at: float | None = None
         self._seeded: set[str] = set()
@@ -146,7 +145,6 @@ class ConsumerSession:
         if isinstance(message, proto.WhitelistMessage):
             if not message.pairs:
                 return []
-            self.pairs = message.pairs
             return [SetPairs(message.pairs)]
         if isinstance(message, proto.AnalyzedDfMessage):
             return self._on_analyzed(message, now)
