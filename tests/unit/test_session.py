@@ -284,3 +284,21 @@ def test_a_small_first_frame_asks_for_the_full_frame_unless_it_answers_us(rows: 
     assert isinstance(ask, SendRequest) and '"limit":1500' in ask.text
     [store] = session.on_message(analyzed(slice(200 - rows, 200)), late + 1)
     assert isinstance(store, StoreFrame) and len(store.frame) == rows
+
+
+# ---------------------------------------------------------------------- the planner
+
+
+def test_planner_sends_the_whole_frame_first_and_after_the_window_moved():
+    frame = HISTORY.iloc[:150].reset_index(drop=True)
+    pd.testing.assert_frame_equal(plan_broadcast(frame, None, True, False), frame)
+    last = frame["date"].iloc[-2]
+    pd.testing.assert_frame_equal(plan_broadcast(frame, last, True, True), frame)
+
+
+def test_planner_sends_only_the_new_candles_or_the_reanalyzed_last_one():
+    frame = HISTORY.iloc[:150].reset_index(drop=True)
+    previous = frame["date"].iloc[146]
+    pd.testing.assert_frame_equal(plan_broadcast(frame, previous, True, False), frame.iloc[147:])
+    last = frame["date"].iloc[-1]
+    pd.testing.assert_frame_equal(plan_broadcast(frame, last, False, False), frame.iloc[149:])
