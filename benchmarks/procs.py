@@ -73,7 +73,6 @@ async def producer(args: argparse.Namespace) -> None:
     dp.set_whitelist(pairs)
     hub = MessageHub(dp)
     await hub.start()
-    hub.attach(asyncio.get_running_loop())
     repo = TradeRepository(f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite")
     server = ApiServer(
         create_app(
@@ -199,7 +198,7 @@ async def consumer(args: argparse.Namespace) -> None:
         if entry is not None and len(entry.frame) and len(store.keys(name)) >= args.pairs:
             synced.set()
         if entry is not None and args.latency:
-            latencies.append((time.time() - entry.last_analyzed.timestamp()) * 1000)
+            latencies.append((time.time() - entry.analyzed_at.timestamp()) * 1000)
 
     store.add_listener(listener)
     client = ProducerClient(producer_cfg, settings, store)
@@ -229,12 +228,12 @@ async def consumer_bot(args: argparse.Namespace) -> None:
 
         def populate_indicators(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
             assert self.dp is not None
-            producer_df, la = self.dp.get_producer_df(metadata["pair"])
+            producer_df, analyzed_at = self.dp.get_producer_df(metadata["pair"])
             if not producer_df.empty:
                 last = producer_df["date"].iloc[-1]
                 if seen.get(metadata["pair"]) != last:
                     if metadata["pair"] in seen:
-                        latencies.append((time.time() - la.timestamp()) * 1000)
+                        latencies.append((time.time() - analyzed_at.timestamp()) * 1000)
                     seen[metadata["pair"]] = last
             return dataframe
 

@@ -9,7 +9,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-CAPTURE = ROOT.parent / "shared" / "wire" / "freqtrade-2026.9-capture.json"
 VECTORS = ROOT / "tests" / "vectors" / "freqtrade-2026.9-capture.json"
 
 

@@ -122,7 +122,13 @@ def decode(obj: Any) -> Any:
         index = decode_index(obj["index"])
         columns = obj["columns"]
         data = {
-            i: pd.Series(decode_values(c["dtype"], c["values"]), index=index, copy=False)
+            i: pd.Series(
+                decode_values(c["dtype"], c["values"]),
+                index=index,
+                copy=False,
+                # pandas 3 would infer str from an object array of strings
+                dtype=object if c["dtype"] == "object" else None,
+            )
             for i, c in enumerate(columns)
         }
         frame = pd.DataFrame(data, index=index)
@@ -135,6 +141,7 @@ def decode(obj: Any) -> Any:
             decode_values(obj["dtype"], obj["values"]),
             index=decode_index(obj["index"]),
             name=obj["name"],
+            dtype=object if obj["dtype"] == "object" else None,
         )
     if kind == "ndarray":
         dtype = obj["dtype"]

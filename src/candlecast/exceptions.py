@@ -11,7 +11,6 @@
     │   └── InvalidOrderError        give up on this order
     ├── MessagingError
     │   ├── ProtocolViolation        drop the message / close with a code
-    │   │   └── MessageTooLarge      close with 1009
     │   ├── ProducerUnavailable      reconnect after sleep_time
     │   │   └── TokenRefused         reconnect, but say the token is wrong
     │   └── InvalidProducerURL       stop that producer's task only
@@ -65,10 +64,6 @@ class MessagingError(CandlecastError):
 
 class ProtocolViolation(MessagingError):
     """A peer sent something the protocol does not allow."""
-
-
-class MessageTooLarge(ProtocolViolation):
-    """A message exceeded the configured size limit."""
 
 
 class ProducerUnavailable(MessagingError):

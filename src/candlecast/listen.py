@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from candlecast.config.loader import format_validation_error
 from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
 from candlecast.data.producer_store import ProducerStore
+from candlecast.domain.analyzed import PairKey
 from candlecast.exceptions import ConfigError
 from candlecast.messaging.client import ProducerClient
-from candlecast.messaging.protocol import PairKey
 
 
 def describe(store: ProducerStore, key: PairKey, name: str = "default") -> dict[str, Any]:
@@ -34,7 +34,7 @@ def describe(store: ProducerStore, key: PairKey, name: str = "default") -> dict[
         "columns": [str(c) for c in frame.columns],
         "first": frame["date"].iloc[0].isoformat() if len(frame) else None,
         "last": frame["date"].iloc[-1].isoformat() if len(frame) else None,
-        "last_analyzed": entry.last_analyzed.isoformat(),
+        "analyzed_at": entry.analyzed_at.isoformat(),
     }
 
 
@@ -67,8 +67,8 @@ async def listen(args: argparse.Namespace) -> int:
         latency = client.status.latencies_ms[-1] if client.status.latencies_ms else None
         lat = f", latency {latency:.1f} ms" if latency is not None else ""
         print(
-            f"{key[0]} {key[1]} {key[2]}: {info['rows']} rows x {len(info['columns'])} columns, "
-            f"{info['first']} .. {info['last']}, analyzed {info['last_analyzed']}{lat}",
+            f"{key.pair} {key.timeframe} {key.candle_type}: {info['rows']} rows x {len(info['columns'])} columns, "
+            f"{info['first']} .. {info['last']}, analyzed {info['analyzed_at']}{lat}",
             flush=True,
         )
 

@@ -20,10 +20,10 @@ import pandas as pd
 from candlecast.bot.runtime import Bot
 from candlecast.clock import FixedClock
 from candlecast.config import validate_config
-from candlecast.config.loader import deep_merge
 from candlecast.exchange import SimulatedExchange
 from candlecast.strategy import IStrategy
 from candlecast.strategy.loader import load_strategy
+from candlecast.util.dicts import deep_merge
 from tests.conftest import EXAMPLES
 
 TOKEN = "integration-test-token-0123456789"

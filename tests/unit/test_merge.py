@@ -1,4 +1,7 @@
-"""How a consumer folds incoming frames into its copy (PROTOCOL.md's rules plus our fixes)."""
+"""How a consumer folds incoming frames into its copy (freqtrade's rules plus our fix).
+
+The same rules are checked on freqtrade's own recordings in test_consumer_vectors.py.
+"""
 
 from __future__ import annotations
 
@@ -67,18 +70,37 @@ def test_huge_gap_requests_the_full_frame():
     assert result.request_limit == 1500
 
 
-def test_changed_columns_ask_for_the_full_frame():
+def test_a_new_column_is_appended_with_nan_for_older_rows():
     history = frames(60)
     extra = history.iloc[59:].assign(new_indicator=1.0)
-    assert merge_update(history.iloc[:59], extra, "5m", requested=False).request_limit == 1500
+    result = merge_update(history.iloc[:59], extra, "5m", requested=False)
+    assert result.request_limit is None and result.frame is not None
+    assert list(result.frame.columns) == [*history.columns, "new_indicator"]
+    assert result.frame["new_indicator"].isna().sum() == 59
+    assert result.frame["new_indicator"].iloc[-1] == 1.0
 
 
-def test_stored_frames_keep_at_most_1500_candles():
+def test_a_full_frame_is_stored_as_sent_and_appends_keep_1500_candles():
     history = frames(2000)
-    result = merge_update(None, history, "5m", requested=True)
-    assert len(result.frame) == MAX_STORED_CANDLES
-    assert result.frame["date"].iloc[-1] == history["date"].iloc[-1]
-    assert result.frame.index[0] == 0
+    full = merge_update(None, history.iloc[:1600], "5m", requested=False)
+    pd.testing.assert_frame_equal(full.frame, history.iloc[:1600])  # 1600 rows, as freqtrade
+    appended = merge_update(full.frame, history.iloc[1600:1601], "5m", requested=False)
+    assert len(appended.frame) == MAX_STORED_CANDLES
+    assert appended.frame["date"].iloc[-1] == history["date"].iloc[1600]
+    assert isinstance(appended.frame.index, pd.RangeIndex) and appended.frame.index[0] == 0
+
+
+def test_a_gap_of_a_fraction_of_a_candle_counts():
+    history = frames(60)
+    late = history.iloc[59:].copy()
+    late["date"] = late["date"] + pd.Timedelta(minutes=2, seconds=30)
+    assert merge_update(history.iloc[:59], late, "5m", requested=False).request_limit == 2
+
+
+def test_a_multi_candle_update_after_a_gap_asks_up_to_its_last_candle():
+    history = frames(60)
+    result = merge_update(history.iloc[:50], history.iloc[52:55], "5m", requested=False)
+    assert result.request_limit == 6  # candles 49..54: one of overlap plus all received
 
 
 def test_unsorted_duplicate_or_empty_frames_are_ignored():
@@ -98,3 +120,10 @@ def test_strip_signals_zeroes_signals_and_clears_tags():
     assert stripped["enter_long"].eq(0).all() and stripped["exit_long"].eq(0).all()
     assert stripped["enter_tag"].isna().all()
     assert frame["enter_long"].eq(1).all()  # the received frame is never mutated
+
+
+def test_strip_signals_adds_the_signal_columns_a_frame_lacks():
+    stripped = strip_signals(make_ohlcv(3, "5m"))
+    added = ["enter_long", "exit_long", "enter_short", "exit_short", "enter_tag", "exit_tag"]
+    assert list(stripped.columns[-6:]) == added
+    assert stripped[added[:4]].eq(0).all().all() and stripped[added[4:]].isna().all().all()

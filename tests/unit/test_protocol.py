@@ -54,7 +54,10 @@ def test_unknown_request_type_is_answered_like_freqtrade():
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ('{"type":"subscribe","data":["whitelist","nope"]}', None),
+        (
+            '{"type":"subscribe","data":["whitelist","liquidation_warning"]}',
+            proto.SubscribeRequest(frozenset({"whitelist", "liquidation_warning"})),
+        ),
         ('{"type":"subscribe","data":[]}', None),
         ('{"type":"analyzed_df","data":{}}', proto.AnalyzedDfRequest(None, None)),
         ('{"type":"analyzed_df","data":{"limit":99999}}', proto.AnalyzedDfRequest(1500, None)),
@@ -91,7 +94,7 @@ def test_captured_messages_parse():
     assert wl.pairs == ("BTC/USDT", "ETH/USDT")
     df_msg = next(m for m in messages if isinstance(m, proto.AnalyzedDfMessage))
     assert df_msg.key == ("BTC/USDT", "5m", CandleType.SPOT)
-    assert df_msg.la.tzinfo is not None
+    assert df_msg.analyzed_at.tzinfo is not None
 
 
 def test_captured_dataframes_decode_like_freqtrade_and_re_encode_byte_identically():
@@ -103,7 +106,7 @@ def test_captured_dataframes_decode_like_freqtrade_and_re_encode_byte_identicall
         ours = proto.parse_message(frame).frame
         pd.testing.assert_frame_equal(ours, reference_decode(inner), check_index_type="equiv")
         message = proto.parse_message(frame)
-        again = proto.encode_analyzed_df_json(message.key, ours, message.la).decode()
+        again = proto.encode_analyzed_df_json(message.key, ours, message.analyzed_at).decode()
         assert again == frame
 
 

@@ -157,9 +157,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
     ) -> dict[str, Any]:
         tf = timeframe or ctx.dataprovider.timeframe
         if producer:
-            frame, la = ctx.dataprovider.get_producer_df(pair, tf, producer_name=producer)
+            frame, analyzed_at = ctx.dataprovider.get_producer_df(pair, tf, producer_name=producer)
         else:
-            frame, la = ctx.dataprovider.get_analyzed_dataframe(pair, tf)
+            frame, analyzed_at = ctx.dataprovider.get_analyzed_dataframe(pair, tf)
         if frame.empty:
             raise HTTPException(status_code=404, detail=f"no analyzed data for {pair} {tf}")
         if limit:
@@ -168,7 +168,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             "pair": pair,
             "timeframe": tf,
             "length": len(frame),
-            "last_analyzed": la.isoformat(),
+            "last_analyzed": analyzed_at.isoformat(),  # freqtrade's field name
             **frame_payload(frame),
         }
 

@@ -21,9 +21,10 @@ from dataclasses import replace
 
 from candlecast.clock import Clock
 from candlecast.config.models import UnfilledTimeoutConfig
+from candlecast.domain.orders import OrderState
 from candlecast.domain.trades import OrderRecord, Trade
 from candlecast.exceptions import ExchangeError, InvalidOrderError
-from candlecast.exchange.base import Exchange, OrderState
+from candlecast.exchange.base import Exchange
 from candlecast.persistence.repository import TradeRepository
 
 logger = logging.getLogger(__name__)

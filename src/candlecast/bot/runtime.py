@@ -20,7 +20,6 @@ import pandas as pd
 
 from candlecast import __version__
 from candlecast.api.app import ApiContext, create_app
-from candlecast.api.logfilter import install_redaction
 from candlecast.api.server import ApiServer, bind_socket
 from candlecast.bot import trader
 from candlecast.bot.orders import OrderManager
@@ -28,6 +27,7 @@ from candlecast.clock import Clock, LiveClock
 from candlecast.config.models import SECRET_KEYS, Config
 from candlecast.data.dataprovider import DataProvider
 from candlecast.data.producer_store import ProducerStore
+from candlecast.domain.analyzed import PairKey
 from candlecast.domain.enums import CandleType, RunMode
 from candlecast.domain.timeframes import timeframe_to_msecs
 from candlecast.domain.trades import Trade
@@ -38,12 +38,13 @@ from candlecast.exceptions import (
     TemporaryExchangeError,
 )
 from candlecast.exchange import Exchange, Ticker, create_exchange
+from candlecast.messaging.broadcast import plan_broadcast
 from candlecast.messaging.client import ProducerClient
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
-from candlecast.messaging.protocol import PairKey
 from candlecast.pairlist import PairListChain
 from candlecast.persistence.repository import TradeRepository, default_db_url
 from candlecast.strategy.interface import IStrategy
+from candlecast.util.logfilter import install_redaction
 
 logger = logging.getLogger(__name__)
 
@@ -216,8 +217,6 @@ class Bot:
         """Start the API server, load markets, greet: everything before the first cycle."""
         if self.api_server is None:
             await self.start_api()
-        if self.hub is not None:
-            self.hub.attach(asyncio.get_running_loop())
         await self._load_markets()
         if self.orders is not None:
             # live: a refused key must stop the start, not fail every order later
@@ -332,8 +331,11 @@ class Bot:
         if key is None:
             self._full_cycle_due = True
             self._wake.set()
-        elif key[1] == self.timeframe and self.config.external_message_consumer.analyze_on_update:
-            self._dirty.add(key[0])
+        elif (
+            key.timeframe == self.timeframe
+            and self.config.external_message_consumer.analyze_on_update
+        ):
+            self._dirty.add(key.pair)
             self._wake.set()
 
     async def _main_loop(self) -> None:
@@ -457,37 +459,28 @@ class Bot:
                 self.stats.strategy_errors += 1
                 logger.error("Skipping %s this cycle: %s", pair, exc)
                 continue
-            when = self.clock.now()
-            self.dp.set_analyzed(pair, frame, when)
+            analyzed_at = self.clock.now()
+            self.dp.set_analyzed(pair, frame, analyzed_at)
             first = ohlcv["date"].iloc[0]
             window_moved = self._first_date.get(pair) not in (None, first)
             self._first_date[pair] = first
             self._last_analyzed_candle[pair] = last_candle
             if self.hub is not None:
-                self._broadcast(pair, frame, when, previous, is_new, window_moved)
+                self._broadcast(pair, frame, analyzed_at, previous, is_new, window_moved)
 
     def _broadcast(
         self,
         pair: str,
         frame: pd.DataFrame,
-        when: datetime,
+        analyzed_at: datetime,
         previous: pd.Timestamp | None,
         is_new: bool,
         window_moved: bool,
     ) -> None:
         assert self.hub is not None
-        if window_moved or previous is None:
-            # The history changed under the consumers (window trimmed), or this is the
-            # first analysis since the producer started, whose history may differ from
-            # what consumers kept from a previous run: send the full frame to replace it.
-            part = frame.tail(HISTORY_TARGET)
-        else:
-            part = frame[frame["date"] >= previous].iloc[1:] if is_new else frame.tail(1)
-            if part.empty:
-                part = frame.tail(1)
-            part = part.tail(HISTORY_TARGET)
-        key = (pair, self.timeframe, CandleType.SPOT)
-        for message in self.hub.build_analyzed(key, part, when, is_new):
+        part = plan_broadcast(frame, previous, is_new, window_moved)
+        key = PairKey(pair, self.timeframe, CandleType.SPOT)
+        for message in self.hub.build_analyzed(key, part, analyzed_at, is_new):
             self.hub.publish_threadsafe(message)
 
     # --- trades -----------------------------------------------------------------------

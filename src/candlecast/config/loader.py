@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from candlecast.config.models import SECRET_KEYS, Config
 from candlecast.exceptions import ConfigError
+from candlecast.util.dicts import deep_merge
 
 logger = logging.getLogger(__name__)
 
@@ -90,17 +91,6 @@ def parse_config_text(text: str, source: str = "<config>") -> dict[str, Any]:
             f"{source}: expected a JSON object at the top level, got {type(data).__name__}"
         )
     return data
-
-
-def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``base`` updated by ``override``; nested dicts merge, other values replace."""
-    result = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), dict):
-            result[key] = deep_merge(result[key], value)
-        else:
-            result[key] = value
-    return result
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -7,8 +7,6 @@ explained in ``docs/configuration.md``.
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,6 +18,7 @@ from pydantic import (
 )
 
 from candlecast.domain.timeframes import validate_timeframe
+from candlecast.util.net import is_valid_host
 
 SECRET_KEYS = frozenset(
     {"ws_token", "password", "jwt_secret_key", "key", "secret", "apiKey", "privateKey", "uid"}
@@ -123,21 +122,6 @@ class ApiServerConfig(_Section):
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise ValueError("ssl_certfile and ssl_keyfile must be given together")
         return self
-
-
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$"
-)
-
-
-def is_valid_host(host: str) -> bool:
-    """True for a hostname or an IPv4/IPv6 address (optionally in brackets)."""
-    candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        ipaddress.ip_address(candidate)
-        return True
-    except ValueError:
-        return bool(_HOSTNAME.match(host))
 
 
 class ProducerConfig(_Section):

@@ -9,9 +9,9 @@ from datetime import datetime
 import pandas as pd
 
 from candlecast.data.producer_store import ProducerStore
+from candlecast.domain.analyzed import EPOCH, PairKey
 from candlecast.domain.candles import empty_ohlcv
 from candlecast.domain.enums import CandleType, RunMode
-from candlecast.messaging.protocol import EPOCH, PairKey
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +41,9 @@ class DataProvider:
         with self._lock:
             self._ohlcv[(pair, timeframe)] = frame
 
-    def set_analyzed(self, pair: str, frame: pd.DataFrame, when: datetime) -> None:
+    def set_analyzed(self, pair: str, frame: pd.DataFrame, analyzed_at: datetime) -> None:
         with self._lock:
-            self._analyzed[(pair, self.timeframe, self.candle_type)] = (frame, when)
+            self._analyzed[PairKey(pair, self.timeframe, self.candle_type)] = (frame, analyzed_at)
 
     def set_whitelist(self, pairs: list[str]) -> None:
         with self._lock:
@@ -69,7 +69,7 @@ class DataProvider:
         self, pair: str, timeframe: str | None = None
     ) -> tuple[pd.DataFrame, datetime]:
         """Return (copy of the last analyzed frame of ``pair``, when it was analyzed)."""
-        key = (pair, timeframe or self.timeframe, self.candle_type)
+        key = PairKey(pair, timeframe or self.timeframe, self.candle_type)
         with self._lock:
             entry = self._analyzed.get(key)
         if entry is None:
@@ -77,7 +77,7 @@ class DataProvider:
         return entry[0].copy(), entry[1]
 
     def analyzed_entry(self, key: PairKey) -> tuple[pd.DataFrame, datetime] | None:
-        """The stored (frame, la) for ``key`` without copying (for the producer's replies)."""
+        """The stored (frame, analyzed_at) for ``key`` without copying (for the producer's replies)."""
         with self._lock:
             return self._analyzed.get(key)
 
@@ -103,18 +103,18 @@ class DataProvider:
         """
         tf = timeframe or self.timeframe
         ct = CandleType.from_string(candle_type) if candle_type else self.candle_type
-        entry = self.producer_store.get(producer_name, (pair, tf, ct))
+        entry = self.producer_store.get(producer_name, PairKey(pair, tf, ct))
         if entry is None:
             self._hint_other_timeframes(producer_name, pair, tf)
             return pd.DataFrame(), EPOCH
-        return entry.frame.copy(), entry.last_analyzed
+        return entry.frame.copy(), entry.analyzed_at
 
     def _hint_other_timeframes(self, producer: str, pair: str, timeframe: str) -> None:
         others = sorted(
             {
-                key[1]
+                key.timeframe
                 for key in self.producer_store.keys(producer)
-                if key[0] == pair and key[1] != timeframe
+                if key.pair == pair and key.timeframe != timeframe
             }
         )
         marker = (producer, pair, timeframe)

@@ -1,8 +1,9 @@
 """How a consumer folds an incoming ``analyzed_df`` into its stored copy (pure).
 
-The rules follow freqtrade's consumer (see docs/protocol.md) with two fixes: a
-frame that answers our own request seeds the store whatever its length (a young
-producer with 50 candles works), and the caller keeps at most one outstanding
+The rules are freqtrade's consumer's (checked on its golden vectors) with one fix: a
+small frame that answers our own request seeds the store whatever its length (a young
+producer with 50 candles works; freqtrade asks again forever). The caller
+(:class:`candlecast.messaging.session.ConsumerSession`) keeps at most one outstanding
 request per pair, so a gap can never cause a request storm.
 """
 
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from candlecast.domain.analyzed import FULL_DATAFRAME_THRESHOLD, MAX_CANDLE_LIMIT
 from candlecast.domain.candles import SIGNAL_COLUMNS, TAG_COLUMNS
 from candlecast.domain.timeframes import timeframe_to_msecs
-from candlecast.messaging.protocol import FULL_DATAFRAME_THRESHOLD, MAX_CANDLE_LIMIT
 
 MAX_STORED_CANDLES = MAX_CANDLE_LIMIT
 
@@ -33,24 +35,30 @@ class MergeResult:
 
 
 def strip_signals(frame: pd.DataFrame) -> pd.DataFrame:
-    """Set entry/exit signals to 0 and tags to None (``remove_entry_exit_signals``)."""
+    """``remove_entry_exit_signals``: every signal column 0 and both tags None.
+
+    As freqtrade does, the columns are set whether or not the frame had them (a
+    missing one is added at the end), so a strategy can always read ``enter_short``.
+    """
     out = frame.copy()
     for column in SIGNAL_COLUMNS:
-        if column in out.columns:
-            out[column] = 0
+        out[column] = 0
     for column in TAG_COLUMNS:
-        if column in out.columns:
-            out[column] = None
+        out[column] = None
     return out
 
 
-def _trim(frame: pd.DataFrame) -> pd.DataFrame:
-    if len(frame) > MAX_STORED_CANDLES:
-        frame = frame.iloc[-MAX_STORED_CANDLES:]
-    index = frame.index
-    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
-        return frame
-    return frame.reset_index(drop=True)
+def _micros(stamp: pd.Timestamp) -> int:
+    """Epoch microseconds as a Python int (no overflow, whatever the date)."""
+    return int(stamp.asm8.astype("datetime64[us]").astype(np.int64))
+
+
+def _dates_usable(dates: pd.Series) -> bool:
+    if pd.isna(dates.iloc[0]):
+        return False
+    return len(dates) == 1 or bool(
+        dates.is_monotonic_increasing and dates.is_unique and not dates.isna().any()
+    )
 
 
 def merge_update(
@@ -61,6 +69,11 @@ def merge_update(
 ) -> MergeResult:
     """Decide how ``incoming`` changes ``stored``.
 
+    A frame of ``FULL_DATAFRAME_THRESHOLD`` candles or more replaces the stored one as
+    it is (index included). A smaller one replaces the stored candles from its first
+    date on; when candles would be missing between the two, or nothing is stored, the
+    producer is asked for them (plus one of overlap; 1500 for a long gap).
+
     Args:
         stored: the frame held for this (producer, key), or None.
         incoming: the decoded frame, sorted by date.
@@ -70,34 +83,30 @@ def merge_update(
     if incoming.empty or "date" not in incoming.columns:
         return MergeResult(None, None, "empty or dateless frame ignored")
     dates = incoming["date"]
-    first_new = dates.iloc[0]
-    if pd.isna(first_new) or (
-        len(dates) > 1
-        and not (dates.is_monotonic_increasing and dates.is_unique and not dates.isna().any())
-    ):
+    if not _dates_usable(dates):
         return MergeResult(None, None, "frame with unsorted, duplicate or missing dates ignored")
     if len(incoming) >= FULL_DATAFRAME_THRESHOLD:
-        return MergeResult(_trim(incoming), None, "full frame replaces the stored one")
+        return MergeResult(incoming, None, "full frame replaces the stored one")
     if stored is None or stored.empty:
         if requested:
-            return MergeResult(_trim(incoming), None, "answer to our request seeds the store")
+            return MergeResult(incoming, None, "answer to our request seeds the store")
         return MergeResult(None, MAX_CANDLE_LIMIT, "nothing stored yet: ask for the full frame")
-    if not stored.columns.equals(incoming.columns):
-        if requested:
-            return MergeResult(
-                _trim(incoming), None, "answer with new columns replaces the stored frame"
-            )
-        return MergeResult(None, MAX_CANDLE_LIMIT, "columns changed: ask for the full frame")
-    step = timeframe_to_msecs(timeframe)
+    first_new = dates.iloc[0]
     last_old = stored["date"].iloc[-1]
-    gap = (first_new.value - last_old.value) // (step * 1_000_000)  # Timestamp.value: ns
-    if gap > 1:
-        limit = MAX_CANDLE_LIMIT if gap >= FULL_DATAFRAME_THRESHOLD else gap + 1
-        return MergeResult(None, limit, f"{gap - 1} candles missing: ask for {limit}")
+    # in candle intervals; a fraction counts (a misaligned candle 1.5 intervals later is a gap)
+    step = timeframe_to_msecs(timeframe) * 1000
+    candles = (_micros(first_new) - _micros(last_old)) / step
+    if candles > 1:
+        # ask from the last stored candle (one of overlap) to the last one received:
+        # freqtrade's rule for its 1-candle broadcasts, and whole for longer updates
+        wanted = int((_micros(dates.iloc[-1]) - _micros(last_old)) / step) + 1
+        limit = wanted if wanted < FULL_DATAFRAME_THRESHOLD else MAX_CANDLE_LIMIT
+        return MergeResult(None, limit, f"{int(candles) - 1} candles missing: ask for {limit}")
     # the usual case, the next candle, needs no filtering of the stored rows
     kept = stored if first_new > last_old else stored[stored["date"] < first_new]
+    if kept.empty:
+        return MergeResult(incoming, None, "replaces every stored candle")
     room = MAX_STORED_CANDLES - len(incoming)
     if len(kept) > room:  # drop the oldest rows before joining, not after
         kept = kept.iloc[len(kept) - max(room, 0) :]
-    merged = pd.concat([kept, incoming], ignore_index=True) if len(kept) else incoming
-    return MergeResult(_trim(merged), None, "appended")
+    return MergeResult(pd.concat([kept, incoming], ignore_index=True), None, "appended")

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from candlecast.messaging.protocol import PairKey
+from candlecast.domain.analyzed import PairKey
 
 # Called with (producer, key) after a frame changed, (producer, None) after its whitelist changed.
 UpdateListener = Callable[[str, PairKey | None], None]
@@ -24,7 +24,7 @@ UpdateListener = Callable[[str, PairKey | None], None]
 @dataclass(frozen=True)
 class StoredFrame:
     frame: pd.DataFrame
-    last_analyzed: datetime
+    analyzed_at: datetime
     received_at: float
 
 
@@ -58,10 +58,10 @@ class ProducerStore:
         producer: str,
         key: PairKey,
         frame: pd.DataFrame,
-        last_analyzed: datetime,
+        analyzed_at: datetime,
         received_at: float,
     ) -> None:
-        entry = StoredFrame(frame, last_analyzed, received_at)
+        entry = StoredFrame(frame, analyzed_at, received_at)
         with self._lock:
             self._frames[(producer, key)] = entry
         for listener in self._listeners:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from candlecast.clock import Clock
 from candlecast.config.models import ExchangeConfig
-from candlecast.exchange.base import Exchange, OrderState, Ticker
+from candlecast.exchange.base import Exchange, Ticker
 from candlecast.exchange.simulated import SimulatedExchange
 
 
@@ -26,4 +26,4 @@ def create_exchange(
     return CcxtExchange(config, clock, live=live)
 
 
-__all__ = ["Exchange", "OrderState", "SimulatedExchange", "Ticker", "create_exchange"]
+__all__ = ["Exchange", "SimulatedExchange", "Ticker", "create_exchange"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from candlecast.domain.orders import OrderState
 from candlecast.domain.timeframes import timeframe_to_msecs
 from candlecast.exceptions import ExchangeError
 
@@ -18,29 +19,6 @@ class Ticker:
     last: float
     bid: float
     ask: float
-
-
-@dataclass(frozen=True)
-class OrderState:
-    """An exchange order as last seen: ``status`` is "open", "closed" or "canceled"."""
-
-    id: str
-    pair: str
-    side: str  # "buy" or "sell"
-    status: str
-    amount: float
-    filled: float
-    price: float
-    average: float | None = None
-
-    @property
-    def remaining(self) -> float:
-        return max(self.amount - self.filled, 0.0)
-
-    @property
-    def fill_price(self) -> float:
-        """The average fill price, or the limit price when the exchange gave none."""
-        return self.average or self.price
 
 
 class Exchange(ABC):

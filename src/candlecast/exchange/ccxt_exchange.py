@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from candlecast.clock import Clock, LiveClock
-from candlecast.config.loader import deep_merge
 from candlecast.config.models import ExchangeConfig
 from candlecast.domain.candles import empty_ohlcv, ms_to_dates
+from candlecast.domain.orders import OrderState
 from candlecast.domain.timeframes import timeframe_to_msecs
 from candlecast.exceptions import (
     ConfigError,
@@ -39,7 +39,8 @@ from candlecast.exceptions import (
     InvalidOrderError,
     TemporaryExchangeError,
 )
-from candlecast.exchange.base import Exchange, OrderState, Ticker
+from candlecast.exchange.base import Exchange, Ticker
+from candlecast.util.dicts import deep_merge
 
 logger = logging.getLogger(__name__)
 

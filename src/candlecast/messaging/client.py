@@ -1,8 +1,10 @@
 """The consumer side: one task per producer, reconnecting forever.
 
-The task connects, sends the initial requests, then feeds every frame through the
-protocol parser and the pure merge rules into the ``ProducerStore``. It never
-raises out of ``run()`` except on cancellation or an invalid URL.
+The task connects and drives a :class:`~candlecast.messaging.session.ConsumerSession`
+(the rules, without I/O): it hands the session every frame and the passing time, and
+carries out the actions it answers with (store a frame in the ``ProducerStore``, send
+a request, ping, close). It never raises out of ``run()`` except on cancellation or
+an invalid URL.
 """
 
 from __future__ import annotations
@@ -15,12 +17,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig, is_valid_host
-from candlecast.data.merge import merge_update, strip_signals
+from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
 from candlecast.data.producer_store import ProducerStore
 from candlecast.exceptions import (
     InvalidProducerURL,
@@ -30,12 +30,21 @@ from candlecast.exceptions import (
 )
 from candlecast.messaging import protocol as proto
 from candlecast.messaging.codec_binary import SUBPROTOCOL
+from candlecast.messaging.session import (
+    Action,
+    Close,
+    ConsumerSession,
+    SendPing,
+    SendRequest,
+    SessionSettings,
+    SetPairs,
+    StoreFrame,
+)
+from candlecast.util.net import is_valid_host
 
 logger = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
-REQUEST_EXPIRY = 30.0
-INITIAL_SYNC_WINDOW = 60.0
 
 
 def producer_url(producer: ProducerConfig, token: bool = True) -> str:
@@ -100,13 +109,16 @@ class ProducerClient:
         self.store = store
         self.name = producer.name
         self.status = ConnectionStatus(self.name, producer_url(producer, token=False))
-        self._ws: ClientConnection | None = None
-        self._outstanding: dict[str, float] = {}
-        self._initial_at = 0.0
-        self._initial_seeded: set[str] = set()
+        self.session = ConsumerSession(
+            SessionSettings(
+                initial_candle_limit=settings.initial_candle_limit,
+                remove_entry_exit_signals=settings.remove_entry_exit_signals,
+                wait_timeout=settings.wait_timeout,
+                ping_timeout=settings.ping_timeout,
+            )
+        )
         self._connected_once = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._dead = False
+        self._abort = False
 
     # --- connection loop ----------------------------------------------------------------
     async def run(self) -> None:
@@ -114,7 +126,7 @@ class ProducerClient:
         last_reason: str | None = None
         while True:
             try:
-                await self._session()
+                await self._connection()
                 reason = "connection closed by the producer"
             except asyncio.CancelledError:
                 self.status.state = "stopped"
@@ -153,7 +165,7 @@ class ProducerClient:
         )
         return context
 
-    async def _session(self) -> None:
+    async def _connection(self) -> None:
         self.status.state = "connecting"
         if not is_valid_host(self.producer.host):
             raise InvalidProducerURL(
@@ -191,7 +203,6 @@ class ProducerClient:
             raise ProducerUnavailable(
                 f"cannot connect to {self.status.url}: {exc or type(exc).__name__}"
             ) from None
-        self._ws = ws
         binary = ws.subprotocol == SUBPROTOCOL
         self.status.encoding = "binary" if binary else "json"
         self.status.state = "connected"
@@ -199,16 +210,12 @@ class ProducerClient:
         if self._connected_once:
             self.status.reconnects += 1
         self._connected_once = True
-        self._outstanding.clear()
-        self._initial_seeded.clear()
-        self._dead = False
+        self._abort = False
         logger.info(
             "Connected to producer %s at %s (%s)", self.name, self.status.url, self.status.encoding
         )
         try:
-            self._initial_at = time.monotonic()
-            for request in proto.initial_requests(self.settings.initial_candle_limit):
-                await ws.send(request.decode())
+            await self._apply(ws, self.session.on_open(time.monotonic()), count=False)
             await self._receive_loop(ws)
         except ConnectionClosed as exc:
             code = exc.sent.code if exc.sent else (exc.rcvd.code if exc.rcvd else None)
@@ -222,64 +229,74 @@ class ProducerClient:
                 ) from None
             raise ProducerUnavailable(f"connection closed ({code or 'no close frame'})") from None
         finally:
-            self._ws = None
-            if self._dead:
+            self.session.on_close()
+            if self._abort:
                 # nothing comes back on a frozen connection: do not wait for a closing handshake
                 ws.transport.abort()
             await ws.close()
 
     async def _receive_loop(self, ws: ClientConnection) -> None:
         while True:
+            deadline = self.session.next_deadline()
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
             # cancellation that races with recv() completing, and the task never stops.
             try:
-                async with asyncio.timeout(self.settings.wait_timeout):
+                async with asyncio.timeout(wait):
                     raw = await ws.recv()
             except TimeoutError:
-                await self._check_alive(ws)
+                await self._apply(ws, self.session.on_tick(time.monotonic()))
                 continue
-            self.handle_frame(raw)
+            await self._apply(ws, self.handle_frame(raw))
 
-    async def _check_alive(self, ws: ClientConnection) -> None:
-        started = time.monotonic()
-        pong = await ws.ping()
-        try:
-            async with asyncio.timeout(self.settings.ping_timeout):
-                await pong
-        except TimeoutError:
-            reason = f"no message for {_num(self.settings.wait_timeout)} s and no pong within {_num(self.settings.ping_timeout)} s"
-            self._dead = True
-            self.status.last_error = reason
-            self.status.state = "disconnected"
-            raise ProducerUnavailable(reason) from None
-        logger.debug(
-            "Producer %s alive, ping %.1f ms", self.name, (time.monotonic() - started) * 1000
-        )
+    async def _apply(self, ws: ClientConnection, actions: list[Action], count: bool = True) -> None:
+        """Carry out the session's actions, in order."""
+        for action in actions:
+            if isinstance(action, StoreFrame):
+                self.store.put(self.name, action.key, action.frame, action.analyzed_at, time.time())
+            elif isinstance(action, SetPairs):
+                self.store.set_pairs(self.name, action.pairs)
+            elif isinstance(action, SendRequest):
+                if count:
+                    logger.info("Producer %s, %s", self.name, action.reason)
+                    self.status.requests_sent += 1
+                await ws.send(action.text)
+            elif isinstance(action, SendPing):
+                await self._ping(ws)
+            elif isinstance(action, Close):
+                self._abort = action.abort
+                self.status.last_error = action.reason
+                self.status.state = "disconnected"
+                raise ProducerUnavailable(action.reason)
 
-    async def _request(self, pair: str, limit: int) -> None:
-        ws = self._ws
-        if ws is None:
-            return
-        self._outstanding[pair] = time.monotonic()
-        self.status.requests_sent += 1
-        await ws.send(proto.analyzed_df_request(limit, pair).decode())
+    async def _ping(self, ws: ClientConnection) -> None:
+        sent = time.monotonic()
+        pong = asyncio.ensure_future(await ws.ping())
 
-    # --- message handling (no I/O except the follow-up request) -------------------------
-    def handle_frame(self, raw: str | bytes) -> None:
+        def answered(done: asyncio.Future[float]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                return  # the connection closed first
+            self.session.on_pong(time.monotonic())
+            logger.debug(
+                "Producer %s alive, ping %.1f ms", self.name, (time.monotonic() - sent) * 1000
+            )
+
+        pong.add_done_callback(answered)
+
+    # --- message handling (no I/O) -------------------------------------------------------
+    def handle_frame(self, raw: str | bytes) -> list[Action]:
+        """Hand one received frame to the session; return the actions to carry out."""
         now = time.time()
         self.status.messages_received += 1
         self.status.bytes_received += len(raw)
         self.status.last_message_at = now
         try:
             message = proto.parse_message(raw, binary=isinstance(raw, bytes))
-            if isinstance(message, proto.WhitelistMessage):
-                self.store.set_pairs(self.name, message.pairs)
-            elif isinstance(message, proto.AnalyzedDfMessage):
-                self._on_analyzed(message, now)
-            # new_candle and other types carry nothing to store
+            actions = self.session.on_message(message, time.monotonic())
         except ProtocolViolation as exc:
             self.status.invalid_messages += 1
             logger.warning("Ignored invalid message from producer %s: %s", self.name, exc)
+            return []
         except Exception as exc:  # never let one message kill the connection
             self.status.invalid_messages += 1
             logger.warning(
@@ -288,43 +305,20 @@ class ProducerClient:
                 type(exc).__name__,
                 exc,
             )
-
-    def _requested(self, pair: str) -> bool:
-        sent = self._outstanding.get(pair)
-        if sent is not None and time.monotonic() - sent < REQUEST_EXPIRY:
-            return True
-        initial = time.monotonic() - self._initial_at < INITIAL_SYNC_WINDOW
-        return initial and pair not in self._initial_seeded
-
-    def _on_analyzed(self, message: proto.AnalyzedDfMessage, now: float) -> None:
-        pair = message.key[0]
-        frame = (
-            strip_signals(message.frame)
-            if self.settings.remove_entry_exit_signals
-            else message.frame
-        )
-        stored = self.store.get(self.name, message.key)
-        result = merge_update(
-            stored.frame if stored else None, frame, message.key[1], self._requested(pair)
-        )
-        if result.frame is not None:
-            self._outstanding.pop(pair, None)
-            self._initial_seeded.add(pair)
-            self.store.put(self.name, message.key, result.frame, message.la, now)
-            # latency of live updates: from the producer's analysis (or send) to stored here
-            if len(frame) <= 2:
-                origin = message.sent_at if message.sent_at is not None else message.la.timestamp()
-                self.status.latencies_ms.append((time.time() - origin) * 1000)
-        if result.request_limit is not None and pair not in self._outstanding:
-            logger.info("Producer %s, %s: %s", self.name, pair, result.reason)
-            self._outstanding[pair] = time.monotonic()
-            task = asyncio.get_running_loop().create_task(self._request(pair, result.request_limit))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            return []
+        live = isinstance(message, proto.AnalyzedDfMessage) and len(message.frame) <= 2
+        if live and any(isinstance(a, StoreFrame) for a in actions):
+            # latency of live updates: from the producer's analysis (or send) to here
+            assert isinstance(message, proto.AnalyzedDfMessage)
+            origin = message.sent_at
+            if origin is None:
+                origin = message.analyzed_at.timestamp()
+            self.status.latencies_ms.append((time.time() - origin) * 1000)
+        return actions
 
 
 def _num(value: float) -> str:
     return f"{value:g}"
 
 
-__all__ = ["ConnectionStatus", "ProducerClient", "producer_url", "websockets"]
+__all__ = ["ConnectionStatus", "ProducerClient", "producer_url"]

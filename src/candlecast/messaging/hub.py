@@ -27,8 +27,10 @@ from typing import Protocol
 
 import pandas as pd
 
+from candlecast.domain.analyzed import PairKey
+from candlecast.domain.enums import CandleType
 from candlecast.messaging import protocol as proto
-from candlecast.messaging.protocol import PairKey
+from candlecast.messaging.protocol import MessageType
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ class AnalyzedSource(Protocol):
     """Where replies come from: the producer's analyzed frames and whitelist."""
 
     timeframe: str
-    candle_type: proto.CandleType
+    candle_type: CandleType
 
     def current_whitelist(self) -> list[str]: ...
 
@@ -69,7 +71,7 @@ class ChannelPolicy:
 class Outgoing:
     """One message, already encoded: ``text`` for JSON peers, ``binary`` for candlecast peers."""
 
-    type: str
+    type: MessageType
     text: str | None
     binary: bytes | None = None
 
@@ -286,9 +288,6 @@ class MessageHub:
         self._sweeper: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------
-    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._sweeper = self._loop.create_task(self._sweep_loop(), name="ws-policy-sweep")
@@ -317,7 +316,7 @@ class MessageHub:
         self.channels.discard(channel)
 
     # --- broadcasting ----------------------------------------------------------------
-    def encodings_needed(self, message_type: str) -> tuple[bool, bool]:
+    def encodings_needed(self, message_type: MessageType) -> tuple[bool, bool]:
         """Return (json needed, binary needed) for a broadcast of ``message_type``."""
         text = binary = False
         for channel in list(self.channels):
@@ -335,7 +334,11 @@ class MessageHub:
             if message.type in channel.subscriptions:
                 if message.binary is None and message.text is None:
                     continue
-                if channel.binary and message.binary is None and message.type == "analyzed_df":
+                if (
+                    channel.binary
+                    and message.binary is None
+                    and message.type == MessageType.ANALYZED_DF
+                ):
                     continue
                 if not channel.binary and message.text is None:
                     continue
@@ -353,26 +356,32 @@ class MessageHub:
             pass  # the loop is shutting down
 
     def broadcast_whitelist(self, pairs: list[str]) -> Outgoing:
-        return Outgoing("whitelist", proto.encode_whitelist(pairs).decode())
+        return Outgoing(MessageType.WHITELIST, proto.encode_whitelist(pairs).decode())
 
     def build_analyzed(
-        self, key: PairKey, frame: pd.DataFrame, la: datetime, new_candle: bool
+        self, key: PairKey, frame: pd.DataFrame, analyzed_at: datetime, new_candle: bool
     ) -> list[Outgoing]:
         """Encode an analysis broadcast once per needed encoding (call from any thread)."""
-        text_needed, binary_needed = self.encodings_needed("analyzed_df")
+        text_needed, binary_needed = self.encodings_needed(MessageType.ANALYZED_DF)
         out: list[Outgoing] = []
         if text_needed or binary_needed:
-            text = proto.encode_analyzed_df_json(key, frame, la).decode() if text_needed else None
-            binary = proto.encode_analyzed_df_binary(key, frame, la) if binary_needed else None
-            out.append(Outgoing("analyzed_df", text, binary))
+            text = (
+                proto.encode_analyzed_df_json(key, frame, analyzed_at).decode()
+                if text_needed
+                else None
+            )
+            binary = (
+                proto.encode_analyzed_df_binary(key, frame, analyzed_at) if binary_needed else None
+            )
+            out.append(Outgoing(MessageType.ANALYZED_DF, text, binary))
         if new_candle:
-            out.append(Outgoing("new_candle", proto.encode_new_candle(key).decode()))
+            out.append(Outgoing(MessageType.NEW_CANDLE, proto.encode_new_candle(key).decode()))
         return out
 
     # --- replies -------------------------------------------------------------------
     def reply_keys(self, pair: str | None) -> list[PairKey]:
         pairs = [pair] if pair else self.source.current_whitelist()
-        return [(p, self.source.timeframe, self.source.candle_type) for p in pairs]
+        return [PairKey(p, self.source.timeframe, self.source.candle_type) for p in pairs]
 
     async def encode_reply(
         self, key: PairKey, limit: int | None, binary: bool
@@ -380,8 +389,8 @@ class MessageHub:
         entry = self.source.analyzed_entry(key)
         if entry is None:
             return None
-        frame, la = entry
-        cache_key = (key, la, limit, binary)
+        frame, analyzed_at = entry
+        cache_key = (key, analyzed_at, limit, binary)
         cached = self._cache.get(cache_key)
         if cached is not None:
             return cached
@@ -389,8 +398,8 @@ class MessageHub:
 
         def encode() -> str | bytes:
             if binary:
-                return proto.encode_analyzed_df_binary(key, part, la)
-            return proto.encode_analyzed_df_json(key, part, la).decode()
+                return proto.encode_analyzed_df_binary(key, part, analyzed_at)
+            return proto.encode_analyzed_df_json(key, part, analyzed_at).decode()
 
         # big frames are encoded off the event loop, so other consumers keep being served
         payload = (

@@ -16,14 +16,12 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from candlecast.domain.analyzed import MAX_CANDLE_LIMIT, PairKey
 from candlecast.domain.enums import CandleType
 from candlecast.exceptions import ProtocolViolation
 from candlecast.messaging import codec_binary, codec_json
 
 WS_PATH = "/api/v1/message/ws"
-MAX_CANDLE_LIMIT = 1500
-FULL_DATAFRAME_THRESHOLD = 100
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class MessageType(StrEnum):
@@ -46,13 +44,19 @@ class MessageType(StrEnum):
 
 
 KNOWN_TYPES = frozenset(t.value for t in MessageType)
-REQUEST_TYPES = frozenset({"subscribe", "whitelist", "analyzed_df"})
 
-PairKey = tuple[str, str, CandleType]
+
+class RequestType(StrEnum):
+    """What a consumer may ask a producer."""
+
+    SUBSCRIBE = "subscribe"
+    WHITELIST = "whitelist"
+    ANALYZED_DF = "analyzed_df"
 
 
 def key_to_wire(key: PairKey) -> list[str]:
-    return [key[0], key[1], str(key[2])]
+    pair, timeframe, candle_type = key
+    return [pair, timeframe, str(candle_type)]
 
 
 def key_from_wire(value: Any) -> PairKey:
@@ -63,13 +67,13 @@ def key_from_wire(value: Any) -> PairKey:
     ):
         raise ProtocolViolation(f"expected key [pair, timeframe, candle_type], got {value!r:.80}")
     try:
-        return (value[0], value[1], CandleType.from_string(value[2]))
+        return PairKey(value[0], value[1], CandleType.from_string(value[2]))
     except ValueError:
         raise ProtocolViolation(f"unknown candle type {value[2]!r:.40}") from None
 
 
-def format_la(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat()
+def format_la(analyzed_at: datetime) -> str:
+    return analyzed_at.astimezone(UTC).isoformat()
 
 
 def parse_la(value: Any) -> datetime:
@@ -107,8 +111,10 @@ Request = SubscribeRequest | WhitelistRequest | AnalyzedDfRequest
 def parse_request(raw: str | bytes) -> Request | None:
     """Parse a consumer's request frame.
 
-    Returns None for a request that is valid but asks for nothing (an empty or
-    partly unknown ``subscribe``, which freqtrade ignores as a whole).
+    Returns None for a request that is valid but asks for nothing (an empty
+    ``subscribe``). A ``subscribe`` may list types candlecast does not know (freqtrade
+    2026.9 accepts more, e.g. ``liquidation_warning``): they are kept and simply never
+    broadcast, so the known ones still reach the consumer.
 
     Raises:
         ProtocolViolation: not JSON, not an object, unknown type, or bad data; the
@@ -122,17 +128,15 @@ def parse_request(raw: str | bytes) -> Request | None:
         raise ProtocolViolation("Invalid request: expected an object with a string 'type'")
     kind = obj["type"]
     data = obj.get("data")
-    if kind == "subscribe":
+    if kind == RequestType.SUBSCRIBE:
         if not data:
             return None
         if not isinstance(data, list) or not all(isinstance(t, str) for t in data):
             raise ProtocolViolation("Invalid subscribe request: expected a list of message types")
-        if any(t not in KNOWN_TYPES for t in data):
-            return None
         return SubscribeRequest(frozenset(data))
-    if kind == "whitelist":
+    if kind == RequestType.WHITELIST:
         return WhitelistRequest()
-    if kind == "analyzed_df":
+    if kind == RequestType.ANALYZED_DF:
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -151,15 +155,15 @@ def parse_request(raw: str | bytes) -> Request | None:
 
 
 def subscribe_request(types: list[str]) -> bytes:
-    return orjson.dumps({"type": "subscribe", "data": types})
+    return orjson.dumps({"type": RequestType.SUBSCRIBE, "data": types})
 
 
 def whitelist_request() -> bytes:
-    return orjson.dumps({"type": "whitelist"})
+    return orjson.dumps({"type": RequestType.WHITELIST})
 
 
 def analyzed_df_request(limit: int | None, pair: str | None = None) -> bytes:
-    return orjson.dumps({"type": "analyzed_df", "data": {"limit": limit, "pair": pair}})
+    return orjson.dumps({"type": RequestType.ANALYZED_DF, "data": {"limit": limit, "pair": pair}})
 
 
 def initial_requests(limit: int) -> list[bytes]:
@@ -181,12 +185,12 @@ class WhitelistMessage:
 
 @dataclass(frozen=True)
 class AnalyzedDfMessage:
-    """An analyzed dataframe: ``ts_event`` is ``la`` (when it was analyzed), ``ts_init``
-    when this side built or received the message."""
+    """An analyzed dataframe: ``analyzed_at`` (the wire's ``la``, when the producer analyzed
+    it) is the event time, ``ts_init`` when this side built or received the message."""
 
     key: PairKey
     frame: pd.DataFrame = field(compare=False)
-    la: datetime
+    analyzed_at: datetime
     ts_init: float = field(default_factory=time.time, compare=False)
     sent_at: float | None = None
 
@@ -206,34 +210,39 @@ Message = WhitelistMessage | AnalyzedDfMessage | NewCandleMessage | OtherMessage
 
 
 def encode_whitelist(pairs: list[str] | tuple[str, ...]) -> bytes:
-    return orjson.dumps({"type": "whitelist", "data": list(pairs)})
+    return orjson.dumps({"type": MessageType.WHITELIST, "data": list(pairs)})
 
 
 def encode_new_candle(key: PairKey) -> bytes:
-    return orjson.dumps({"type": "new_candle", "data": key_to_wire(key)})
+    return orjson.dumps({"type": MessageType.NEW_CANDLE, "data": key_to_wire(key)})
 
 
 def encode_exception(text: str) -> bytes:
-    return orjson.dumps({"type": "exception", "data": text})
+    return orjson.dumps({"type": MessageType.EXCEPTION, "data": text})
 
 
-def encode_analyzed_df_json(key: PairKey, frame: pd.DataFrame, la: datetime) -> bytes:
+def encode_analyzed_df_json(key: PairKey, frame: pd.DataFrame, analyzed_at: datetime) -> bytes:
     """The freqtrade text frame: the dataframe as a JSON string inside the message."""
     inner = codec_json.encode_split(frame).decode()
     return orjson.dumps(
         {
-            "type": "analyzed_df",
+            "type": MessageType.ANALYZED_DF,
             "data": {
                 "key": key_to_wire(key),
                 "df": {"__type__": "dataframe", "__value__": inner},
-                "la": format_la(la),
+                "la": format_la(analyzed_at),
             },
         }
     )
 
 
-def encode_analyzed_df_binary(key: PairKey, frame: pd.DataFrame, la: datetime) -> bytes:
-    meta = {"type": "analyzed_df", "key": key_to_wire(key), "la": format_la(la), "ts": time.time()}
+def encode_analyzed_df_binary(key: PairKey, frame: pd.DataFrame, analyzed_at: datetime) -> bytes:
+    meta = {
+        "type": MessageType.ANALYZED_DF,
+        "key": key_to_wire(key),
+        "la": format_la(analyzed_at),
+        "ts": time.time(),
+    }
     return codec_binary.encode_frame(meta, frame)
 
 
@@ -245,7 +254,7 @@ def parse_message(raw: str | bytes, binary: bool = False) -> Message:
     """
     if binary:
         meta, frame = codec_binary.decode_frame(raw if isinstance(raw, bytes) else raw.encode())
-        if meta.get("type") != "analyzed_df":
+        if meta.get("type") != MessageType.ANALYZED_DF:
             raise ProtocolViolation(f"binary frame of unexpected type {meta.get('type')!r:.40}")
         sent = meta.get("ts")
         return AnalyzedDfMessage(
@@ -261,11 +270,11 @@ def parse_message(raw: str | bytes, binary: bool = False) -> Message:
     if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
         raise ProtocolViolation("expected an object with a string 'type'")
     kind, data = obj["type"], obj.get("data")
-    if kind == "whitelist":
+    if kind == MessageType.WHITELIST:
         if not isinstance(data, list) or not all(isinstance(p, str) for p in data):
             raise ProtocolViolation("whitelist: expected a list of pair names")
         return WhitelistMessage(tuple(data))
-    if kind == "analyzed_df":
+    if kind == MessageType.ANALYZED_DF:
         if not isinstance(data, dict):
             raise ProtocolViolation("analyzed_df: expected data to be an object")
         df = data.get("df")
@@ -279,21 +288,19 @@ def parse_message(raw: str | bytes, binary: bool = False) -> Message:
             )
         frame = codec_json.decode_split(df["__value__"])
         return AnalyzedDfMessage(key_from_wire(data.get("key")), frame, parse_la(data.get("la")))
-    if kind == "new_candle":
+    if kind == MessageType.NEW_CANDLE:
         return NewCandleMessage(key_from_wire(data))
     return OtherMessage(kind, data)
 
 
 __all__ = [
-    "EPOCH",
-    "FULL_DATAFRAME_THRESHOLD",
-    "MAX_CANDLE_LIMIT",
     "WS_PATH",
     "AnalyzedDfMessage",
     "AnalyzedDfRequest",
     "MessageType",
     "NewCandleMessage",
     "OtherMessage",
+    "RequestType",
     "SubscribeRequest",
     "WhitelistMessage",
     "WhitelistRequest",

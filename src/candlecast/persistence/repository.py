@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from candlecast.domain.orders import OrderState
 from candlecast.domain.trades import OrderRecord, Trade
-from candlecast.exchange.base import OrderState
 from candlecast.persistence.models import Base, OrderRow, TradeRow
 
 _FIELDS = (
