@@ -43,7 +43,7 @@ def parse(text: str, ncols: int) -> np.ndarray | None:
     result = _numrows.parse(text, 0, ncols)
     if result is None:
         return None
-    packed, nrows, end = result
+    packed, nrows, end, _ = result
     assert end == len(text)
     return np.frombuffer(packed, dtype=np.float64).reshape(nrows, ncols)
 
@@ -146,7 +146,7 @@ def test_every_cut_of_a_document_is_refused_without_reading_past_it():
         ncols = rng.randrange(1, 4)
         result = _numrows.parse(noise, 0, ncols)
         if result is not None:  # a valid document by chance: consistent with itself
-            packed, nrows, end = result
+            packed, nrows, end, _ = result
             assert len(packed) == 8 * nrows * ncols and 0 < end <= len(noise)
             expected = reference(noise[:end].decode())
             if nrows:
