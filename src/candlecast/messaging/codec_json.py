@@ -23,7 +23,7 @@ import orjson
 import pandas as pd
 from pandas.api.internals import create_dataframe_from_blocks
 
-from candlecast.domain.candles import DATE_DTYPE, dates_to_ms
+from candlecast.domain.candles import dates_to_ms
 from candlecast.exceptions import ProtocolViolation
 
 _numrows: Any
@@ -221,7 +221,7 @@ def column_values(series: pd.Series, name: Any = None) -> list[Any]:
         return series.to_numpy().tolist()
     if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and kind == "M"):
         return _datetime_ms(series, None if name == "date" else _MIN_INT64)
-    if isinstance(dtype, pd.StringDtype | pd.CategoricalDtype) or dtype == object:
+    if isinstance(dtype, pd.StringDtype | pd.CategoricalDtype) or dtype == np.dtype(object):
         return [_object_value(v) for v in series.to_numpy(dtype=object)]
     raise UnencodableColumn(f"dtype {dtype}")
 
@@ -232,7 +232,7 @@ def _masked_values(series: pd.Series) -> list[Any]:
     kind = series.dtype.kind
     if kind == "f":
         return _float_column(series.to_numpy(dtype=np.float64, na_value=np.nan))
-    numpy_dtype = series.dtype.numpy_dtype  # type: ignore[union-attr]
+    numpy_dtype = series.dtype.numpy_dtype
     out: list[Any] = series.to_numpy(dtype=numpy_dtype, na_value=0).tolist()
     for i in np.flatnonzero(missing).tolist():
         out[i] = None
@@ -284,6 +284,31 @@ def encode_split(frame: pd.DataFrame) -> bytes:
         flat[2 * j + 1 :: width] = segment
     flat.append(b"]]}")
     return b"".join(flat)
+
+
+def encode_split_lenient(frame: pd.DataFrame) -> tuple[bytes, list[tuple[Any, str]]]:
+    """``encode_split``, leaving out the columns it cannot encode (never raises for a
+    frame pandas can hold). Returns (document, [(column, reason), ...])."""
+    try:
+        return encode_split(frame), []
+    except Exception:  # find the columns at fault below
+        pass
+    keep: list[int] = []
+    dropped: list[tuple[Any, str]] = []
+    for pos, name in enumerate(frame.columns):
+        try:
+            _json_values(column_values(frame.iloc[:, pos], name))
+            keep.append(pos)
+        except UnencodableColumn as exc:
+            dropped.append((name, f"holds {exc}"))
+        except Exception as exc:  # a value orjson or pandas refuses
+            dropped.append((name, f"{type(exc).__name__}: {exc}"))
+    part = frame.iloc[:, keep]
+    try:
+        return encode_split(part), dropped
+    except Exception as exc:  # an index that cannot be written
+        dropped.append(("index", f"{type(exc).__name__}: {exc}"))
+        return encode_split(part.reset_index(drop=True)), dropped
 
 
 def _format_rows_in_c(frame: pd.DataFrame) -> bytes | None:
@@ -703,4 +728,12 @@ def reference_decode(text: str) -> pd.DataFrame:
     return frame
 
 
-__all__ = ["decode_split", "encode_split", "pandas_float", "reference_decode", "reference_encode"]
+__all__ = [
+    "UnencodableColumn",
+    "decode_split",
+    "encode_split",
+    "encode_split_lenient",
+    "pandas_float",
+    "reference_decode",
+    "reference_encode",
+]

@@ -7,6 +7,7 @@ sides follow. The asyncio server and client only move bytes through these.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ import pandas as pd
 from candlecast.domain.enums import CandleType
 from candlecast.exceptions import ProtocolViolation
 from candlecast.messaging import codec_binary, codec_json
+
+logger = logging.getLogger(__name__)
 
 WS_PATH = "/api/v1/message/ws"
 MAX_CANDLE_LIMIT = 1500
@@ -217,15 +220,39 @@ def encode_exception(text: str) -> bytes:
     return orjson.dumps({"type": "exception", "data": text})
 
 
+_dropped_warned: set[tuple[str, str]] = set()
+
+
+def _warn_dropped(key: PairKey, dropped: list[tuple[Any, str]]) -> None:
+    """One warning per pair and column left out of broadcasts (not one per candle)."""
+    for column, reason in dropped:
+        marker = (key[0], str(column))
+        if marker in _dropped_warned:
+            continue
+        _dropped_warned.add(marker)
+        logger.warning(
+            "%s: column %r cannot be sent to consumers (it %s); it is left out of the "
+            "analyzed dataframe messages",
+            key[0],
+            column,
+            reason,
+        )
+
+
 def encode_analyzed_df_json(key: PairKey, frame: pd.DataFrame, la: datetime) -> bytes:
-    """The freqtrade text frame: the dataframe as a JSON string inside the message."""
-    inner = codec_json.encode_split(frame).decode()
+    """The freqtrade text frame: the dataframe as a JSON string inside the message.
+
+    A column the encoding cannot carry is left out (with one warning per pair and column).
+    """
+    document, dropped = codec_json.encode_split_lenient(frame)
+    if dropped:
+        _warn_dropped(key, dropped)
     return orjson.dumps(
         {
             "type": "analyzed_df",
             "data": {
                 "key": key_to_wire(key),
-                "df": {"__type__": "dataframe", "__value__": inner},
+                "df": {"__type__": "dataframe", "__value__": document.decode()},
                 "la": format_la(la),
             },
         }
@@ -234,7 +261,11 @@ def encode_analyzed_df_json(key: PairKey, frame: pd.DataFrame, la: datetime) -> 
 
 def encode_analyzed_df_binary(key: PairKey, frame: pd.DataFrame, la: datetime) -> bytes:
     meta = {"type": "analyzed_df", "key": key_to_wire(key), "la": format_la(la), "ts": time.time()}
-    return codec_binary.encode_frame(meta, frame)
+    dropped: list[tuple[Any, str]] = []
+    data = codec_binary.encode_frame(meta, frame, dropped)
+    if dropped:
+        _warn_dropped(key, dropped)
+    return data
 
 
 def parse_message(raw: str | bytes, binary: bool = False) -> Message:
