@@ -53,6 +53,51 @@ def _trim(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def _dtypes(frame: pd.DataFrame) -> list[object]:
+    """Column dtypes in order (pandas' block manager answers this far faster than
+    ``frame.dtypes``, which builds a Series: this runs on every 1-candle update)."""
+    mgr = getattr(frame, "_mgr", None)
+    get_dtypes = getattr(mgr, "get_dtypes", None)
+    if get_dtypes is not None:
+        return list(get_dtypes().tolist())
+    return list(frame.dtypes)
+
+
+def _cast_exactly(column: pd.Series, dtype: object) -> pd.Series | None:
+    """``column`` as ``dtype`` when every value survives the cast unchanged, else None."""
+    try:
+        cast = column.astype(dtype)  # type: ignore[call-overload]
+        back = cast.astype(column.dtype)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return cast if back.equals(column) else None
+
+
+def align_dtypes(stored: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
+    """``incoming`` with the stored frame's dtypes wherever its values fit them exactly.
+
+    A 1-candle update is typed from its own values (over JSON: an integer-valued float
+    column that lost its NA, a tag column that is null in this candle, a ``boolean``
+    column read as float with NA in the stored frame...); giving it the stored dtypes
+    keeps the consumer's frame typed as the producer's, so ``~df["flag"]`` stays boolean.
+    Columns whose values do not fit are left to pandas' usual common type.
+    """
+    theirs = _dtypes(stored)
+    ours = _dtypes(incoming)
+    if theirs == ours:
+        return incoming
+    fixed = incoming
+    for pos, (want, have) in enumerate(zip(theirs, ours, strict=True)):
+        if want == have:
+            continue
+        cast = _cast_exactly(incoming.iloc[:, pos], want)
+        if cast is not None:
+            if fixed is incoming:
+                fixed = incoming.copy(deep=False)
+            fixed.isetitem(pos, cast)
+    return fixed
+
+
 def merge_update(
     stored: pd.DataFrame | None,
     incoming: pd.DataFrame,
@@ -94,6 +139,7 @@ def merge_update(
     if gap > 1:
         limit = MAX_CANDLE_LIMIT if gap >= FULL_DATAFRAME_THRESHOLD else gap + 1
         return MergeResult(None, limit, f"{gap - 1} candles missing: ask for {limit}")
+    incoming = align_dtypes(stored, incoming)
     # the usual case, the next candle, needs no filtering of the stored rows
     kept = stored if first_new > last_old else stored[stored["date"] < first_new]
     room = MAX_STORED_CANDLES - len(incoming)
