@@ -66,36 +66,43 @@ def _dtypes(frame: pd.DataFrame) -> list[object]:
 def _cast_exactly(column: pd.Series, dtype: object) -> pd.Series | None:
     """``column`` as ``dtype`` when every value survives the cast unchanged, else None."""
     try:
-        cast = column.astype(dtype)  # type: ignore[call-overload]
-        back = cast.astype(column.dtype)
+        cast = column.astype(dtype)
+        same = cast.astype(object).equals(column.astype(object))
     except (TypeError, ValueError, OverflowError):
         return None
-    return cast if back.equals(column) else None
+    return cast if same else None
 
 
-def align_dtypes(stored: pd.DataFrame, incoming: pd.DataFrame) -> pd.DataFrame:
-    """``incoming`` with the stored frame's dtypes wherever its values fit them exactly.
+def align_dtypes(stored: pd.DataFrame, incoming: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(stored, incoming) with one dtype per column wherever the values allow it exactly.
 
-    A 1-candle update is typed from its own values (over JSON: an integer-valued float
-    column that lost its NA, a tag column that is null in this candle, a ``boolean``
-    column read as float with NA in the stored frame...); giving it the stored dtypes
-    keeps the consumer's frame typed as the producer's, so ``~df["flag"]`` stays boolean.
-    Columns whose values do not fit are left to pandas' usual common type.
+    A 1-candle update is typed from its own values (over JSON: an integer column that
+    lost its NA, a tag column that is null in this candle, a ``boolean`` column read as
+    float with NA in the stored frame...). The update takes the stored dtype when its
+    values fit it, else the stored column takes the update's (``bool`` → float64 when a
+    null arrives), so the frame keeps the dtypes decoding it whole would give and
+    ``~df["flag"]`` stays boolean. Anything else is left to pandas' common type.
     """
     theirs = _dtypes(stored)
     ours = _dtypes(incoming)
     if theirs == ours:
-        return incoming
-    fixed = incoming
+        return stored, incoming
+    fixed_stored, fixed_incoming = stored, incoming
     for pos, (want, have) in enumerate(zip(theirs, ours, strict=True)):
         if want == have:
             continue
         cast = _cast_exactly(incoming.iloc[:, pos], want)
         if cast is not None:
-            if fixed is incoming:
-                fixed = incoming.copy(deep=False)
-            fixed.isetitem(pos, cast)
-    return fixed
+            if fixed_incoming is incoming:
+                fixed_incoming = incoming.copy(deep=False)
+            fixed_incoming.isetitem(pos, cast)
+            continue
+        cast = _cast_exactly(stored.iloc[:, pos], have)
+        if cast is not None:
+            if fixed_stored is stored:
+                fixed_stored = stored.copy(deep=False)
+            fixed_stored.isetitem(pos, cast)
+    return fixed_stored, fixed_incoming
 
 
 def merge_update(
@@ -139,7 +146,7 @@ def merge_update(
     if gap > 1:
         limit = MAX_CANDLE_LIMIT if gap >= FULL_DATAFRAME_THRESHOLD else gap + 1
         return MergeResult(None, limit, f"{gap - 1} candles missing: ask for {limit}")
-    incoming = align_dtypes(stored, incoming)
+    stored, incoming = align_dtypes(stored, incoming)
     # the usual case, the next candle, needs no filtering of the stored rows
     kept = stored if first_new > last_old else stored[stored["date"] < first_new]
     room = MAX_STORED_CANDLES - len(incoming)

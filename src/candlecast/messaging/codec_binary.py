@@ -244,8 +244,12 @@ def decode_frame(data: bytes) -> tuple[dict[str, Any], pd.DataFrame]:
                 raise ValueError(f"column {name!r} points outside its block")
             if kind == "M":
                 dates = view[row].view(f"datetime64[{sub}]")
-                dtype = pd.DatetimeTZDtype(sub, tz) if tz else np.dtype(f"datetime64[{sub}]")
-                singles.append((pd.array(dates, dtype=dtype), placement))
+                if tz and tz != "UTC":  # the values are UTC instants, not wall times
+                    zoned = pd.DatetimeIndex(dates).tz_localize("UTC").tz_convert(tz)
+                    singles.append((zoned.array, placement))
+                else:
+                    dtype = pd.DatetimeTZDtype(sub, tz) if tz else np.dtype(f"datetime64[{sub}]")
+                    singles.append((pd.array(dates, dtype=dtype), placement))
             elif kind == "n":
                 if view.dtype.str != sub:
                     raise ValueError(f"column {name!r} dtype mismatch")
