@@ -195,3 +195,42 @@ def test_int64_beyond_2_53_is_exact_through_json():
     decoded = decode_split(encode_split(frame))
     assert decoded["i"].dtype == np.int64
     assert decoded["i"].tolist() == frame["i"].tolist()
+
+
+def awkward_frame() -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2026-01-05", periods=3, freq="5min", tz="UTC").as_unit("us"),
+            "close": [1.5, 2.5, 3.5],
+            "I": pd.array([1, None, 3], dtype="Int64"),
+            "held": pd.to_timedelta([1, 2, 3], unit="min"),
+            "blob": pd.Series([{"a": 1}, None, "x"], dtype=object),
+            "big": pd.Series([2**70, 1, 2], dtype=object),
+        }
+    )
+    return frame
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_columns_the_encoding_cannot_carry_are_left_out_with_one_warning_each(
+    binary: bool, caplog: pytest.LogCaptureFixture
+):
+    from datetime import UTC, datetime
+
+    from candlecast.domain.enums import CandleType
+    from candlecast.messaging import protocol as proto
+
+    key = (f"ODD{int(binary)}/USDT", "5m", CandleType.SPOT)
+    la = datetime(2026, 1, 5, tzinfo=UTC)
+    encode = proto.encode_analyzed_df_binary if binary else proto.encode_analyzed_df_json
+    with caplog.at_level("WARNING", logger="candlecast.messaging.protocol"):
+        for _ in range(3):  # three candles: still one warning per column
+            raw = encode(key, awkward_frame(), la)
+    message = proto.parse_message(raw, binary=binary)
+    assert isinstance(message, proto.AnalyzedDfMessage)
+    left_out = {"held", "blob", "big"}  # a timedelta, a dict, an integer beyond 64 bits
+    assert list(message.frame.columns) == ["date", "close", "I"]
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == len(left_out)
+    assert all(key[0] in text for text in warned)
+    assert {name for name in left_out if any(repr(name) in text for text in warned)} == left_out
