@@ -64,6 +64,12 @@ COLUMNS: dict[str, tuple[st.SearchStrategy[Any], Any]] = {
         _maybe(STAMPS),
         lambda v: pd.to_datetime(pd.Series(v, dtype="float64"), unit="ms").astype("datetime64[us]"),
     ),
+    "timedelta": (
+        _maybe(st.integers(-(2**50), 2**50)),
+        lambda v: pd.to_timedelta(pd.Series(v, dtype="float64"), unit="ms").astype(
+            "timedelta64[us]"
+        ),
+    ),
     "zoned": (
         _maybe(STAMPS),
         lambda v: (
@@ -124,6 +130,8 @@ def json_dtype(column: pd.Series) -> str:
         return "bool"
     if name in ("str", "object"):
         return "float64" if column.isna().all() else "str"
+    if name.startswith("timedelta"):
+        return "float64" if missing else "int64"  # milliseconds, NaT as null
     return "int64"  # datetimes other than date: epoch ms (NaT as the int64 minimum)
 
 
@@ -228,8 +236,8 @@ def test_columns_the_encoding_cannot_carry_are_left_out_with_one_warning_each(
             raw = encode(key, awkward_frame(), la)
     message = proto.parse_message(raw, binary=binary)
     assert isinstance(message, proto.AnalyzedDfMessage)
-    left_out = {"held", "blob", "big"}  # a timedelta, a dict, an integer beyond 64 bits
-    assert list(message.frame.columns) == ["date", "close", "I"]
+    left_out = {"blob", "big"}  # a dict, an integer beyond 64 bits
+    assert list(message.frame.columns) == ["date", "close", "I", "held"]
     warned = [r.getMessage() for r in caplog.records]
     assert len(warned) == len(left_out)
     assert all(key[0] in text for text in warned)

@@ -88,6 +88,10 @@ def _column_spec(
         tz = str(dtype.tz) if isinstance(dtype, pd.DatetimeTZDtype) else None
         groups.setdefault("M", []).append(("M", pos, pd.DatetimeIndex(series).asi8))
         return [name, "M", unit, tz, ("M", pos)]
+    if isinstance(dtype, np.dtype) and dtype.kind == "m":
+        unit = np.datetime_data(dtype)[0]
+        groups.setdefault("M", []).append(("M", pos, series.to_numpy().view(np.int64)))
+        return [name, "m", unit, None, ("M", pos)]
     if isinstance(dtype, np.dtype) and dtype.kind in _NUMERIC_KINDS:
         groups.setdefault(dtype.str, []).append((dtype.str, pos, None))
         return [name, "n", dtype.str, None, (dtype.str, pos)]
@@ -250,6 +254,8 @@ def decode_frame(data: bytes) -> tuple[dict[str, Any], pd.DataFrame]:
                 else:
                     dtype = pd.DatetimeTZDtype(sub, tz) if tz else np.dtype(f"datetime64[{sub}]")
                     singles.append((pd.array(dates, dtype=dtype), placement))
+            elif kind == "m":
+                singles.append((pd.array(view[row].view(f"timedelta64[{sub}]")), placement))
             elif kind == "n":
                 if view.dtype.str != sub:
                     raise ValueError(f"column {name!r} dtype mismatch")

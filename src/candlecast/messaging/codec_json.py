@@ -221,6 +221,12 @@ def column_values(series: pd.Series, name: Any = None) -> list[Any]:
         return series.to_numpy().tolist()
     if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and kind == "M"):
         return _datetime_ms(series, None if name == "date" else _MIN_INT64)
+    if isinstance(dtype, np.dtype) and kind == "m":  # timedeltas: integer milliseconds
+        nanos = series.to_numpy().astype("timedelta64[ns]").view(np.int64)
+        out: list[Any] = (nanos // 1_000_000).tolist()
+        for i in np.flatnonzero(nanos == _MIN_INT64).tolist():
+            out[i] = None
+        return out
     if isinstance(dtype, pd.StringDtype | pd.CategoricalDtype) or dtype == np.dtype(object):
         return [_object_value(v) for v in series.to_numpy(dtype=object)]
     raise UnencodableColumn(f"dtype {dtype}")
