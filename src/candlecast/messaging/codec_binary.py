@@ -178,6 +178,52 @@ def encode_frame(
     return b"".join([_HEADER.pack(MAGIC, len(head) + pad), head, b" " * pad, *body])
 
 
+def _row(views: list[np.ndarray], loc: Any, name: str) -> np.ndarray:
+    view = views[loc[0]]
+    row = int(loc[1])
+    if not 0 <= row < view.shape[0]:
+        raise ValueError(f"column {name!r} points outside its block")
+    return view[row]
+
+
+def _single_column(
+    name: str,
+    kind: str,
+    sub: str,
+    tz: Any,
+    loc: Any,
+    n: int,
+    views: list[np.ndarray],
+    objects: dict[str, Any],
+) -> Any:
+    """The array of a column outside the plain numeric blocks: strings and objects,
+    nullable dtypes (values and mask), datetimes, timedeltas."""
+    if kind == "o":
+        values = objects[name]
+        if not isinstance(values, list) or len(values) != n:
+            raise ValueError(f"object column {name!r} has the wrong length")
+        if sub in ("str", "string"):
+            return pd.array(values, dtype=sub)
+        cells = np.empty(n, dtype=object)
+        cells[:] = [_object_value(v) for v in values]
+        return cells.reshape(1, n)
+    if kind == "x":
+        data, mask = _row(views, loc, name), _row(views, tz, name)
+        if mask.dtype != np.bool_:
+            raise ValueError(f"column {name!r} has no boolean mask")
+        array_type = pd.api.types.pandas_dtype(sub).construct_array_type()
+        return array_type(np.array(data), np.array(mask))
+    if kind == "M":
+        dates = _row(views, loc, name).view(f"datetime64[{sub}]")
+        if tz and tz != "UTC":  # the values are UTC instants, not wall times
+            return pd.DatetimeIndex(dates).tz_localize("UTC").tz_convert(tz).array
+        dtype = pd.DatetimeTZDtype(sub, tz) if tz else np.dtype(f"datetime64[{sub}]")
+        return pd.array(dates, dtype=dtype)
+    if kind == "m":
+        return pd.array(_row(views, loc, name).view(f"timedelta64[{sub}]"))
+    raise ValueError(f"unknown column kind {kind!r}")
+
+
 def decode_frame(data: bytes) -> tuple[dict[str, Any], pd.DataFrame]:
     """Decode one binary frame into (meta fields, DataFrame).
 
@@ -221,47 +267,17 @@ def decode_frame(data: bytes) -> tuple[dict[str, Any], pd.DataFrame]:
         for pos, (name, kind, sub, tz, loc) in enumerate(cols):
             names.append(name)
             placement = np.array([pos], dtype=np.intp)
-            if kind == "o":
-                values = objects[name]
-                if not isinstance(values, list) or len(values) != n:
-                    raise ValueError(f"object column {name!r} has the wrong length")
-                if sub in ("str", "string"):
-                    singles.append((pd.array(values, dtype=sub), placement))
-                else:
-                    cells = np.empty(n, dtype=object)
-                    cells[:] = [_object_value(v) for v in values]
-                    singles.append((cells.reshape(1, n), placement))
-                continue
-            if kind == "x":
-                data_view, mask_view = views[loc[0]], views[tz[0]]
-                if mask_view.dtype != np.bool_:
-                    raise ValueError(f"column {name!r} has no boolean mask")
-                array_type = pd.api.types.pandas_dtype(sub).construct_array_type()
-                masked = array_type(
-                    np.array(data_view[int(loc[1])]), np.array(mask_view[int(tz[1])])
-                )
-                singles.append((masked, placement))
-                continue
-            view = views[loc[0]]
-            row = int(loc[1])
-            if not 0 <= row < view.shape[0]:
-                raise ValueError(f"column {name!r} points outside its block")
-            if kind == "M":
-                dates = view[row].view(f"datetime64[{sub}]")
-                if tz and tz != "UTC":  # the values are UTC instants, not wall times
-                    zoned = pd.DatetimeIndex(dates).tz_localize("UTC").tz_convert(tz)
-                    singles.append((zoned.array, placement))
-                else:
-                    dtype = pd.DatetimeTZDtype(sub, tz) if tz else np.dtype(f"datetime64[{sub}]")
-                    singles.append((pd.array(dates, dtype=dtype), placement))
-            elif kind == "m":
-                singles.append((pd.array(view[row].view(f"timedelta64[{sub}]")), placement))
-            elif kind == "n":
+            if kind == "n":
+                view = views[loc[0]]
+                row = int(loc[1])
+                if not 0 <= row < view.shape[0]:
+                    raise ValueError(f"column {name!r} points outside its block")
                 if view.dtype.str != sub:
                     raise ValueError(f"column {name!r} dtype mismatch")
                 numeric.setdefault(int(loc[0]), []).append((row, pos))
             else:
-                raise ValueError(f"unknown column kind {kind!r}")
+                column = _single_column(name, kind, sub, tz, loc, n, views, objects)
+                singles.append((column, placement))
         if len(set(names)) != len(names):
             raise ValueError("duplicate column names")
         parts: list[tuple[Any, np.ndarray]] = []
