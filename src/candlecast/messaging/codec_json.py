@@ -1,14 +1,17 @@
 """The freqtrade-compatible dataframe encoding: pandas' ``to_json(orient="split")``.
 
-``encode_split`` produces the same bytes as ``DataFrame.to_json(orient="split")``
-(epoch-millisecond dates, NaN/NaT/±inf as ``null``, floats with at most 10 decimals
-rounded the way pandas rounds them) without calling pandas' encoder: floats are
-rounded in numpy and written by orjson, which prints the rounded value exactly as
-pandas does inside a checked range; values outside it go through ``pandas_float``,
-a Python rendering of pandas' rule.
+``encode_split`` produces the bytes freqtrade's producer sends (``DataFrame.to_json(
+orient="split")``: epoch-millisecond dates, NaN/±inf/NA as ``null``, NaT as ``null`` in
+``date`` and the int64 minimum elsewhere, floats with at most 10 decimals rounded the way
+pandas rounds them) without calling pandas' encoder: the C module writes numeric rows, or
+floats are rounded in numpy and written by orjson, which prints the rounded value exactly
+as pandas does inside a checked range; values outside it go through ``pandas_float``, a
+Python rendering of pandas' rule. ``encode_split_lenient`` leaves out columns it cannot
+encode instead of raising.
 
-``decode_split`` turns such a document back into the frame that freqtrade's
-decoder (``read_json(orient="split")`` then ``date`` to UTC) would produce.
+``decode_split`` turns such a document back into the frame freqtrade's consumer gets
+(``read_json(orient="split")`` then ``date`` to UTC), except that float columns stay
+float64 and numbers are read correctly rounded (docs/compat.md).
 """
 
 from __future__ import annotations
