@@ -8,8 +8,10 @@
  *     [[n, n, ...], [n, n, ...], ...]
  * where every n is a JSON number or null (null becomes NaN), every row has exactly
  * ncols values, and optional JSON whitespace appears between tokens. It returns
- * (data, nrows, end): data holds nrows * ncols native doubles in row order, end is the
- * offset just after the closing bracket. For anything else (a string, true/false, a
+ * (data, nrows, end, flags): data holds nrows * ncols native doubles in row order, end is
+ * the offset just after the closing bracket, flags holds one byte per column with bit
+ * 1 << class set for every class of token seen in it (TOKEN_INT, TOKEN_FLOAT, TOKEN_NULL,
+ * TOKEN_BIG_INT below), so the caller can give each column its dtype. For anything else (a string, true/false, a
  * nested value, a ragged row, a malformed number, truncated text) it returns None, and
  * the caller falls back to a general JSON parser. It never reads outside the text.
  *
@@ -43,14 +45,22 @@ static inline void skip_ws(Cursor *c) {
 
 static inline int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 
-/* Parse one JSON number or null at c->p. Return 0 on success, -1 if not a number. */
-static int parse_value(Cursor *c, double *out) {
+/* Token classes reported per column (as bit 1 << class) */
+#define TOKEN_INT 0     /* an integer literal whose value the double holds exactly */
+#define TOKEN_FLOAT 1   /* a literal with a fraction or an exponent */
+#define TOKEN_NULL 2    /* null */
+#define TOKEN_BIG_INT 3 /* an integer literal beyond 2^53: the double is not exact */
+
+/* Parse one JSON number or null at c->p, setting *cls to its TOKEN_ class. Return 0 on
+ * success, -1 if not a number. */
+static int parse_value(Cursor *c, double *out, int *cls) {
     const char *start = c->p;
     const char *p = c->p;
     const char *end = c->end;
     if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
         c->p = p + 4;
         *out = Py_NAN;
+        *cls = TOKEN_NULL;
         return 0;
     }
     int negative = 0;
@@ -120,6 +130,11 @@ static int parse_value(Cursor *c, double *out) {
         if (exp_negative) exp_part = -exp_part;
     }
     c->p = p;
+    if (has_fraction || has_exponent) {
+        *cls = TOKEN_FLOAT;
+    } else {
+        *cls = (dropped == 0 && mantissa <= (1ULL << 53)) ? TOKEN_INT : TOKEN_BIG_INT;
+    }
     if (dropped == 0 && mantissa <= (1ULL << 53)) {
         int e = exponent + exp_part;
         double value = (double)mantissa;
@@ -188,10 +203,17 @@ static PyObject *parse(PyObject *self, PyObject *args) {
         Py_RETURN_NONE;
     }
     Cursor c = {data + start, data + size};
+    PyObject *flags = PyBytes_FromStringAndSize(NULL, ncols);
+    if (flags == NULL) {
+        return NULL;
+    }
+    unsigned char *seen = (unsigned char *)PyBytes_AS_STRING(flags);
+    memset(seen, 0, (size_t)ncols);
     size_t capacity = 4096;
     size_t count = 0;
     double *values = PyMem_Malloc(capacity * sizeof(double));
     if (values == NULL) {
+        Py_DECREF(flags);
         return PyErr_NoMemory();
     }
     Py_ssize_t nrows = 0;
@@ -214,16 +236,20 @@ static PyObject *parse(PyObject *self, PyObject *args) {
                 double *grown = PyMem_Realloc(values, capacity * sizeof(double));
                 if (grown == NULL) {
                     PyMem_Free(values);
+                    Py_DECREF(flags);
                     return PyErr_NoMemory();
                 }
                 values = grown;
             }
-            int status = parse_value(&c, &values[count]);
+            int cls = TOKEN_INT;
+            int status = parse_value(&c, &values[count], &cls);
             if (status == -2) {
                 PyMem_Free(values);
+                Py_DECREF(flags);
                 return NULL;
             }
             if (status != 0) goto not_ours;
+            seen[col] |= (unsigned char)(1u << cls);
             count++;
             skip_ws(&c);
             if (col + 1 < ncols) {
@@ -250,11 +276,13 @@ done:;
     PyObject *packed = PyBytes_FromStringAndSize((const char *)values, (Py_ssize_t)(count * sizeof(double)));
     PyMem_Free(values);
     if (packed == NULL) {
+        Py_DECREF(flags);
         return NULL;
     }
-    return Py_BuildValue("(Nnn)", packed, nrows, (Py_ssize_t)(c.p - data));
+    return Py_BuildValue("(NnnN)", packed, nrows, (Py_ssize_t)(c.p - data), flags);
 not_ours:
     PyMem_Free(values);
+    Py_DECREF(flags);
     Py_RETURN_NONE;
 }
 
@@ -469,7 +497,7 @@ fail:
 
 static PyMethodDef methods[] = {
     {"parse", parse, METH_VARARGS,
-     "parse(text, start, ncols) -> (packed doubles, nrows, end) or None"},
+     "parse(text, start, ncols) -> (packed doubles, nrows, end, token flags) or None"},
     {"format_rows", format_rows, METH_VARARGS,
      "format_rows(blocks, nrows) -> pandas' split 'data' text, or None"},
     {NULL, NULL, 0, NULL},

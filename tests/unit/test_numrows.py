@@ -43,7 +43,7 @@ def parse(text: str, ncols: int) -> np.ndarray | None:
     result = _numrows.parse(text, 0, ncols)
     if result is None:
         return None
-    packed, nrows, end = result
+    packed, nrows, end, _ = result
     assert end == len(text)
     return np.frombuffer(packed, dtype=np.float64).reshape(nrows, ncols)
 
@@ -146,7 +146,7 @@ def test_every_cut_of_a_document_is_refused_without_reading_past_it():
         ncols = rng.randrange(1, 4)
         result = _numrows.parse(noise, 0, ncols)
         if result is not None:  # a valid document by chance: consistent with itself
-            packed, nrows, end = result
+            packed, nrows, end, _ = result
             assert len(packed) == 8 * nrows * ncols and 0 < end <= len(noise)
             expected = reference(noise[:end].decode())
             if nrows:
@@ -207,3 +207,38 @@ def test_a_typical_analyzed_frame_is_written_by_the_c_writer():
     assert data is not None
     assert encode_split(frame).decode() == codec_json.reference_encode(frame)
     assert b'"data":' + data in encode_split(frame)
+
+
+def exact_ties() -> np.ndarray:
+    """Doubles above 1e-5 whose 10-decimal rounding is an exact tie ((|v| - whole) * 1e10
+    ends in .5 exactly), from 1e-5 to 1e15, negatives too, plus issue 16's example."""
+    rng = np.random.default_rng(16)
+    candidates = np.concatenate(
+        [(2 * rng.integers(0, 2**20, 4000) + 1) / 2.0 ** (21 - e) for e in range(-16, 50)]
+    )
+    whole = np.trunc(candidates)
+    scaled = (candidates - whole) * 1e10
+    ties = candidates[(scaled - np.trunc(scaled) == 0.5) & (candidates >= 1e-5)]
+    ties = np.concatenate([[0.75853373965, 1.00000000005, 0.12345678905], ties])
+    return np.concatenate([ties, -ties])
+
+
+@pytest.mark.parametrize("path", ["c", "python"])
+def test_ties_are_rounded_as_pandas_rounds_them(path: str):
+    values = exact_ties()
+    assert len(values) > 1000
+    frame = pd.DataFrame({"a": values, "b": values[::-1]})
+    expected = frame.to_json(orient="split", double_precision=10)
+    if path == "python":
+        assert pure_path(encode_split, frame).decode() == expected
+    else:
+        assert encode_split(frame).decode() == expected
+    assert '"data":[[0.7585337396,' in pure_path(encode_split, frame.iloc[:1]).decode()
+
+
+def test_the_parser_reports_each_columns_token_classes():
+    result = _numrows.parse("[[1,2.5,null,9007199254740993,-0],[3,1e5,2,1,4]]", 0, 5)
+    assert result is not None
+    flags = list(result[3])
+    # bit 1: integer literal, 2: fraction/exponent, 4: null, 8: integer beyond 2**53
+    assert flags == [1, 2, 5, 9, 1]

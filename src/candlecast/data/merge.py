@@ -61,6 +61,60 @@ def _dates_usable(dates: pd.Series) -> bool:
     )
 
 
+def _dtypes(frame: pd.DataFrame) -> list[object]:
+    """Column dtypes in order (pandas' block manager answers this far faster than
+    ``frame.dtypes``, which builds a Series: this runs on every 1-candle update)."""
+    mgr = getattr(frame, "_mgr", None)
+    get_dtypes = getattr(mgr, "get_dtypes", None)
+    if get_dtypes is not None:
+        return list(get_dtypes().tolist())
+    return list(frame.dtypes)
+
+
+def _cast_exactly(column: pd.Series, dtype: object) -> pd.Series | None:
+    """``column`` as ``dtype`` when every value survives the cast unchanged, else None."""
+    try:
+        cast = column.astype(dtype)
+        same = cast.astype(object).equals(column.astype(object))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return cast if same else None
+
+
+def align_dtypes(stored: pd.DataFrame, incoming: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(stored, incoming) with one dtype per column wherever the values allow it exactly.
+
+    A 1-candle update is typed from its own values (over JSON: an integer column that
+    lost its NA, a tag column that is null in this candle, a ``boolean`` column read as
+    float with NA in the stored frame...). The update takes the stored dtype when its
+    values fit it, else the stored column takes the update's (``bool`` → float64 when a
+    null arrives), so the frame keeps the dtypes decoding it whole would give and
+    ``~df["flag"]`` stays boolean. Anything else is left to pandas' common type.
+    """
+    if not stored.columns.equals(incoming.columns):
+        return stored, incoming  # columns changed: pandas aligns them by name
+    theirs = _dtypes(stored)
+    ours = _dtypes(incoming)
+    if theirs == ours:
+        return stored, incoming
+    fixed_stored, fixed_incoming = stored, incoming
+    for pos, (want, have) in enumerate(zip(theirs, ours, strict=True)):
+        if want == have:
+            continue
+        cast = _cast_exactly(incoming.iloc[:, pos], want)
+        if cast is not None:
+            if fixed_incoming is incoming:
+                fixed_incoming = incoming.copy(deep=False)
+            fixed_incoming.isetitem(pos, cast)
+            continue
+        cast = _cast_exactly(stored.iloc[:, pos], have)
+        if cast is not None:
+            if fixed_stored is stored:
+                fixed_stored = stored.copy(deep=False)
+            fixed_stored.isetitem(pos, cast)
+    return fixed_stored, fixed_incoming
+
+
 def merge_update(
     stored: pd.DataFrame | None,
     incoming: pd.DataFrame,
@@ -102,6 +156,7 @@ def merge_update(
         wanted = int((_micros(dates.iloc[-1]) - _micros(last_old)) / step) + 1
         limit = wanted if wanted < FULL_DATAFRAME_THRESHOLD else MAX_CANDLE_LIMIT
         return MergeResult(None, limit, f"{int(candles) - 1} candles missing: ask for {limit}")
+    stored, incoming = align_dtypes(stored, incoming)
     # the usual case, the next candle, needs no filtering of the stored rows
     kept = stored if first_new > last_old else stored[stored["date"] < first_new]
     if kept.empty:

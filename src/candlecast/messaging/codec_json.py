@@ -1,14 +1,17 @@
 """The freqtrade-compatible dataframe encoding: pandas' ``to_json(orient="split")``.
 
-``encode_split`` produces the same bytes as ``DataFrame.to_json(orient="split")``
-(epoch-millisecond dates, NaN/NaT/±inf as ``null``, floats with at most 10 decimals
-rounded the way pandas rounds them) without calling pandas' encoder: floats are
-rounded in numpy and written by orjson, which prints the rounded value exactly as
-pandas does inside a checked range; values outside it go through ``pandas_float``,
-a Python rendering of pandas' rule.
+``encode_split`` produces the bytes freqtrade's producer sends (``DataFrame.to_json(
+orient="split")``: epoch-millisecond dates, NaN/±inf/NA as ``null``, NaT as ``null`` in
+``date`` and the int64 minimum elsewhere, floats with at most 10 decimals rounded the way
+pandas rounds them) without calling pandas' encoder: the C module writes numeric rows, or
+floats are rounded in numpy and written by orjson, which prints the rounded value exactly
+as pandas does inside a checked range; values outside it go through ``pandas_float``, a
+Python rendering of pandas' rule. ``encode_split_lenient`` leaves out columns it cannot
+encode instead of raising.
 
-``decode_split`` turns such a document back into the frame that freqtrade's
-decoder (``read_json(orient="split")`` then ``date`` to UTC) would produce.
+``decode_split`` turns such a document back into the frame freqtrade's consumer gets
+(``read_json(orient="split")`` then ``date`` to UTC), except that float columns stay
+float64 and numbers are read correctly rounded (docs/compat.md).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import orjson
 import pandas as pd
 from pandas.api.internals import create_dataframe_from_blocks
 
-from candlecast.domain.candles import DATE_DTYPE, dates_to_ms
+from candlecast.domain.candles import dates_to_ms
 from candlecast.exceptions import ProtocolViolation
 
 _numrows: Any
@@ -40,6 +43,8 @@ _THRES_MIN = 1e-15
 _SAFE_LOW = 1e-5
 _SAFE_HIGH = float(2**19)
 _MIN_INT64 = np.iinfo(np.int64).min
+_MAX_UINT64 = int(np.iinfo(np.uint64).max)
+_MASKED = (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)
 
 
 def pandas_float(value: float) -> str:
@@ -132,7 +137,8 @@ def _float_column(values: np.ndarray) -> list[Any]:
     return out
 
 
-def _datetime_ms(series: pd.Series) -> list[Any]:
+def _datetime_ms(series: pd.Series, nat: int | None = None) -> list[Any]:
+    """Epoch milliseconds of a datetime column; NaT becomes ``nat`` (None: JSON null)."""
     values = series.array
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         naive = pd.DatetimeIndex(values).tz_convert("UTC").tz_localize(None)
@@ -140,10 +146,15 @@ def _datetime_ms(series: pd.Series) -> list[Any]:
         naive = pd.DatetimeIndex(values)
     ints = naive.as_unit("ms").asi8
     out: list[Any] = ints.tolist()
-    if series.isna().any():
-        for i in np.flatnonzero(series.isna().to_numpy()).tolist():
-            out[i] = None
+    missing = series.isna().to_numpy()
+    if missing.any():
+        for i in np.flatnonzero(missing).tolist():
+            out[i] = nat
     return out
+
+
+class UnencodableColumn(Exception):
+    """A column holds values the JSON encoding cannot carry (``args``: the reason)."""
 
 
 def _object_value(value: Any) -> Any:
@@ -151,7 +162,11 @@ def _object_value(value: Any) -> Any:
         return None
     if isinstance(value, float):
         return None if not math.isfinite(value) else orjson.Fragment(pandas_float(value).encode())
-    if isinstance(value, str | bool | int):
+    if isinstance(value, str | bool):
+        return value
+    if isinstance(value, int):
+        if not _MIN_INT64 <= value <= _MAX_UINT64:
+            raise UnencodableColumn(f"integer {value} beyond 64 bits")
         return value
     if isinstance(value, np.generic):
         return _object_value(value.item())
@@ -161,7 +176,7 @@ def _object_value(value: Any) -> Any:
             if value.tz is None
             else int(value.timestamp() * 1000)
         )
-    return str(value)
+    raise UnencodableColumn(f"a value of type {type(value).__name__}")
 
 
 def _json_value(value: Any) -> bytes:
@@ -190,22 +205,60 @@ def _json_values(values: list[Any]) -> list[bytes]:
     return out
 
 
-def column_values(series: pd.Series) -> list[Any]:
-    """One column as JSON-ready Python values, formatted as pandas would."""
+def column_values(series: pd.Series, name: Any = None) -> list[Any]:
+    """One column as JSON-ready Python values, formatted as freqtrade's producer writes them.
+
+    NaT is null in the ``date`` column and the int64 minimum in any other datetime
+    column (what freqtrade sends); nullable dtypes write NA as null.
+
+    Raises:
+        UnencodableColumn: a dtype or value the encoding cannot carry.
+    """
+    dtype = series.dtype
+    if isinstance(series.array, _MASKED):
+        return _masked_values(series)
+    kind = dtype.kind
+    if isinstance(dtype, np.dtype) and kind == "f":
+        return _float_column(series.to_numpy(dtype=np.float64))
+    if isinstance(dtype, np.dtype) and kind in "iub":
+        return series.to_numpy().tolist()
+    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and kind == "M"):
+        return _datetime_ms(series, None if name == "date" else _MIN_INT64)
+    if isinstance(dtype, np.dtype) and kind == "m":  # timedeltas: integer milliseconds
+        nanos = series.to_numpy().astype("timedelta64[ns]").view(np.int64)
+        out: list[Any] = (nanos // 1_000_000).tolist()
+        for i in np.flatnonzero(nanos == _MIN_INT64).tolist():
+            out[i] = None
+        return out
+    if isinstance(dtype, pd.StringDtype | pd.CategoricalDtype) or dtype == np.dtype(object):
+        return [_object_value(v) for v in series.to_numpy(dtype=object)]
+    raise UnencodableColumn(f"dtype {dtype}")
+
+
+def _masked_values(series: pd.Series) -> list[Any]:
+    """Int64 / boolean / Float64 columns: values as their numpy dtype, NA as null."""
+    missing = series.isna().to_numpy()
     kind = series.dtype.kind
     if kind == "f":
-        return _float_column(series.to_numpy(dtype=np.float64))
-    if kind in "iub":
-        return series.to_numpy().tolist()
-    if kind == "M":
-        return _datetime_ms(series)
-    return [_object_value(v) for v in series.to_numpy(dtype=object)]
+        return _float_column(series.to_numpy(dtype=np.float64, na_value=np.nan))
+    numpy_dtype = series.dtype.numpy_dtype
+    out: list[Any] = series.to_numpy(dtype=numpy_dtype, na_value=0).tolist()
+    for i in np.flatnonzero(missing).tolist():
+        out[i] = None
+    return out
 
 
 def _index_values(index: pd.Index) -> list[Any]:
     if isinstance(index, pd.RangeIndex):
         return list(range(index.start, index.stop, index.step))
-    return column_values(pd.Series(index))
+    return column_values(pd.Series(index), "date")
+
+
+def _column_label(label: Any) -> bytes:
+    """A column name as pandas writes it: integers as JSON numbers, anything else as text."""
+    if isinstance(label, int | np.integer) and not isinstance(label, bool | np.bool_):
+        return str(int(label)).encode()
+    return _json_value(str(label))
 
 
 def encode_split(frame: pd.DataFrame) -> bytes:
@@ -218,7 +271,7 @@ def encode_split(frame: pd.DataFrame) -> bytes:
     """
     head = (
         b'{"columns":['
-        + b",".join(_json_value(str(c)) for c in frame.columns)
+        + b",".join(_column_label(c) for c in frame.columns)
         + b'],"index":'
         + orjson.dumps(_index_values(frame.index))
         + b"}"
@@ -242,6 +295,31 @@ def encode_split(frame: pd.DataFrame) -> bytes:
     return b"".join(flat)
 
 
+def encode_split_lenient(frame: pd.DataFrame) -> tuple[bytes, list[tuple[Any, str]]]:
+    """``encode_split``, leaving out the columns it cannot encode (never raises for a
+    frame pandas can hold). Returns (document, [(column, reason), ...])."""
+    try:
+        return encode_split(frame), []
+    except Exception:  # find the columns at fault below
+        pass
+    keep: list[int] = []
+    dropped: list[tuple[Any, str]] = []
+    for pos, name in enumerate(frame.columns):
+        try:
+            _json_values(column_values(frame.iloc[:, pos], name))
+            keep.append(pos)
+        except UnencodableColumn as exc:
+            dropped.append((name, f"holds {exc}"))
+        except Exception as exc:  # a value orjson or pandas refuses
+            dropped.append((name, f"{type(exc).__name__}: {exc}"))
+    part = frame.iloc[:, keep]
+    try:
+        return encode_split(part), dropped
+    except Exception as exc:  # an index that cannot be written
+        dropped.append(("index", f"{type(exc).__name__}: {exc}"))
+        return encode_split(part.reset_index(drop=True)), dropped
+
+
 def _format_rows_in_c(frame: pd.DataFrame) -> bytes | None:
     """The "data" rows written by ``candlecast._numrows``: numeric columns in C, other
     columns (strings, NaT) as pieces rendered here. None without the module, or when a
@@ -263,10 +341,10 @@ def _format_rows_in_c(frame: pd.DataFrame) -> bytes | None:
             values = frame.iloc[:, pos:stop].to_numpy(dtype=np.int64)
         elif kind == "b":
             values = frame.iloc[:, pos:stop].to_numpy(dtype=np.bool_)
-        elif kind == "M" and (ms := _epoch_ms(frame.iloc[:, pos])) is not None:
+        elif kind == "M" and (ms := _epoch_ms(frame.iloc[:, pos], frame.columns[pos])) is not None:
             values, kind = ms.reshape(-1, 1), "i"
         else:  # strings, objects, dates with NaT: one rendered piece per row
-            pieces = _json_values(column_values(frame.iloc[:, pos]))
+            pieces = _json_values(column_values(frame.iloc[:, pos], frame.columns[pos]))
             blocks.append(("p", pieces, 1))
             pos = stop
             continue
@@ -275,13 +353,23 @@ def _format_rows_in_c(frame: pd.DataFrame) -> bytes | None:
     return _numrows.format_rows(blocks, len(frame))
 
 
-def _epoch_ms(series: pd.Series) -> np.ndarray | None:
-    """A date column's epoch milliseconds, or None when it holds NaT (written as null)."""
+def _epoch_ms(series: pd.Series, name: Any) -> np.ndarray | None:
+    """A datetime column's epoch milliseconds, or None when ``date`` holds NaT (written
+    as null); in any other column NaT is the int64 minimum, as freqtrade sends it."""
     values = series.array
     if isinstance(values, pd.arrays.DatetimeArray) and values.unit == "us":
-        ms = values.asi8  # the candle dtype: no conversion needed; NaT is the int64 minimum
-        return None if (ms == _MIN_INT64).any() else ms // 1000
-    return None if series.isna().any() else dates_to_ms(series)
+        us = values.asi8  # the candle dtype: no conversion needed; NaT is the int64 minimum
+        nat = us == _MIN_INT64
+        if not nat.any():
+            return us // 1000
+        if name == "date":
+            return None
+        return np.where(nat, _MIN_INT64, us // 1000)
+    if not series.isna().any():
+        return dates_to_ms(series)
+    if name == "date":
+        return None
+    return np.array(_datetime_ms(series, _MIN_INT64), dtype=np.int64)
 
 
 def _kind(dtype: object) -> str:
@@ -338,54 +426,82 @@ def _segment_rows(frame: pd.DataFrame, kind: str, cols: list[int]) -> list[Any]:
         return _numeric_rows(
             frame.iloc[:, cols].to_numpy(dtype=np.int64 if kind == "i" else np.bool_)
         )
-    series = frame.iloc[:, cols[0]]
-    if kind == "M" and (ms := _epoch_ms(series)) is not None:
+    series, name = frame.iloc[:, cols[0]], frame.columns[cols[0]]
+    if kind == "M" and (ms := _epoch_ms(series, name)) is not None:
         return _numeric_rows(ms.reshape(-1, 1))
-    return _json_values(column_values(series))
+    return _json_values(column_values(series, name))
 
 
-def _integral(column: np.ndarray) -> bool:
-    if not len(column) or np.isnan(column).any():
+# token classes the C parser reports per column (bit flags)
+_TOKEN_INT, _TOKEN_FLOAT, _TOKEN_NULL, _TOKEN_BIG_INT = 1, 2, 4, 8
+# read_json's rules for columns named like dates (freqtrade's consumer applies them)
+_MIN_STAMP = 31_536_000
+_STAMP_UNITS = ("s", "ms", "us", "ns")
+
+
+def _is_date_like(name: Any) -> bool:
+    """Column names read_json turns into dates (besides ``date``, which freqtrade converts)."""
+    if not isinstance(name, str):
         return False
-    return bool(np.all(column == np.trunc(column)) and np.all(np.abs(column) < 2**53))
+    lower = name.lower()
+    return (
+        lower.endswith(("_at", "_time"))
+        or lower in ("modified", "datetime")
+        or lower.startswith("timestamp")
+    )
 
 
-def _decode_numeric(columns: Sequence[str], data: Any, nrows: int) -> list[Any] | None:
-    """Decode an all-numeric ``data`` straight into pandas blocks, or None if it is not.
+def _date_like_values(values: Any) -> Any:
+    """A numeric column named like a date as freqtrade's reader converts it: epoch values
+    (all above one year in seconds, NaN or the int64 minimum) read in the first unit of
+    s, ms, us, ns that fits; anything else unchanged."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iuf" or not len(array):
+        return values
+    series = pd.Series(array)
+    with np.errstate(invalid="ignore"):
+        in_range = series.isna().to_numpy() | (array > _MIN_STAMP) | (array == _MIN_INT64)
+    if not in_range.all():
+        return values
+    for unit in _STAMP_UNITS:  # the first unit whose dates fit pandas' nanosecond range
+        try:
+            converted = pd.to_datetime(series, errors="raise", unit=unit)
+            converted.dt.as_unit("ns")
+        except (ValueError, OverflowError, TypeError):
+            continue
+        return converted.array
+    return values
 
-    Returns ``[(array, placement), ...]`` for ``create_dataframe_from_blocks``: one
-    float64 block, one int64 block (columns holding only integral values, as
-    ``read_json`` infers) and the ``date`` column.
+
+def _valid_label(label: Any) -> bool:
+    return isinstance(label, str) or (isinstance(label, int) and not isinstance(label, bool))
+
+
+def _numeric_blocks(columns: Sequence[Any], block: np.ndarray, flags: bytes) -> list[Any]:
+    """Split a (rows, columns) float64 array into pandas blocks.
+
+    ``flags`` holds the token classes seen per column: a column of integer literals only
+    becomes int64 (exact: the parser refuses none, but the caller sends columns beyond
+    2**53 elsewhere), anything with a fraction, an exponent or a null float64, ``date``
+    UTC dates. Returns ``[(array, placement), ...]`` for ``create_dataframe_from_blocks``.
     """
-    try:
-        block = np.array(data, dtype=np.float64)
-    except (ValueError, TypeError):
-        return None
-    ncols = len(columns)
-    if block.ndim != 2 or block.shape != (nrows, ncols):
-        if nrows != 0:
-            return None
-        block = np.empty((0, ncols))
-    return _numeric_blocks(columns, block)
-
-
-def _numeric_blocks(columns: Sequence[str], block: np.ndarray) -> list[Any]:
-    """Split a (rows, columns) float64 array into pandas blocks (see ``_decode_numeric``)."""
     nrows, ncols = block.shape
     by_column = np.ascontiguousarray(block.T)  # pandas blocks are (columns, rows)
-    with np.errstate(invalid="ignore"):
-        integral = ~np.isnan(by_column).any(axis=1) & (by_column == np.trunc(by_column)).all(axis=1)
-        integral &= (np.abs(by_column) < 2**53).all(axis=1)
-    if nrows == 0:
-        integral[:] = False
     blocks: list[Any] = []
     floats, ints = [], []
     for i, name in enumerate(columns):
         if name == "date":
             dates = _dates_from_float_ms(by_column[i]).array
             blocks.append((dates, np.array([i], dtype=np.intp)))
-        elif integral[i]:
-            ints.append(i)
+        elif nrows and flags[i] == _TOKEN_INT:
+            if _is_date_like(name):
+                converted = _date_like_values(by_column[i].astype(np.int64))
+                blocks.append((_as_block(converted), np.array([i], dtype=np.intp)))
+            else:
+                ints.append(i)
+        elif nrows and _is_date_like(name):
+            converted = _date_like_values(by_column[i])
+            blocks.append((_as_block(converted), np.array([i], dtype=np.intp)))
         else:
             floats.append(i)
     if floats:
@@ -396,6 +512,10 @@ def _numeric_blocks(columns: Sequence[str], block: np.ndarray) -> list[Any]:
     return blocks
 
 
+def _as_block(values: Any) -> Any:
+    return values.reshape(1, -1) if isinstance(values, np.ndarray) else values
+
+
 def _dates_from_float_ms(col: np.ndarray) -> pd.DatetimeIndex:
     nat = np.isnan(col)
     ints = np.where(nat, 0, col).astype(np.int64)
@@ -404,19 +524,42 @@ def _dates_from_float_ms(col: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(dates).tz_localize("UTC")
 
 
-def _decode_object_column(name: str, values: list[Any]) -> Any:
+def _floats(values: list[Any]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def _decode_column(name: Any, values: list[Any]) -> Any:
+    """One column from its JSON values (orjson's Python objects), typed as freqtrade's
+    reader types it, except that a column with a fractional or exponent literal stays
+    float64 (freqtrade makes whole-number float columns int64) and values are exact."""
     if name == "date":
-        floats = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-        return _dates_from_float_ms(floats)
-    kinds = {type(v) for v in values if v is not None}
-    if not kinds or kinds <= {int, float}:
-        col = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-        return col.astype(np.int64) if _integral(col) else col
-    if kinds == {bool} and None not in values:
-        return np.array(values, dtype=bool)
-    if kinds and kinds <= {str}:
+        if any(not isinstance(v, int | float | None) or isinstance(v, bool) for v in values):
+            raise ProtocolViolation("dataframe: 'date' must hold epoch milliseconds")
+        return _dates_from_float_ms(_floats(values))
+    kinds = {type(v) for v in values}
+    has_null = type(None) in kinds
+    kinds.discard(type(None))
+    if not kinds:
+        return np.full(len(values), np.nan)
+    if kinds == {int} and not has_null:
+        try:
+            column: Any = np.array(values, dtype=np.int64)
+        except OverflowError:
+            try:
+                column = np.array(values, dtype=np.uint64)
+            except OverflowError:
+                column = np.array([float(v) for v in values])
+    elif kinds <= {int, float}:
+        column = _floats(values)
+    elif kinds == {bool}:
+        if not has_null:
+            return np.array(values, dtype=bool)
+        column = _floats(values)
+    elif kinds == {str}:
         return pd.array([np.nan if v is None else v for v in values], dtype="str")
-    return np.array(values, dtype=object)
+    else:
+        return np.array(values, dtype=object)
+    return _date_like_values(column) if _is_date_like(name) else column
 
 
 def _decode_fast(document: bytes | str) -> pd.DataFrame | None:
@@ -446,32 +589,36 @@ def _decode_fast(document: bytes | str) -> pd.DataFrame | None:
     if (
         not isinstance(columns, list)
         or not columns
-        or not all(isinstance(c, str) for c in columns)
+        or not all(_valid_label(c) for c in columns)
         or len(set(columns)) != len(columns)
     ):
         return None
     parsed = _numrows.parse(document, pos + len('"data":'), len(columns))
     if parsed is None:
         return None
-    packed, nrows, end = parsed
-    if document[end:].strip() not in ("}", b"}"):
-        return None
+    packed, nrows, end, flags = parsed
+    if document[end:].strip() not in ("}", b"}") or any(f & _TOKEN_BIG_INT for f in flags):
+        return None  # (integers beyond 2**53 are read exactly by the general path)
     if index is None:
         index = list(range(nrows))
     if not isinstance(index, list) or len(index) != nrows:
         return None
     block = np.frombuffer(packed, dtype=np.float64).reshape(nrows, len(columns))
     return create_dataframe_from_blocks(
-        _numeric_blocks(columns, block), _decode_index(index), pd.Index(columns)
+        _numeric_blocks(columns, block, flags), _decode_index(index), pd.Index(columns)
     )
 
 
 def decode_split(document: bytes | str | dict) -> pd.DataFrame:
     """Decode a ``to_json(orient="split")`` document into a DataFrame.
 
-    Numbers become float64, or int64 when a column holds only integral values and no
-    null (as ``read_json`` infers); ``null`` becomes NaN; the ``date`` column becomes
-    UTC dates. Strings stay strings.
+    Column dtypes follow freqtrade's reader (``read_json`` then ``date`` to UTC): integer
+    literals give int64 (uint64 above the int64 range), ``true``/``false`` bool, strings
+    ``str``, all-null columns float64; a number column with a null, or with a fractional or
+    exponent literal, is float64 (freqtrade would make a whole-number one int64: candlecast
+    keeps it float64); bools with nulls float64; columns named like dates (``*_at``,
+    ``*_time``, ``timestamp*``, ``modified``, ``datetime``) holding epoch numbers become
+    dates as read_json makes them. Numbers are read correctly rounded, integers exactly.
 
     Raises:
         ProtocolViolation: the document is not a valid split-oriented frame.
@@ -480,18 +627,17 @@ def decode_split(document: bytes | str | dict) -> pd.DataFrame:
         fast = _decode_fast(document)
         if fast is not None:
             return fast
-    try:
-        obj = orjson.loads(document) if isinstance(document, bytes | str) else document
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolViolation(f"dataframe: invalid JSON ({exc.msg})") from None
+    obj = _loads(document) if isinstance(document, bytes | str) else document
     if not isinstance(obj, dict):
         raise ProtocolViolation("dataframe: expected a JSON object with columns, index, data")
     columns, index, data = obj.get("columns"), obj.get("index"), obj.get("data")
-    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-        raise ProtocolViolation("dataframe: expected 'columns' to be a list of strings")
+    if not isinstance(columns, list) or not all(_valid_label(c) for c in columns):
+        raise ProtocolViolation("dataframe: expected 'columns' to be a list of names")
     if len(set(columns)) != len(columns):
         raise ProtocolViolation("dataframe: duplicate column names")
-    if not isinstance(data, list):
+    if not isinstance(data, list) or any(
+        not isinstance(r, list) or len(r) != len(columns) for r in data
+    ):
         raise ProtocolViolation(
             f"dataframe: expected 'data' to be a list of rows of {len(columns)} values"
         )
@@ -499,30 +645,53 @@ def decode_split(document: bytes | str | dict) -> pd.DataFrame:
         index = list(range(len(data)))
     if not isinstance(index, list) or len(index) != len(data):
         raise ProtocolViolation("dataframe: expected 'index' to be a list as long as 'data'")
-    blocks = _decode_numeric(columns, data, len(data))
-    if blocks is not None:
-        # (rows of the wrong length or type make numpy refuse, and land below)
-        return create_dataframe_from_blocks(blocks, _decode_index(index), pd.Index(list(columns)))
-    if any(not isinstance(r, list) or len(r) != len(columns) for r in data):
-        raise ProtocolViolation(
-            f"dataframe: expected 'data' to be a list of rows of {len(columns)} values"
-        )
-    decoded = {}
+    if not data:
+        return _empty_frame(columns, _decode_index(index))
+    arrays = []
     for i, name in enumerate(columns):
         values = [row[i] for row in data]
         for v in values:
             if isinstance(v, list | dict):
                 raise ProtocolViolation(f"dataframe: column {name!r} holds a nested value")
-        decoded[name] = _decode_object_column(name, values)
-    frame = pd.DataFrame(decoded, columns=columns)
-    if "date" in frame.columns and frame["date"].dtype != DATE_DTYPE:
-        frame["date"] = pd.Series(frame["date"], dtype=DATE_DTYPE)
+        arrays.append(_decode_column(name, values))
+    frame = pd.DataFrame(dict(enumerate(arrays)), copy=False)
+    frame.columns = pd.Index(columns)
     frame.index = _decode_index(index)
+    return frame
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _loads(document: bytes | str) -> Any:
+    """orjson, or Python's parser for what orjson refuses but JSON allows (a number
+    beyond the double range, written by pandas for values near it; integers beyond 64
+    bits)."""
+    try:
+        return orjson.loads(document)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(document, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            raise ProtocolViolation(f"dataframe: invalid JSON ({exc.msg})") from None
+
+
+def _empty_frame(columns: list[Any], index: pd.Index) -> pd.DataFrame:
+    """No rows: every column float64 but ``date`` (UTC dates), as freqtrade reads it."""
+    data = {
+        i: (_dates_from_float_ms(np.empty(0)) if name == "date" else np.empty(0))
+        for i, name in enumerate(columns)
+    }
+    frame = pd.DataFrame(data, index=index)
+    frame.columns = pd.Index(columns)
     return frame
 
 
 def _decode_index(values: list[Any]) -> pd.Index:
     n = len(values)
+    if n == 0:
+        return pd.Index([], dtype=np.float64)
     kinds = set(map(type, values))
     if kinds <= {int}:
         if values == list(range(n)):
@@ -534,9 +703,22 @@ def _decode_index(values: list[Any]) -> pd.Index:
 
 
 def reference_encode(frame: pd.DataFrame) -> str:
-    """pandas' own encoder: the reference path the fast encoder must match."""
+    """The text freqtrade's producer sends for ``frame`` (pandas' own encoder): the
+    reference the fast encoder must match. (freqtrade's pandas writes NaT in a datetime
+    column other than ``date`` as the int64 minimum, where this pandas writes null: the
+    column is given as those integers.)"""
     import warnings
 
+    nat_columns = [
+        pos
+        for pos, (name, dtype) in enumerate(zip(frame.columns, frame.dtypes, strict=True))
+        if name != "date" and _kind(dtype) == "M" and frame.iloc[:, pos].isna().any()
+    ]
+    if nat_columns:
+        frame = frame.copy()
+        for pos in nat_columns:
+            ms = _datetime_ms(frame.iloc[:, pos], _MIN_INT64)
+            frame.isetitem(pos, np.array(ms, dtype=np.int64))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return frame.to_json(orient="split", date_format="epoch", date_unit="ms")
@@ -555,4 +737,12 @@ def reference_decode(text: str) -> pd.DataFrame:
     return frame
 
 
-__all__ = ["decode_split", "encode_split", "pandas_float", "reference_decode", "reference_encode"]
+__all__ = [
+    "UnencodableColumn",
+    "decode_split",
+    "encode_split",
+    "encode_split_lenient",
+    "pandas_float",
+    "reference_decode",
+    "reference_encode",
+]

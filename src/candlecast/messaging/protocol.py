@@ -7,6 +7,7 @@ sides follow. The asyncio server and client only move bytes through these.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ from candlecast.domain.analyzed import MAX_CANDLE_LIMIT, PairKey
 from candlecast.domain.enums import CandleType
 from candlecast.exceptions import ProtocolViolation
 from candlecast.messaging import codec_binary, codec_json
+
+logger = logging.getLogger(__name__)
 
 WS_PATH = "/api/v1/message/ws"
 
@@ -221,15 +224,39 @@ def encode_exception(text: str) -> bytes:
     return orjson.dumps({"type": MessageType.EXCEPTION, "data": text})
 
 
+_dropped_warned: set[tuple[str, str]] = set()
+
+
+def _warn_dropped(key: PairKey, dropped: list[tuple[Any, str]]) -> None:
+    """One warning per pair and column left out of broadcasts (not one per candle)."""
+    for column, reason in dropped:
+        marker = (key[0], str(column))
+        if marker in _dropped_warned:
+            continue
+        _dropped_warned.add(marker)
+        logger.warning(
+            "%s: column %r cannot be sent to consumers (it %s); it is left out of the "
+            "analyzed dataframe messages",
+            key[0],
+            column,
+            reason,
+        )
+
+
 def encode_analyzed_df_json(key: PairKey, frame: pd.DataFrame, analyzed_at: datetime) -> bytes:
-    """The freqtrade text frame: the dataframe as a JSON string inside the message."""
-    inner = codec_json.encode_split(frame).decode()
+    """The freqtrade text frame: the dataframe as a JSON string inside the message.
+
+    A column the encoding cannot carry is left out (with one warning per pair and column).
+    """
+    document, dropped = codec_json.encode_split_lenient(frame)
+    if dropped:
+        _warn_dropped(key, dropped)
     return orjson.dumps(
         {
             "type": MessageType.ANALYZED_DF,
             "data": {
                 "key": key_to_wire(key),
-                "df": {"__type__": "dataframe", "__value__": inner},
+                "df": {"__type__": "dataframe", "__value__": document.decode()},
                 "la": format_la(analyzed_at),
             },
         }
@@ -243,7 +270,11 @@ def encode_analyzed_df_binary(key: PairKey, frame: pd.DataFrame, analyzed_at: da
         "la": format_la(analyzed_at),
         "ts": time.time(),
     }
-    return codec_binary.encode_frame(meta, frame)
+    dropped: list[tuple[Any, str]] = []
+    data = codec_binary.encode_frame(meta, frame, dropped)
+    if dropped:
+        _warn_dropped(key, dropped)
+    return data
 
 
 def parse_message(raw: str | bytes, binary: bool = False) -> Message:
