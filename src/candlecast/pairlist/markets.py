@@ -61,14 +61,20 @@ def expand(
 
     A pattern that matches nothing is dropped, or with ``keep_unmatched`` kept as written
     when it looks like a pair name (so that the caller can say why it is unusable). A
-    pattern that is not a valid regular expression matches only itself.
+    pattern that is not a valid regular expression matches nothing.
     """
-    available = [symbol for symbol, market in markets.items() if is_tradable(market)]
+    available: list[str] | None = None
     result: list[str] = []
     for pattern in patterns:
+        market = markets.get(pattern)
+        if market is not None and is_tradable(market):
+            result.append(pattern)  # a pair as listed (markets may not be enumerable)
+            continue
+        if available is None:
+            available = [symbol for symbol, market in markets.items() if is_tradable(market)]
         compiled = compile_pattern(pattern)
         if compiled is None:
-            matches = [pattern] if pattern in available else []
+            matches = []
         else:
             matches = [symbol for symbol in available if compiled.fullmatch(symbol)]
         if matches:
