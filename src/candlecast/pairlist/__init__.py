@@ -52,6 +52,11 @@ class StaticPairList:
     def __init__(self, config: Config, spec: PairlistConfig) -> None:
         self.pairs = list(config.exchange.pair_whitelist)
         self.allow_inactive = spec.allow_inactive
+        for entry in self.pairs:
+            if compile_pattern(entry) is None:
+                logger.warning(
+                    "Whitelist entry %r is not a valid pattern; it matches nothing", entry
+                )
         self._warner = _Warner(config.stake_currency)
 
     def generate(self, markets: Mapping[str, Any]) -> list[str]:
