@@ -106,18 +106,20 @@ def test_numeric_string_port_is_refused_as_freqtrade_does():
 
 
 @pytest.mark.parametrize(
-    ("section", "fragment"),
+    ("section", "key"),
     [
-        ({"producers": []}, "expected at least one producer"),
+        ({"producers": []}, "producers"),
         ({"message_size_limit": 0}, "message_size_limit"),
+        ({"message_size_limit": 100}, "message_size_limit"),
+        ({"message_size_limit": 2.5}, "message_size_limit"),
         ({"initial_candle_limit": 2000}, "initial_candle_limit"),
         ({"wait_timeout": 2.5}, "wait_timeout"),
         ({"ping_timeout": -1}, "ping_timeout"),
     ],
 )
-def test_consumer_section_validation(section: dict, fragment: str):
-    raw = consumer(**section)
-    assert any(fragment in line for line in problems(raw))
+def test_consumer_section_validation(section: dict, key: str):
+    (line,) = problems(consumer(**section))
+    assert line.startswith(f"external_message_consumer.{key}: expected ")
 
 
 def test_duplicate_producer_names_are_refused():
