@@ -85,10 +85,10 @@ def string(value: Any) -> Any:
 
 
 def secret_string(value: Any) -> Any:
-    """A non-empty JSON string whose value is never shown."""
+    """A JSON string, not empty nor only blanks, whose value is never shown."""
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {kind(value)}")
-    if not value:
+    if not value.strip():
         raise ValueError("expected a non-empty token; candlecast refuses empty secrets")
     return value
 
