@@ -140,6 +140,9 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
+# 20 producer processes start here; with whole-second sleep_time (freqtrade's config takes
+# integers) the default 120 s is too tight on a loaded machine
+@pytest.mark.timeout(300)
 async def test_producer_killed_and_restarted_20_times_consumer_resyncs_each_time(tmp_path: Path):
     port = free_port()
     config = {
