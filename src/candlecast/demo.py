@@ -159,6 +159,7 @@ def write_configs(
         "db_url": f"sqlite:///{workdir / 'producer.sqlite'}",
         "api_server": {
             "enabled": True,
+            "listen_ip_address": "127.0.0.1",
             "listen_port": producer_port,
             "ws_token": token,
             "username": USER,
@@ -178,6 +179,7 @@ def write_configs(
             "db_url": f"sqlite:///{workdir / (name + '.sqlite')}",
             "api_server": {
                 "enabled": True,
+                "listen_ip_address": "127.0.0.1",
                 "listen_port": port,
                 "username": USER,
                 "password": PASSWORD,

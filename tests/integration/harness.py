@@ -46,6 +46,7 @@ def producer_config(tmp_path: Path, name: str = "producer", **extra: Any) -> dic
         "db_url": f"sqlite:///{tmp_path / (name + '.sqlite')}",
         "api_server": {
             "enabled": True,
+            "listen_ip_address": "127.0.0.1",
             "listen_port": 0,
             "ws_token": [TOKEN],
             "username": USER,
@@ -66,14 +67,20 @@ def consumer_config(
         "pairlists": [{"method": "ProducerPairList", "producer_name": next(iter(ports))}],
         "internals": {"process_throttle_secs": 3600},
         "db_url": f"sqlite:///{tmp_path / (name + '.sqlite')}",
-        "api_server": {"enabled": True, "listen_port": 0, "username": USER, "password": PASSWORD},
+        "api_server": {
+            "enabled": True,
+            "listen_ip_address": "127.0.0.1",
+            "listen_port": 0,
+            "username": USER,
+            "password": PASSWORD,
+        },
         "external_message_consumer": {
             "enabled": True,
             "producers": [
                 {"name": n, "host": "127.0.0.1", "port": p, "ws_token": TOKEN}
                 for n, p in ports.items()
             ],
-            "sleep_time": 0.2,
+            "sleep_time": 1,
             "wait_timeout": 5,
             "ping_timeout": 2,
         },

@@ -186,14 +186,15 @@ async def test_producer_pairlist_follows_the_producer(tmp_path: Path):
             exchange={"pair_whitelist": ["DOT/USDT", "ETH/USDT"]},
             pairlists=[
                 {"method": "StaticPairList"},
-                {"method": "ProducerPairList", "number_assets": 2},
+                {"method": "ProducerPairList", "number_assets": 3},
             ],
         )
         async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
             await wait_until(lambda: consumer.dp.get_producer_pairs() == PAIRS, timeout=10)
             await consumer.cycle()
-            # static pairs first, then producer pairs de-duplicated, at most 2 added
-            assert consumer.whitelist == ["DOT/USDT", "ETH/USDT", "BTC/USDT", "SOL/USDT"]
+            # static pairs first, then producer pairs de-duplicated; as in freqtrade,
+            # number_assets caps the whole list (the static pairs count)
+            assert consumer.whitelist == ["DOT/USDT", "ETH/USDT", "BTC/USDT"]
 
 
 async def test_the_seed_consumer_strategy_trades_on_producer_signals(tmp_path: Path):

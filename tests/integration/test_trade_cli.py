@@ -125,7 +125,14 @@ def test_taken_port_is_one_line_exit_2(bot_dir: Path):
     holder.listen()
     port = holder.getsockname()[1]
     config = json.loads((bot_dir / "config.json").read_text())
-    config["api_server"] = {"enabled": True, "listen_port": port, "ws_token": "x" * 20}
+    config["api_server"] = {
+        "enabled": True,
+        "listen_ip_address": "127.0.0.1",
+        "listen_port": port,
+        "username": "u",
+        "password": "p",
+        "ws_token": "x" * 20,
+    }
     (bot_dir / "config.json").write_text(json.dumps(config))
     try:
         result = run_trade(bot_dir / "config.json")

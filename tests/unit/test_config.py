@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -19,6 +20,17 @@ from candlecast.exceptions import ConfigError
 from tests.conftest import EXAMPLES
 
 PRODUCER = {"name": "default", "host": "127.0.0.1", "port": 8080, "ws_token": "t0ken"}
+API = {
+    "enabled": True,
+    "listen_ip_address": "127.0.0.1",
+    "listen_port": 8080,
+    "username": "u",
+    "password": "p",
+}
+
+
+def api_server(**keys: object) -> dict:
+    return {"api_server": {**API, **keys}}
 
 
 def consumer(**section: object) -> dict:
@@ -79,29 +91,35 @@ def test_producer_port_error_names_path_value_and_expectation():
     (line,) = problems(raw)
     assert (
         line
-        == "external_message_consumer.producers[1].port: expected an integer 1-65535, got '80a'"
+        == 'external_message_consumer.producers[1].port: expected an integer from 0 to 65535, got "80a"'
     )
 
 
-def test_numeric_string_port_is_accepted():
+def test_numeric_string_port_is_refused_as_freqtrade_does():
     raw = consumer()
     raw["external_message_consumer"]["producers"][0]["port"] = "8081"
-    assert validate_config(raw).external_message_consumer.producers[0].port == 8081
+    (line,) = problems(raw)
+    assert line == (
+        "external_message_consumer.producers[0].port: "
+        'expected an integer from 0 to 65535, got "8081" (a string)'
+    )
 
 
 @pytest.mark.parametrize(
-    ("section", "fragment"),
+    ("section", "key"),
     [
-        ({"producers": []}, "expected at least one producer"),
+        ({"producers": []}, "producers"),
         ({"message_size_limit": 0}, "message_size_limit"),
+        ({"message_size_limit": 100}, "message_size_limit"),
+        ({"message_size_limit": 2.5}, "message_size_limit"),
         ({"initial_candle_limit": 2000}, "initial_candle_limit"),
-        ({"wait_timeout": 0}, "wait_timeout"),
+        ({"wait_timeout": 2.5}, "wait_timeout"),
         ({"ping_timeout": -1}, "ping_timeout"),
     ],
 )
-def test_consumer_section_validation(section: dict, fragment: str):
-    raw = consumer(**section)
-    assert any(fragment in line for line in problems(raw))
+def test_consumer_section_validation(section: dict, key: str):
+    (line,) = problems(consumer(**section))
+    assert line.startswith(f"external_message_consumer.{key}: expected ")
 
 
 def test_duplicate_producer_names_are_refused():
@@ -118,10 +136,10 @@ def test_empty_producer_token_and_host_are_refused():
     assert any(line.startswith("external_message_consumer.producers[0].host") for line in lines)
 
 
-def test_disabled_consumer_section_is_ignored():
-    config = validate_config(
-        {"external_message_consumer": {"enabled": False, "producers": "garbage"}}
-    )
+def test_disabled_consumer_section_is_still_validated_as_freqtrade_does():
+    lines = problems({"external_message_consumer": {"enabled": False, "producers": "garbage"}})
+    assert [line.split(":")[0] for line in lines] == ["external_message_consumer.producers"]
+    config = validate_config({"external_message_consumer": {"enabled": False, "producers": []}})
     assert config.external_message_consumer.enabled is False
 
 
@@ -136,12 +154,29 @@ def test_all_errors_of_a_file_are_reported_at_once():
 
 
 def test_ws_token_accepts_string_or_list_but_not_empty():
-    assert validate_config({"api_server": {"ws_token": "abc"}}).api_server.ws_token == ["abc"]
-    assert validate_config({"api_server": {"ws_token": ["a", "b"]}}).api_server.ws_token == [
-        "a",
-        "b",
+    assert validate_config(api_server(ws_token="abc")).api_server.ws_token == ["abc"]
+    assert validate_config(api_server(ws_token=["a", "b"])).api_server.ws_token == ["a", "b"]
+    assert any(
+        line.startswith("api_server.ws_token:")
+        for line in problems(api_server(ws_token=["ok", ""]))
+    )
+
+
+def test_api_server_section_requires_freqtrades_keys():
+    lines = problems({"api_server": {"enabled": False}})
+    assert lines == [
+        f"api_server.{key}: required key is missing"
+        for key in ("listen_ip_address", "listen_port", "username", "password")
     ]
-    assert any("ws_token" in line for line in problems({"api_server": {"ws_token": ["ok", ""]}}))
+    assert validate_config({}).api_server.enabled is False  # no section: disabled
+
+
+def test_secret_env_values_stay_strings():
+    env = {
+        "CANDLECAST__API_SERVER__WS_TOKEN": "123456",
+        "CANDLECAST__API_SERVER__LISTEN_PORT": "9000",
+    }
+    assert env_overrides(env) == {"api_server": {"ws_token": "123456", "listen_port": 9000}}
 
 
 def test_producer_pairlist_requires_consumer():
@@ -200,7 +235,8 @@ def test_cli_config_error_is_one_line_exit_2_no_traceback(tmp_path: Path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert (
-        "external_message_consumer.producers[0].port: expected an integer 1-65535" in result.stderr
+        "external_message_consumer.producers[0].port: expected an integer from 0 to 65535"
+        in result.stderr
     )
 
 
@@ -215,7 +251,8 @@ def test_cli_new_config_writes_a_loadable_commented_file(tmp_path: Path):
 
 def test_cli_show_config_masks_secrets(tmp_path: Path):
     path = tmp_path / "c.json"
-    path.write_text('{"api_server": {"ws_token": "very-secret-token", "password": "pw-secret"}}')
+    section = {**API, "ws_token": "very-secret-token", "password": "pw-secret"}
+    path.write_text(json.dumps({"api_server": section}))
     result = run_cli("show-config", "-c", str(path), cwd=tmp_path)
     assert result.returncode == 0
     assert "very-secret-token" not in result.stdout and "pw-secret" not in result.stdout

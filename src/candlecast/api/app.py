@@ -204,9 +204,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         token = websocket.query_params.get("token") or auth.bearer_token(
             websocket.headers.get("authorization")
         )
-        allowed = auth.token_matches(token, api.ws_token) or (
-            bool(token) and auth.verify_jwt(token or "", ctx.jwt_secret, "access") is not None
-        )
+        allowed = auth.ws_token_subject(token, api.ws_token, ctx.jwt_secret) is not None
         if hub is None or not allowed:
             logger.warning(
                 "Refused message websocket from %s: %s",

@@ -16,16 +16,25 @@ ACCESS_TOKEN_SECONDS = 15 * 60
 REFRESH_TOKEN_SECONDS = 30 * 24 * 3600
 
 
-def token_matches(candidate: str | None, tokens: list[str]) -> bool:
-    """True if ``candidate`` equals one of ``tokens`` (each compared in constant time)."""
-    if not candidate or not tokens:
-        return False
-    raw = candidate.encode("utf-8", "surrogatepass")
-    matched = False
+def ws_token_subject(presented: str | None, tokens: list[str], jwt_secret: str) -> str | None:
+    """Who may open the message websocket with ``presented``, or None to refuse (close 1008).
+
+    Accepted: one of the configured ``tokens`` (that token is returned), or an access token
+    of ``/api/v1/token/login`` signed with ``jwt_secret`` (its subject, the user name, is
+    returned). Tokens are compared as UTF-8 bytes in constant time, so any text works.
+    """
+    if not presented:
+        return None
+    raw = presented.encode("utf-8", "surrogatepass")
+    found: str | None = None
     for token in tokens:
         # no early exit: every configured token is compared
-        matched |= secrets.compare_digest(raw, token.encode("utf-8", "surrogatepass"))
-    return matched
+        if secrets.compare_digest(raw, token.encode("utf-8", "surrogatepass")):
+            found = token
+    if found is not None:
+        return found
+    claims = verify_jwt(presented, jwt_secret, "access") if jwt_secret else None
+    return None if claims is None else str(claims.get("sub"))
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:

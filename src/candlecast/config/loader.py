@@ -97,7 +97,8 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     """Turn ``CANDLECAST__A__B=value`` variables into ``{"a": {"b": value}}``.
 
     Values that parse as JSON (numbers, booleans, lists) are taken as such; anything
-    else is a string. Key case is kept after the prefix, so ``CORS_origins`` works.
+    else is a string, and so is a secret (``ws_token``, ``password``, ...) unless it is a
+    JSON list. Key case is kept after the prefix, so ``CORS_origins`` works.
     """
     result: dict[str, Any] = {}
     for name, raw in sorted(environ.items()):
@@ -114,6 +115,8 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             value: Any = orjson.loads(raw)
         except orjson.JSONDecodeError:
             value = raw
+        if path[-1] in SECRET_KEYS and not isinstance(value, str | list):
+            value = raw  # a token of digits is still a string
         node = result
         for part in path[:-1]:
             node = node.setdefault(part, {})

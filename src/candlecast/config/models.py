@@ -17,8 +17,26 @@ from pydantic import (
     model_validator,
 )
 
+from candlecast.config.producer_consumer import (
+    ApiServerConfig,
+    ExternalMessageConsumerConfig,
+    ProducerConfig,
+    is_valid_host,
+)
 from candlecast.domain.timeframes import validate_timeframe
-from candlecast.util.net import is_valid_host
+
+__all__ = [
+    "SECRET_KEYS",
+    "ApiServerConfig",
+    "Config",
+    "ExchangeConfig",
+    "ExternalMessageConsumerConfig",
+    "InternalsConfig",
+    "PairlistConfig",
+    "ProducerConfig",
+    "UnfilledTimeoutConfig",
+    "is_valid_host",
+]
 
 SECRET_KEYS = frozenset(
     {"ws_token", "password", "jwt_secret_key", "key", "secret", "apiKey", "privateKey", "uid"}
@@ -60,8 +78,11 @@ class ExchangeConfig(_Section):
 
 class PairlistConfig(_Section):
     method: Literal["StaticPairList", "ProducerPairList"]
+    # ProducerPairList: cap the whitelist at this many pairs (0 = no cap); its producer
     number_assets: int = Field(default=0, ge=0)
     producer_name: str = "default"
+    # StaticPairList: keep whitelist pairs whose market is inactive
+    allow_inactive: bool = False
 
 
 class UnfilledTimeoutConfig(_Section):
@@ -79,120 +100,6 @@ class UnfilledTimeoutConfig(_Section):
 class InternalsConfig(_Section):
     process_throttle_secs: PositiveFloat = 5.0
     heartbeat_interval: float = Field(default=60.0, ge=0)
-
-
-class ApiServerConfig(_Section):
-    enabled: bool = False
-    listen_ip_address: str = "127.0.0.1"
-    listen_port: int = Field(default=8080, ge=0, le=65535)
-    ws_token: list[str] = Field(default_factory=list)
-    username: str = ""
-    password: str = ""
-    jwt_secret_key: str = ""
-    CORS_origins: list[str] = Field(default_factory=list)
-    verbosity: Literal["error", "info"] = "error"
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
-    # Slow-consumer policy (see docs/producer-consumer.md): a subscriber whose outbox
-    # holds more than this many bytes, or whose oldest queued message waited longer
-    # than ws_send_timeout seconds, is disconnected with close code 1013.
-    ws_max_queue_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
-    ws_max_queue_messages: int = Field(default=10_000, ge=10)
-    ws_send_timeout: PositiveFloat = 10.0
-
-    @field_validator("ws_token", mode="before")
-    @classmethod
-    def _token_list(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        if isinstance(value, str):
-            return [value]
-        return value
-
-    @field_validator("ws_token")
-    @classmethod
-    def _tokens_non_empty(cls, value: list[str]) -> list[str]:
-        for token in value:
-            if not token.strip():
-                raise ValueError("expected non-empty token strings, got an empty token")
-        return value
-
-    @model_validator(mode="after")
-    def _tls_pair(self) -> ApiServerConfig:
-        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
-            raise ValueError("ssl_certfile and ssl_keyfile must be given together")
-        return self
-
-
-class ProducerConfig(_Section):
-    name: str = "default"
-    host: str
-    port: int = Field(ge=1, le=65535)
-    ws_token: str
-    secure: bool = False
-    # wss only: a CA bundle to verify the producer's certificate with (default: system CAs).
-    ca_file: str | None = None
-
-    @field_validator("name", "host", "ws_token")
-    @classmethod
-    def _non_empty(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("expected a non-empty string")
-        return value
-
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        if value.strip() and not is_valid_host(value.strip()):
-            raise ValueError(f"expected a hostname or IP address, got {value!r}")
-        return value.strip()
-
-    @field_validator("port", mode="before")
-    @classmethod
-    def _numeric_string_port(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if not value.strip().isdigit():
-                raise ValueError(f"expected an integer 1-65535, got {value!r}")
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"expected an integer 1-65535, got {value!r}")
-        return value
-
-
-class ExternalMessageConsumerConfig(_Section):
-    enabled: bool = False
-    producers: list[ProducerConfig] = Field(default_factory=list)
-    wait_timeout: PositiveFloat = 30.0
-    ping_timeout: PositiveFloat = 10.0
-    sleep_time: PositiveFloat = 10.0
-    remove_entry_exit_signals: bool = False
-    message_size_limit: int = Field(default=8, ge=1)
-    initial_candle_limit: int = Field(default=1500, ge=1, le=1500)
-    # candlecast extensions (negotiated; freqtrade producers are unaffected)
-    binary: bool = True
-    analyze_on_update: bool = True
-    # Offer permessage-deflate. Off by default: it costs CPU and latency on both sides
-    # and binary frames barely compress; turn it on for JSON over a slow link.
-    compression: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _ignore_when_disabled(cls, data: Any) -> Any:
-        # As freqtrade documents: when disabled, every other setting is ignored.
-        if isinstance(data, dict) and not data.get("enabled", False):
-            return {"enabled": False}
-        return data
-
-    @model_validator(mode="after")
-    def _producers_valid(self) -> ExternalMessageConsumerConfig:
-        if self.enabled:
-            if not self.producers:
-                raise ValueError("producers: expected at least one producer when enabled")
-            names = [p.name for p in self.producers]
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            if dupes:
-                raise ValueError(f"producers: names must be unique, {dupes} used twice")
-        return self
 
 
 class Config(_Section):
@@ -215,9 +122,9 @@ class Config(_Section):
     strategy: str | None = None
     strategy_path: str | None = None
     user_data_dir: str = "user_data"
-    api_server: ApiServerConfig = Field(default_factory=ApiServerConfig)
+    api_server: ApiServerConfig = Field(default_factory=ApiServerConfig.absent)
     external_message_consumer: ExternalMessageConsumerConfig = Field(
-        default_factory=ExternalMessageConsumerConfig
+        default_factory=ExternalMessageConsumerConfig.absent
     )
 
     @field_validator("timeframe")

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
@@ -44,10 +45,9 @@ from candlecast.util.net import is_valid_host
 
 logger = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
-
 
 def producer_url(producer: ProducerConfig, token: bool = True) -> str:
+    """The websocket URL of ``producer``: an IPv6 host in brackets, the token escaped."""
     scheme = "wss" if producer.secure else "ws"
     host = (
         f"[{producer.host}]"
@@ -55,7 +55,21 @@ def producer_url(producer: ProducerConfig, token: bool = True) -> str:
         else producer.host
     )
     url = f"{scheme}://{host}:{producer.port}{proto.WS_PATH}"
-    return f"{url}?token={producer.ws_token}" if token else url
+    return f"{url}?token={quote(producer.ws_token, safe='')}" if token else url
+
+
+def connect_options(settings: ExternalMessageConsumerConfig) -> dict[str, Any]:
+    """Keyword arguments of ``websockets.connect`` for every producer (TLS aside)."""
+    return {
+        "subprotocols": [SUBPROTOCOL] if settings.binary else None,
+        "max_size": settings.message_size_limit_bytes,
+        # keepalive is ours: ping after wait_timeout without a message (as freqtrade)
+        "ping_interval": None,
+        "compression": "deflate" if settings.compression else None,
+        "open_timeout": max(settings.ping_timeout, 5.0),
+        "close_timeout": 2,
+        "max_queue": 64,
+    }
 
 
 @dataclass
@@ -171,18 +185,11 @@ class ProducerClient:
             raise InvalidProducerURL(
                 f"invalid URL: host {self.producer.host!r} is not a hostname or IP address"
             )
-        offered = [SUBPROTOCOL] if self.settings.binary else None
         try:
             ws = await connect(
                 producer_url(self.producer),
-                subprotocols=offered,  # type: ignore[arg-type]
-                max_size=self.settings.message_size_limit * MIB,
-                ping_interval=None,
-                compression="deflate" if self.settings.compression else None,
-                open_timeout=max(self.settings.ping_timeout, 5.0),
-                close_timeout=2,
                 ssl=self._ssl_context(),
-                max_queue=64,
+                **connect_options(self.settings),
             )
         # before ValueError: SSLCertVerificationError is one, and it must be retried
         except ssl.SSLCertVerificationError as exc:
@@ -321,4 +328,4 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-__all__ = ["ConnectionStatus", "ProducerClient", "producer_url"]
+__all__ = ["ConnectionStatus", "ProducerClient", "connect_options", "producer_url"]

@@ -1,87 +1,103 @@
-"""Pair lists: where the bot's whitelist comes from, applied as a chain."""
+"""Pair lists: where the bot's whitelist comes from, applied as a chain.
+
+As in freqtrade, the first list of ``pairlists`` generates the whitelist, every later one
+filters (or extends) it, and the blacklist is applied last. ``number_assets`` of a
+ProducerPairList caps the whole list at that point (earlier lists' pairs count), before
+the producer's patterns are expanded and unusable pairs removed.
+
+Where candlecast differs: a list in a later position still removes pairs the exchange
+cannot trade for this bot (freqtrade passes them through), see ``docs/compat.md``.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from candlecast.config.models import Config, PairlistConfig
 from candlecast.data.producer_store import ProducerStore
+from candlecast.pairlist.markets import compile_pattern, dedupe, expand, untradable_reason
 
 logger = logging.getLogger(__name__)
 
-
-def untradable_reason(pair: str, markets: Mapping[str, Any]) -> str | None:
-    """Why ``pair`` cannot be traded on these markets, or None when it can."""
-    market = markets.get(pair)
-    if market is None:
-        return "is not listed on the exchange"
-    if market.get("active") is False:
-        return "is not active on the exchange (trading halted or delisted)"
-    if market.get("spot") is False:
-        return "is not a spot market"
-    return None
+__all__ = ["PairListChain", "ProducerPairList", "StaticPairList", "untradable_reason"]
 
 
 class _Warner:
     """Say each (pair, reason) once, not on every refresh."""
 
-    def __init__(self) -> None:
+    def __init__(self, stake_currency: str) -> None:
+        self.stake_currency = stake_currency
         self._said: set[tuple[str, str]] = set()
 
-    def check(self, pair: str, markets: Mapping[str, Any], source: str) -> bool:
-        reason = untradable_reason(pair, markets)
-        if reason is None:
-            self._said = {s for s in self._said if s[0] != pair}  # say it again if it recurs
-            return True
-        if (pair, reason) not in self._said:
-            self._said.add((pair, reason))
-            logger.warning("Pair %s %s; removed from the whitelist (%s)", pair, reason, source)
-        return False
-
-
-class StaticPairList:
-    """The pairs of ``exchange.pair_whitelist`` that the exchange lists and trades."""
-
-    def __init__(self, config: Config, spec: PairlistConfig) -> None:
-        self.pairs = list(config.exchange.pair_whitelist)
-        self._warner = _Warner()
-
-    def apply(self, pairs: list[str], markets: Mapping[str, Any]) -> list[str]:
-        out = list(pairs)
-        for pair in self.pairs:
-            if self._warner.check(pair, markets, "exchange.pair_whitelist") and pair not in out:
+    def usable(self, pairs: Sequence[str], markets: Mapping[str, Any], source: str) -> list[str]:
+        """The pairs of ``pairs`` this bot can trade, each once; warn about the others."""
+        out: list[str] = []
+        for pair in dedupe(pairs):
+            reason = untradable_reason(pair, markets, self.stake_currency)
+            if reason is None:
+                self._said = {s for s in self._said if s[0] != pair}  # say it again if it recurs
                 out.append(pair)
+            elif (pair, reason) not in self._said:
+                self._said.add((pair, reason))
+                logger.warning("Pair %s %s; removed from the whitelist (%s)", pair, reason, source)
         return out
 
 
+class StaticPairList:
+    """The pairs (or patterns) of ``exchange.pair_whitelist``."""
+
+    def __init__(self, config: Config, spec: PairlistConfig) -> None:
+        self.pairs = list(config.exchange.pair_whitelist)
+        self.allow_inactive = spec.allow_inactive
+        for entry in self.pairs:
+            if compile_pattern(entry) is None:
+                logger.warning(
+                    "Whitelist entry %r is not a valid pattern; it matches nothing", entry
+                )
+        self._warner = _Warner(config.stake_currency)
+
+    def generate(self, markets: Mapping[str, Any]) -> list[str]:
+        expanded = expand(self.pairs, markets, keep_unmatched=True)
+        if self.allow_inactive:
+            return dedupe(expanded)
+        return self._warner.usable(expanded, markets, "exchange.pair_whitelist")
+
+    def filter(self, pairs: list[str], markets: Mapping[str, Any]) -> list[str]:
+        """``pairs``, then the whitelist's pairs not among them."""
+        return dedupe([*pairs, *self.generate(markets)])
+
+
 class ProducerPairList:
-    """The pairs a producer announces, after earlier lists' pairs, de-duplicated."""
+    """The pairs a producer announces (its whitelist message)."""
 
     def __init__(self, config: Config, spec: PairlistConfig, store: ProducerStore) -> None:
         self.producer = spec.producer_name
         self.number_assets = spec.number_assets
         self.store = store
-        self._warner = _Warner()
+        self._warner = _Warner(config.stake_currency)
 
-    def apply(self, pairs: list[str], markets: Mapping[str, Any]) -> list[str]:
-        out = list(pairs)
-        added = 0
-        for pair in self.store.pairs(self.producer):
-            if self.number_assets and added >= self.number_assets:
-                break
-            if pair in out:
-                continue
-            if not self._warner.check(pair, markets, f"producer {self.producer}"):
-                continue
-            out.append(pair)
-            added += 1
-        return out
+    def _cap(self, pairs: list[str]) -> list[str]:
+        return pairs[: self.number_assets] if self.number_assets else pairs
+
+    def generate(self, markets: Mapping[str, Any]) -> list[str]:
+        received = self._cap(dedupe(self.store.pairs(self.producer)))
+        return self._warner.usable(expand(received, markets), markets, f"producer {self.producer}")
+
+    def filter(self, pairs: list[str], markets: Mapping[str, Any]) -> list[str]:
+        """``pairs``, then the producer's pairs not among them; at most ``number_assets``."""
+        combined = self._cap(dedupe([*pairs, *self.store.pairs(self.producer)]))
+        earlier = set(pairs)
+        kept = [p for p in combined if p in earlier]
+        new = expand([p for p in combined if p not in earlier], markets)
+        added = self._warner.usable(new, markets, f"producer {self.producer}")
+        return dedupe([*kept, *added])
 
 
 class PairListChain:
-    """Apply every configured pair list in order, then the blacklist."""
+    """Generate with the first pair list, filter with the others, then apply the blacklist."""
 
     def __init__(self, config: Config, store: ProducerStore) -> None:
         self.handlers: list[StaticPairList | ProducerPairList] = []
@@ -90,13 +106,26 @@ class PairListChain:
                 self.handlers.append(StaticPairList(config, spec))
             else:
                 self.handlers.append(ProducerPairList(config, spec, store))
-        self.blacklist = set(config.exchange.pair_blacklist)
+        self.blacklist = list(config.exchange.pair_blacklist)
+        self._patterns: list[re.Pattern[str]] = []
+        for entry in self.blacklist:
+            compiled = compile_pattern(entry)
+            if compiled is None:
+                logger.warning(
+                    "Blacklist entry %r is not a valid pattern; matching it as written", entry
+                )
+                compiled = re.compile(re.escape(entry), re.IGNORECASE)
+            self._patterns.append(compiled)
+
+    def blacklisted(self, pair: str) -> bool:
+        return any(p.fullmatch(pair) for p in self._patterns)
 
     def refresh(self, markets: Mapping[str, Any]) -> list[str]:
-        pairs: list[str] = []
-        for handler in self.handlers:
-            pairs = handler.apply(pairs, markets)
-        return [p for p in pairs if p not in self.blacklist]
+        first, *rest = self.handlers
+        pairs = first.generate(markets)
+        for handler in rest:
+            pairs = handler.filter(pairs, markets)
+        return [p for p in pairs if not self.blacklisted(p)]
 
     @property
     def methods(self) -> Sequence[str]:
