@@ -195,7 +195,14 @@ class ShimModule(ModuleType):
         if "*" in self._names:
             module = importlib.import_module(self._names["*"].split(":")[0])
             return [n for n in vars(module) if not n.startswith("_")]
-        return sorted(self._names)
+        return [n for n in sorted(self._names) if self._available(n)]
+
+    def _available(self, attr: str) -> bool:
+        try:
+            getattr(self, attr)
+        except AttributeError:
+            return False
+        return True
 
 
 def _resolve(target: str) -> Any:
@@ -237,8 +244,8 @@ def freqtrade_import(name: str, fromlist: Sequence[str] | None) -> ModuleType:
     module = modules.get(name)
     if module is None:
         raise ModuleNotFoundError(
-            f"No module named {name!r}: candlecast maps only these freqtrade modules: "
-            + ", ".join(sorted(modules)),
+            f"{name} is not one of the freqtrade modules candlecast provides "
+            "(docs/strategy-api.md lists them)",
             name=name,
         )
     if fromlist:
