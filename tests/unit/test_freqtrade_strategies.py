@@ -99,7 +99,7 @@ def test_star_import_and_imports_inside_methods_are_mapped_too(tmp_path: Path):
     assert (frame["tf"] == 300).all()
 
 
-def test_no_freqtrade_module_is_left_behind_and_a_real_freqtrade_keeps_working(
+def test_a_real_freqtrade_beside_candlecast_keeps_working(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     site = tmp_path / "site"
@@ -109,27 +109,28 @@ def test_no_freqtrade_module_is_left_behind_and_a_real_freqtrade_keeps_working(
         "class IStrategy:\n    REAL = True\n"
     )
     monkeypatch.syspath_prepend(str(site))
-    for name in [n for n in sys.modules if n == "freqtrade" or n.startswith("freqtrade.")]:
-        monkeypatch.delitem(sys.modules, name)
-    import freqtrade.strategy as before  # the "installed" freqtrade, imported first
+    assert not [n for n in sys.modules if n.split(".")[0] == "freqtrade"]
+    try:
+        import freqtrade.strategy as before  # the "installed" freqtrade, imported first
 
-    strategies = tmp_path / "strategies"
-    strategies.mkdir()
-    strategy_file(
-        strategies,
-        "Shadowed",
-        FREQTRADE_IMPORTS,
-        "    buy_rsi = IntParameter(10, 40, default=30)\n",
-    )
-    strategy = load_strategy("Shadowed", strategies)
+        strategies = tmp_path / "strategies"
+        strategies.mkdir()
+        strategy_file(
+            strategies,
+            "Shadowed",
+            FREQTRADE_IMPORTS,
+            "    buy_rsi = IntParameter(10, 40, default=30)\n",
+        )
+        strategy = load_strategy("Shadowed", strategies)
 
-    assert isinstance(strategy, IStrategy)
-    assert sys.modules["freqtrade.strategy"] is before
-    import freqtrade.strategy as after
+        assert isinstance(strategy, IStrategy)  # the strategy got candlecast's IStrategy
+        assert sys.modules["freqtrade.strategy"] is before
+        import freqtrade.strategy as after
 
-    assert after.IStrategy.REAL is True and sys.modules["freqtrade"].REAL is True
-    monkeypatch.delitem(sys.modules, "freqtrade")
-    monkeypatch.delitem(sys.modules, "freqtrade.strategy")
+        assert after is before and after.IStrategy.REAL is True
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] == "freqtrade"]:
+            del sys.modules[name]
 
 
 def test_a_strategy_load_adds_no_freqtrade_module(tmp_path: Path):

@@ -136,3 +136,16 @@ def test_config_keys_that_change_nothing_stay_warnings(tmp_path: Path, caplog):
     assert config_requests(neutral) == []
     load_config([path], environ={})
     assert "fiat_display_currency" in caplog.text
+
+
+def test_a_strategys_max_open_trades_is_refused_unless_the_config_sets_its_own(tmp_path: Path):
+    from candlecast.bot.runtime import apply_strategy_overrides
+    from candlecast.config import validate_config
+
+    (tmp_path / "Asks.py").write_text(BASE.format(extra="    max_open_trades = 5\n"))
+    strategy = load_strategy("Asks", tmp_path)
+    apply_strategy_overrides(validate_config({}), strategy)
+    with pytest.raises(StrategyError, match=r"max_open_trades"):
+        check_supported(strategy)
+    apply_strategy_overrides(validate_config({"max_open_trades": 2}), strategy)
+    check_supported(strategy)

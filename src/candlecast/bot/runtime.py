@@ -64,6 +64,9 @@ def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
         strategy.minimal_roi = dict(config.minimal_roi)
     if config.stoploss is not None:
         strategy.stoploss = config.stoploss
+    if "max_open_trades" in config.model_fields_set:
+        # the config's value wins; a strategy (or parameter file) value no longer applies
+        strategy.max_open_trades = None  # type: ignore[attr-defined]
     if strategy.stoploss is None:
         raise ConfigError("stoploss: required in the strategy or the config (e.g. -0.10)")
     if not strategy.timeframe:

@@ -25,6 +25,7 @@ from typing import Any
 class Setting:
     name: str
     asks: Callable[[Any], bool]
+    in_config: bool = True  # False: a strategy attribute only
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,33 @@ FEATURES: tuple[Feature, ...] = (
         "order timeouts callbacks",
         (Callback("check_entry_timeout"), Callback("check_exit_timeout")),
     ),
-    Feature("adjust_entry_price", (Callback("adjust_entry_price"),)),
+    Feature(
+        "order price adjustment",
+        (
+            Callback("adjust_entry_price"),
+            Callback("adjust_exit_price"),
+            Callback("adjust_order_price"),
+        ),
+    ),
+    Feature("custom_roi", (Setting("use_custom_roi", _truthy), Callback("custom_roi"))),
+    Feature("order_filled callback", (Callback("order_filled"),)),
+    Feature(
+        "FreqAI",
+        (
+            ConfigKey(
+                "freqai", lambda v: bool(v.get("enabled")) if isinstance(v, Mapping) else bool(v)
+            ),
+            Callback("feature_engineering_expand_all"),
+            Callback("feature_engineering_expand_basic"),
+            Callback("feature_engineering_standard"),
+            Callback("set_freqai_targets"),
+        ),
+    ),
+    # the bot reads max_open_trades from the config; a strategy's own value would be ignored
+    Feature(
+        "max_open_trades in the strategy (set it in the config)",
+        (Setting("max_open_trades", lambda v: v is not None, in_config=False),),
+    ),
     Feature("protections", (Setting("protections", _protections),)),
     Feature(
         "exit_profit_only",
@@ -198,7 +225,7 @@ def config_requests(config: Mapping[str, Any]) -> list[tuple[str, str]]:
         if feature.honoured:
             continue
         for how in feature.detect:
-            if isinstance(how, Callback):
+            if isinstance(how, Callback) or (isinstance(how, Setting) and not how.in_config):
                 continue
             path = how.name if isinstance(how, Setting) else how.path
             present, value = _config_value(config, path)
@@ -236,7 +263,7 @@ def config_keys() -> frozenset[str]:
     keys: set[str] = set()
     for feature in FEATURES:
         for how in feature.detect:
-            if isinstance(how, Setting):
+            if isinstance(how, Setting) and how.in_config:
                 keys.add(how.name)
             elif isinstance(how, ConfigKey):
                 keys.add(how.path.split(".")[0])

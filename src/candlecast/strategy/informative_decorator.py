@@ -29,8 +29,7 @@ from candlecast.domain.timeframes import timeframe_to_seconds
 from candlecast.strategy.informative_pair import merge_informative_pair
 
 PopulateIndicators = Callable[[Any, pd.DataFrame, dict], pd.DataFrame]
-MARKER = "_ft_informative"
-_MARK = "candlecast\x00inf"  # the attribute freqtrade's decorator sets, kept for familiarity
+MARKER = "_ft_informative"  # the attribute freqtrade's decorator sets, kept for familiarity
 
 
 @dataclass(frozen=True)
@@ -140,18 +139,12 @@ def merge_informative(
             f"informative column {date_column!r} already exists: give each @informative a "
             "distinct fmt so column names stay unique"
         )
-    # Merge under a private suffix, then restore the formatted names: the same columns
-    # freqtrade's merge_informative_pair(..., append_timeframe=False, date_column=...) gives.
-    inf = inf.rename(columns={date_column: "date"})
-    merged = merge_informative_pair(
+    return merge_informative_pair(
         dataframe,
         inf,
         strategy.timeframe,
         data.timeframe,
         ffill=data.ffill,
         append_timeframe=False,
-        suffix=_MARK,
+        date_column=date_column,
     )
-    restore = {f"{col}_{_MARK}": col for col in inf.columns}
-    restore[f"date_{_MARK}"] = date_column
-    return merged.rename(columns=restore)
