@@ -33,9 +33,7 @@ class Asks(IStrategy):
 # what a freqtrade strategy writes -> the feature it asks for
 STRATEGY_CASES = {
     "trailing_stop": "    trailing_stop = True\n",
-    "trailing_stop_positive": "    trailing_stop_positive = 0.01\n",
     "use_custom_stoploss": "    use_custom_stoploss = True\n",
-    "custom_stoploss": "    def custom_stoploss(self, pair, trade, current_time, current_rate, current_profit, **kwargs):\n        return -0.05\n",
     "custom_exit": "    def custom_exit(self, pair, trade: Trade, current_time, current_rate, current_profit, **kwargs):\n        return None\n",
     "custom_entry_price": "    def custom_entry_price(self, pair, trade, current_time, proposed_rate, entry_tag, side, **kwargs):\n        return proposed_rate\n",
     "custom_exit_price": "    def custom_exit_price(self, pair, trade, current_time, proposed_rate, current_profit, exit_tag, **kwargs):\n        return proposed_rate\n",
@@ -43,7 +41,6 @@ STRATEGY_CASES = {
     "confirm_trade_exit": "    def confirm_trade_exit(self, pair, trade, order_type, amount, rate, time_in_force, exit_reason, current_time, **kwargs):\n        return True\n",
     "custom_stake_amount": "    def custom_stake_amount(self, pair, current_time, current_rate, proposed_stake, min_stake, max_stake, leverage, entry_tag, side, **kwargs):\n        return proposed_stake\n",
     "position_adjustment_enable": "    position_adjustment_enable = True\n",
-    "adjust_trade_position": "    def adjust_trade_position(self, trade, current_time, current_rate, current_profit, min_stake, max_stake, **kwargs):\n        return None\n",
     "protections": "    @property\n    def protections(self):\n        return [{'method': 'CooldownPeriod', 'stop_duration_candles': 5}]\n",
     "exit_profit_only": "    exit_profit_only = True\n",
     "ignore_roi_if_entry_signal": "    ignore_roi_if_entry_signal = True\n",
@@ -78,6 +75,24 @@ def test_what_candlecast_does_is_not_refused(tmp_path: Path):
         " 'stoploss_on_exchange': False}\n"
         "    order_time_in_force = {'entry': 'GTC', 'exit': 'GTC'}\n"
         "    def informative_pairs(self):\n        return []\n"
+    )
+    (tmp_path / "Asks.py").write_text(BASE.format(extra=extra))
+    check_supported(load_strategy("Asks", tmp_path))
+
+
+def test_settings_freqtrade_ignores_without_their_switch_are_not_refused(tmp_path: Path):
+    # as in freqtrade: trailing_stop_* need trailing_stop, custom_stoploss needs
+    # use_custom_stoploss, adjust_trade_position needs position_adjustment_enable
+    extra = (
+        "    trailing_stop = False\n"
+        "    trailing_stop_positive = 0.02\n"
+        "    trailing_stop_positive_offset = 0.04\n"
+        "    use_custom_stoploss = False\n"
+        "    exit_profit_offset = 0.01\n"
+        "    def custom_stoploss(self, pair, trade, current_time, current_rate, current_profit, **kwargs):\n"
+        "        return -0.05\n"
+        "    def adjust_trade_position(self, trade, current_time, **kwargs):\n"
+        "        return None\n"
     )
     (tmp_path / "Asks.py").write_text(BASE.format(extra=extra))
     check_supported(load_strategy("Asks", tmp_path))

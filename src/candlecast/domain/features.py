@@ -103,29 +103,19 @@ def _protections(value: Any) -> bool:
 
 
 FEATURES: tuple[Feature, ...] = (
-    Feature(
-        "trailing_stop",
-        (
-            Setting("trailing_stop", _truthy),
-            Setting("trailing_stop_positive", _nonzero),
-            Setting("trailing_stop_positive_offset", _nonzero),
-            Setting("trailing_only_offset_is_reached", _truthy),
-        ),
-    ),
-    Feature(
-        "custom_stoploss",
-        (Setting("use_custom_stoploss", _truthy), Callback("custom_stoploss")),
-    ),
+    # freqtrade reads trailing_stop_positive/_offset/only_offset_is_reached only when
+    # trailing_stop is on, so a strategy that sets them with trailing_stop = False asks nothing
+    Feature("trailing_stop", (Setting("trailing_stop", _truthy),)),
+    # custom_stoploss() is called only with use_custom_stoploss = True (as in freqtrade)
+    Feature("custom_stoploss", (Setting("use_custom_stoploss", _truthy),)),
     Feature("custom_exit", (Callback("custom_exit"), Callback("custom_sell"))),
     Feature("custom_entry_price", (Callback("custom_entry_price"),)),
     Feature("custom_exit_price", (Callback("custom_exit_price"),)),
     Feature("confirm_trade_entry", (Callback("confirm_trade_entry"),)),
     Feature("confirm_trade_exit", (Callback("confirm_trade_exit"),)),
     Feature("custom_stake_amount", (Callback("custom_stake_amount"),)),
-    Feature(
-        "position adjustment",
-        (Setting("position_adjustment_enable", _truthy), Callback("adjust_trade_position")),
-    ),
+    # adjust_trade_position() is called only with position_adjustment_enable = True
+    Feature("position adjustment", (Setting("position_adjustment_enable", _truthy),)),
     Feature(
         "order timeouts callbacks",
         (Callback("check_entry_timeout"), Callback("check_exit_timeout")),
@@ -138,7 +128,8 @@ FEATURES: tuple[Feature, ...] = (
             Callback("adjust_order_price"),
         ),
     ),
-    Feature("custom_roi", (Setting("use_custom_roi", _truthy), Callback("custom_roi"))),
+    # custom_roi() is called only with use_custom_roi = True
+    Feature("custom_roi", (Setting("use_custom_roi", _truthy),)),
     Feature("order_filled callback", (Callback("order_filled"),)),
     Feature(
         "FreqAI",
@@ -162,7 +153,6 @@ FEATURES: tuple[Feature, ...] = (
         "exit_profit_only",
         (
             Setting("exit_profit_only", _truthy),
-            Setting("exit_profit_offset", _nonzero),
             Setting("sell_profit_only", _truthy),
         ),
     ),
