@@ -133,6 +133,40 @@ def test_a_real_freqtrade_beside_candlecast_keeps_working(
             del sys.modules[name]
 
 
+def test_a_library_the_strategy_imports_may_import_freqtrade_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # as technical.pivots_points does: "import freqtrade.vendor.qtpylib.indicators as qtpylib"
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "ftlib_pivots.py").write_text(
+        "import freqtrade.vendor.qtpylib.indicators as qtpylib\n"
+        "def mid(frame):\n"
+        "    return qtpylib.typical_price(frame)\n"
+    )
+    monkeypatch.syspath_prepend(str(lib))
+    strategies = tmp_path / "strategies"
+    strategies.mkdir()
+    (strategies / "UsesLib.py").write_text(
+        "from freqtrade.strategy import IStrategy\n"
+        "from ftlib_pivots import mid\n"
+        "class UsesLib(IStrategy):\n"
+        "    stoploss = -0.1\n"
+        "    def populate_indicators(self, dataframe, metadata):\n"
+        "        dataframe['mid'] = mid(dataframe)\n"
+        "        return dataframe\n"
+        "    def populate_entry_trend(self, dataframe, metadata):\n"
+        "        return dataframe\n"
+    )
+    try:
+        frame = load_strategy("UsesLib", strategies).analyze(make_ohlcv(20), "BTC/USDT")
+    finally:
+        sys.modules.pop("ftlib_pivots", None)
+    expected = (frame["high"] + frame["low"] + frame["close"]) / 3
+    pd.testing.assert_series_equal(frame["mid"], expected, check_names=False)
+    assert not [n for n in sys.modules if n.split(".")[0] == "freqtrade"]
+
+
 def test_a_strategy_load_adds_no_freqtrade_module(tmp_path: Path):
     strategy_file(
         tmp_path, "Clean", FREQTRADE_IMPORTS, "    buy_rsi = IntParameter(10, 40, default=30)\n"

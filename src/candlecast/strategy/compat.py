@@ -10,14 +10,24 @@ strategy is loaded. Imports a strategy makes inside its methods get the same map
 ``MODULES`` is the mapping: freqtrade module -> {name: "candlecast.module:attribute"}.
 A name is resolved on first use; a freqtrade module or name not listed is an ImportError
 that names it.
+
+Libraries a strategy imports may themselves import freqtrade (``technical.pivots_points``
+does). While a strategy file is loaded, and only when no real freqtrade is installed,
+:func:`load_time_mapping` serves those imports too; the names it put in ``sys.modules``
+are removed when the load ends.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -255,6 +265,43 @@ def freqtrade_import(name: str, fromlist: Sequence[str] | None) -> ModuleType:
 
 def is_freqtrade_name(name: str, level: int) -> bool:
     return level == 0 and (name == ROOT or name.startswith(ROOT + "."))
+
+
+class _ShimLoader(importlib.abc.Loader):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        return _modules()[spec.name]
+
+    def exec_module(self, module: ModuleType) -> None:
+        return None
+
+
+class _ShimFinder(importlib.abc.MetaPathFinder):
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if not is_freqtrade_name(fullname, 0):
+            return None
+        freqtrade_import(fullname, None)  # raises for a module candlecast does not map
+        return importlib.util.spec_from_loader(fullname, _ShimLoader(), is_package=True)
+
+
+@contextlib.contextmanager
+def load_time_mapping() -> Iterator[None]:
+    """Serve ``freqtrade.*`` to every module imported while a strategy file loads, unless
+    a real freqtrade is installed; afterwards ``sys.modules`` holds no ``freqtrade`` name."""
+    if "freqtrade" in sys.modules or importlib.util.find_spec("freqtrade") is not None:
+        yield
+        return
+    finder = _ShimFinder()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+        shims = set(map(id, _modules().values()))
+        for name in [n for n in sys.modules if is_freqtrade_name(n, 0)]:
+            if id(sys.modules[name]) in shims:
+                del sys.modules[name]
 
 
 def strategy_builtins() -> dict[str, Any]:

@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from candlecast.exceptions import StrategyError
-from candlecast.strategy.compat import ROOT, pip_name, strategy_builtins
+from candlecast.strategy.compat import ROOT, load_time_mapping, pip_name, strategy_builtins
 from candlecast.strategy.interface import LEGACY_METHODS, IStrategy, failing_line
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,8 @@ def _import_file(path: Path) -> ModuleType:
     module.__dict__["__builtins__"] = strategy_builtins()
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with load_time_mapping():
+            spec.loader.exec_module(module)
     except ModuleNotFoundError as exc:
         sys.modules.pop(module_name, None)
         where = failing_line(exc, path)
