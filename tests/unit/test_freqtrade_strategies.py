@@ -431,3 +431,14 @@ def test_informative_pairs_accepts_freqtrades_three_tuples_but_only_spot(tmp_pat
 
     with pytest.raises(StrategyError, match="spot only"):
         Futures().gather_informative_pairs([])
+
+
+def test_get_pair_dataframe_takes_freqtrades_candle_type_argument():
+    from candlecast.data.dataprovider import DataProvider
+
+    dp = DataProvider("5m")
+    dp.set_ohlcv("BTC/USDT", "1h", make_ohlcv(5, timeframe="1h"))
+    frame = dp.get_pair_dataframe(pair="BTC/USDT", timeframe="1h", candle_type="spot")
+    assert len(frame) == 5
+    with pytest.raises(ValueError, match="spot"):
+        dp.get_pair_dataframe("BTC/USDT", "1h", candle_type="futures")
