@@ -182,3 +182,22 @@ def test_parameters_are_per_instance():
     a.buy.set(9)
     assert b.buy.value == 5
     assert a.parameters["buy"] is a.buy
+
+
+def test_minus_v_shows_strategy_tracebacks_and_the_default_does_not():
+    import logging
+
+    from candlecast.cli import setup_logging
+
+    tracebacks = logging.getLogger("candlecast.strategy.traceback")
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        setup_logging(0)
+        assert not tracebacks.isEnabledFor(logging.DEBUG)
+        setup_logging(1)
+        assert tracebacks.isEnabledFor(logging.DEBUG)
+    finally:
+        tracebacks.setLevel(logging.NOTSET)
+        root.handlers[:] = handlers
+        root.setLevel(level)
