@@ -69,6 +69,7 @@ async def test_the_bot_fetches_the_pairs_and_timeframes_the_strategy_asks_for(tm
         assert not bot.dp.ohlcv("LTC/USDT", "1h").empty
         assert not bot.dp.ohlcv("DOGE/USDT", "15m").empty
         assert bot.stats.strategy_errors == 0
+        assert bot.strategy.config["runmode"].value == "dry_run"  # as freqtrade's config
 
 
 FAILING = """

@@ -44,7 +44,7 @@ STRATEGY_CASES = {
     "protections": "    @property\n    def protections(self):\n        return [{'method': 'CooldownPeriod', 'stop_duration_candles': 5}]\n",
     "exit_profit_only": "    exit_profit_only = True\n",
     "ignore_roi_if_entry_signal": "    ignore_roi_if_entry_signal = True\n",
-    "use_exit_signal": "    use_exit_signal = False\n",
+    "use_sell_signal": "    use_sell_signal = False\n",
     "order_types": "    order_types = {'entry': 'market', 'exit': 'market', 'stoploss': 'market', 'stoploss_on_exchange': False}\n",
     "stoploss_on_exchange": "    order_types = {'entry': 'limit', 'exit': 'limit', 'stoploss': 'market', 'stoploss_on_exchange': True}\n",
     "order_time_in_force": "    order_time_in_force = {'entry': 'IOC', 'exit': 'GTC'}\n",
@@ -70,7 +70,7 @@ def test_a_strategy_asking_for_an_unsupported_feature_is_refused_in_one_line(
 def test_what_candlecast_does_is_not_refused(tmp_path: Path):
     extra = (
         "    trailing_stop = False\n"
-        "    use_exit_signal = True\n"
+        "    use_exit_signal = False\n"  # the bot honours it
         "    order_types = {'entry': 'limit', 'exit': 'limit', 'stoploss': 'market',"
         " 'stoploss_on_exchange': False}\n"
         "    order_time_in_force = {'entry': 'GTC', 'exit': 'GTC'}\n"
@@ -124,6 +124,7 @@ CONFIG_CASES = {
     "entry_pricing": {"entry_pricing": {"price_side": "same", "use_order_book": True}},
     "exit_pricing": {"exit_pricing": {"price_side": "other", "price_last_balance": 0.5}},
     "use_exit_signal": {"use_exit_signal": False},
+    "process_only_new_candles": {"process_only_new_candles": False},
     "tradable_balance_ratio": {"tradable_balance_ratio": 0.5},
 }
 

@@ -138,6 +138,9 @@ class Bot:
         )
         strategy.dp = self.dp
         strategy.config = config.model_dump(mode="json")
+        strategy.config["runmode"] = (
+            self.dp.runmode
+        )  # freqtrade strategies read config["runmode"].value
         self.repository = TradeRepository(
             config.db_url or default_db_url(config.user_data_dir, config.dry_run)
         )

@@ -163,9 +163,19 @@ FEATURES: tuple[Feature, ...] = (
             Setting("ignore_roi_if_buy_signal", _truthy),
         ),
     ),
+    # the bot honours a strategy's use_exit_signal; the config key and the old name it
+    # does not read
     Feature(
-        "use_exit_signal = False",
-        (Setting("use_exit_signal", _false), Setting("use_sell_signal", _false)),
+        "use_exit_signal = False in the config (set it in the strategy)",
+        (ConfigKey("use_exit_signal", _false), ConfigKey("use_sell_signal", _false)),
+    ),
+    Feature(
+        "use_sell_signal = False (write use_exit_signal = False)",
+        (Setting("use_sell_signal", _false, in_config=False),),
+    ),
+    Feature(
+        "process_only_new_candles in the config (set it in the strategy)",
+        (ConfigKey("process_only_new_candles", lambda v: v is not None),),
     ),
     Feature(
         "ignore_buying_expired_candle_after",
