@@ -20,7 +20,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from candlecast.config.models import SECRET_KEYS, Config
-from candlecast.domain.features import config_requests
+from candlecast.domain.features import config_keys, config_requests
 from candlecast.exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -257,7 +257,9 @@ def load_config(
     refused = unsupported_settings(raw, ", ".join(names))
     if refused:
         raise ConfigError(refused)
-    for warning in unknown_keys(raw):
+    # keys of domain.features that ask for nothing match what candlecast does: no warning
+    understood = config_keys()
+    for warning in unknown_keys({k: v for k, v in raw.items() if k not in understood}):
         logger.warning("%s", warning)
     return validate_config(raw)
 
