@@ -61,6 +61,22 @@ def test_base_rows_before_the_first_close_get_the_candle_closed_before_them():
     assert value_at(merged, "rsi_1h", "2026-01-01 00:55") == 2.0
 
 
+def test_leading_rows_never_see_a_candle_before_it_closed_even_across_a_base_gap():
+    # Deliberate (docs/compat.md): the base misses 00:10 .. 01:00, so its first exact match
+    # is 01:55. freqtrade gives every row before that the 00:00 candle, which closes at
+    # 01:00 (look-ahead for 00:00 and 00:05); each row here gets the candle closed by then.
+    base, inf = base_and_inf("5m", "1h", 36, 5, inf_start=datetime(2025, 12, 31, 23, tzinfo=UTC))
+    base = base[(base["date"] < at("2026-01-01 00:10")) | (base["date"] > at("2026-01-01 01:00"))]
+    merged = merge_informative_pair(base, inf, "5m", "1h")
+    assert value_at(merged, "rsi_1h", "2026-01-01 00:00") == 0.0  # the 23:00 candle
+    assert value_at(merged, "rsi_1h", "2026-01-01 00:05") == 0.0
+    assert value_at(merged, "rsi_1h", "2026-01-01 01:05") == 1.0  # the 00:00 candle
+    assert value_at(merged, "rsi_1h", "2026-01-01 01:50") == 1.0
+    assert value_at(merged, "rsi_1h", "2026-01-01 01:55") == 2.0
+    closes = merged["date_1h"] + pd.Timedelta(hours=1)
+    assert (closes <= merged["date"] + pd.Timedelta(minutes=5)).all()
+
+
 def test_a_nan_in_the_matched_informative_row_stays_nan():
     base, inf = base_and_inf("5m", "1h", 36, 3)
     inf.loc[1, "rsi"] = np.nan  # the candle opening 01:00, seen from 01:55

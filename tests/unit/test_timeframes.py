@@ -84,6 +84,12 @@ def test_a_naive_date_is_read_as_utc():
     assert timeframe_to_next_date("1h", naive) == datetime(2026, 1, 5, 11, tzinfo=UTC)
 
 
+def test_a_pandas_timestamp_works_like_a_datetime():
+    last_candle = pd.Timestamp("2026-01-05 10:31:12.5", tz="UTC")  # e.g. dataframe["date"]
+    assert timeframe_to_prev_date("15m", last_candle) == datetime(2026, 1, 5, 10, 30, tzinfo=UTC)
+    assert timeframe_to_next_date("1M", last_candle) == datetime(2026, 2, 1, tzinfo=UTC)
+
+
 def test_dates_default_to_now():
     before = datetime.now(UTC)
     prev, nxt = timeframe_to_prev_date("1m"), timeframe_to_next_date("1m")

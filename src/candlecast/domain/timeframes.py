@@ -147,7 +147,8 @@ def timeframe_to_next_date(timeframe: str, date: datetime | None = None) -> date
 def date_minus_candles(timeframe: str, candle_count: int, date: datetime | None = None) -> datetime:
     """The open time of the candle ``candle_count`` candles before the one ``date`` (default:
     now) falls in: :func:`timeframe_to_prev_date` minus ``candle_count`` timeframe lengths
-    (a month counts 30 days)."""
+    (a month counts 30 days). Lengths are counted in seconds, where freqtrade counts whole
+    minutes (so its ``30s`` candles do not move; docs/compat.md)."""
     start = timeframe_to_prev_date(timeframe, date)
     return start - timedelta(seconds=timeframe_to_seconds(timeframe) * candle_count)
 
