@@ -413,6 +413,19 @@ def test_an_informative_timeframe_faster_than_the_strategys_is_refused(tmp_path:
         load_strategy("Inf", tmp_path, {"stake_currency": "USDT"})
 
 
+def test_a_config_timeframe_slower_than_an_informative_one_is_refused_at_start(tmp_path: Path):
+    from candlecast.bot.runtime import apply_strategy_overrides
+    from candlecast.config import validate_config
+    from candlecast.strategy.support import check_supported
+
+    (tmp_path / "Inf.py").write_text(INFORMATIVE)
+    strategy = load_strategy("Inf", tmp_path, {"stake_currency": "USDT"})
+    check_supported(strategy)
+    apply_strategy_overrides(validate_config({"timeframe": "2h"}), strategy)
+    with pytest.raises(StrategyError, match=r"@informative\('1h'\) is faster than .* 2h"):
+        check_supported(strategy)
+
+
 def test_informative_pairs_accepts_freqtrades_three_tuples_but_only_spot(tmp_path: Path):
     class Extra(IStrategy):
         stoploss = -0.1

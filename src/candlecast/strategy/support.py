@@ -11,8 +11,11 @@ def check_supported(strategy: IStrategy) -> None:
     """Raise if ``strategy`` asks for an unhonoured feature of ``domain.features.FEATURES``.
 
     Raises:
-        StrategyError: one line naming the strategy, its file and every such feature.
+        StrategyError: one line naming the strategy, its file and every such feature; or
+            an ``@informative`` timeframe faster than the (possibly overridden) timeframe.
     """
+    for data, _ in strategy._informative:  # the config may have changed the timeframe
+        strategy._check_informative(data)
     asked = strategy_requests(strategy, IStrategy)
     if asked:
         features = ", ".join(f"{feature} ({attr})" for feature, attr in asked)
