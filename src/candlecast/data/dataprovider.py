@@ -62,7 +62,18 @@ class DataProvider:
             return empty_ohlcv()
         return frame.copy() if copy else frame
 
-    def get_pair_dataframe(self, pair: str, timeframe: str | None = None) -> pd.DataFrame:
+    def get_pair_dataframe(
+        self, pair: str, timeframe: str | None = None, candle_type: CandleType | str = ""
+    ) -> pd.DataFrame:
+        """A copy of the candles of ``pair`` (freqtrade's signature; spot candles only).
+
+        Raises:
+            ValueError: ``candle_type`` is not spot.
+        """
+        if CandleType.from_string(candle_type or None) != self.candle_type:
+            raise ValueError(
+                f"candle_type {candle_type!r}: candlecast has {self.candle_type} candles only"
+            )
         return self.ohlcv(pair, timeframe)
 
     def get_analyzed_dataframe(

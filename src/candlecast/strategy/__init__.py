@@ -1,9 +1,11 @@
 """The strategy API: what user strategies import.
 
-``from candlecast.strategy import IStrategy, IntParameter, merge_informative_pair, qtpylib``
+``from candlecast.strategy import IStrategy, IntParameter, informative, merge_informative_pair, qtpylib``
 
 The timeframe and stoploss helpers freqtrade strategies import from ``freqtrade.strategy``
-are here too (``timeframe_to_minutes``, ``stoploss_from_open``, ...).
+are here too (``timeframe_to_minutes``, ``stoploss_from_open``, ...). Strategy files
+written for freqtrade keep their ``freqtrade.*`` imports: the loader maps them to these
+names (``candlecast.strategy.compat``).
 """
 
 from candlecast.domain.enums import CandleType
@@ -17,6 +19,7 @@ from candlecast.domain.timeframes import (
     timeframe_to_seconds,
 )
 from candlecast.strategy import qtpylib
+from candlecast.strategy.informative_decorator import informative
 from candlecast.strategy.informative_pair import merge_informative_pair
 from candlecast.strategy.interface import IStrategy
 from candlecast.strategy.parameters import (
@@ -37,6 +40,7 @@ __all__ = [
     "IntParameter",
     "RealParameter",
     "date_minus_candles",
+    "informative",
     "merge_informative_pair",
     "qtpylib",
     "stoploss_from_absolute",
