@@ -65,3 +65,32 @@ def test_stake_fixed_unlimited_and_limits():
     assert trader.stake_for_new_trade(fixed, 50, 0) is None  # not enough money
     unlimited = validate_config({"stake_amount": "unlimited", "max_open_trades": 4})
     assert trader.stake_for_new_trade(unlimited, 900, 1) == 300
+
+
+def _signals(
+    enter: list[int], exit_: list[int], tags: list[str | None] | None = None
+) -> pd.DataFrame:
+    n = len(enter)
+    dates = pd.date_range(NOW - timedelta(minutes=5 * n), periods=n, freq="5min", tz="UTC")
+    frame = pd.DataFrame({"date": dates, "enter_long": enter, "exit_long": exit_})
+    if tags is not None:
+        frame["enter_tag"] = tags
+    return frame
+
+
+def test_plan_entries_takes_signalled_pairs_without_an_open_trade_in_whitelist_order():
+    frames = {
+        "A/USDT": _signals([0, 1], [0, 0], [None, "dip"]),
+        "B/USDT": _signals([1, 1], [0, 1]),  # entry and exit on the same candle: no entry
+        "C/USDT": _signals([0, 1], [0, 0]),
+        "D/USDT": _signals([1, 0], [0, 0]),  # the signal is on an older candle
+        "E/USDT": _signals([0, 1], [0, 0]),  # already has a trade
+    }
+    plans = trader.plan_entries(
+        ["C/USDT", "A/USDT", "B/USDT", "D/USDT", "E/USDT", "F/USDT"],
+        {"E/USDT"},
+        frames,
+        NOW,
+        "5m",
+    )
+    assert plans == [trader.EntryPlan("C/USDT", None), trader.EntryPlan("A/USDT", "dip")]

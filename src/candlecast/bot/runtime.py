@@ -12,7 +12,6 @@ import logging
 import secrets
 import signal
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,22 +21,21 @@ from candlecast import __version__
 from candlecast.api.app import ApiContext, create_app
 from candlecast.api.logfilter import install_redaction
 from candlecast.api.server import ApiServer, bind_socket
-from candlecast.bot import trader
 from candlecast.bot.orders import OrderManager
+from candlecast.bot.trading import BotStats, TradeManager
 from candlecast.clock import Clock, LiveClock
 from candlecast.config.models import SECRET_KEYS, Config
 from candlecast.data.dataprovider import DataProvider
 from candlecast.data.producer_store import ProducerStore
 from candlecast.domain.enums import CandleType, RunMode
 from candlecast.domain.timeframes import timeframe_to_msecs
-from candlecast.domain.trades import Trade
 from candlecast.exceptions import (
     ConfigError,
     ExchangeError,
     StrategyError,
     TemporaryExchangeError,
 )
-from candlecast.exchange import Exchange, Ticker, create_exchange
+from candlecast.exchange import Exchange, create_exchange
 from candlecast.messaging.client import ProducerClient
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
 from candlecast.messaging.protocol import PairKey
@@ -92,14 +90,6 @@ def startup_warnings(config: Config, strategy: IStrategy) -> list[str]:
     return warnings
 
 
-@dataclass
-class BotStats:
-    cycles: int = 0
-    strategy_errors: int = 0
-    entries: int = 0
-    exits: int = 0
-
-
 class Bot:
     """One trading bot: producer, consumer, both or neither."""
 
@@ -147,6 +137,17 @@ class Bot:
             for p in (config.external_message_consumer.producers if config.is_consumer else [])
         ]
         self.stats = BotStats()
+        self.trading = TradeManager(
+            config,
+            strategy,
+            self.exchange,
+            self.repository,
+            self.orders,
+            self.dp,
+            self.clock,
+            self.timeframe,
+            self.stats,
+        )
         self.whitelist: list[str] = []
         self._markets: Any = {}
         self._history = max(HISTORY_TARGET, strategy.startup_candle_count + 100)
@@ -371,7 +372,7 @@ class Bot:
             pairs = only or list(self.whitelist)
             await self._refresh_candles(pairs)
             await asyncio.to_thread(self._analyze, pairs)
-            await self._manage_trades(pairs)
+            await self.trading.manage(pairs)
         except asyncio.CancelledError:
             raise
         except (StrategyError, ExchangeError) as exc:
@@ -489,130 +490,6 @@ class Bot:
         key = (pair, self.timeframe, CandleType.SPOT)
         for message in self.hub.build_analyzed(key, part, when, is_new):
             self.hub.publish_threadsafe(message)
-
-    # --- trades -----------------------------------------------------------------------
-    async def _ticker(self, pair: str) -> Ticker | None:
-        try:
-            return await self.exchange.fetch_ticker(pair)
-        except ExchangeError as exc:
-            logger.warning("No price for %s this pass: %s", pair, exc)
-            return None
-
-    async def _manage_trades(self, pairs: list[str]) -> None:
-        now = self.clock.now()
-        pending: set[int | None] = set()
-        if self.orders is not None:
-            closed_by_orders = await self.orders.update()
-            self.stats.exits += len(closed_by_orders)
-            pending = set(self.orders.pending_trades)
-        open_trades = self.repository.open_trades()
-        closed_ids: set[int | None] = set()
-        for trade in open_trades:
-            if trade.pair not in pairs or trade.id in pending:
-                continue
-            frame, _ = self.dp.get_analyzed_dataframe(trade.pair)
-            signal_exit = self.strategy.use_exit_signal and trader.last_signal(
-                frame, "exit_long", now, self.timeframe
-            )
-            ticker = await self._ticker(trade.pair)
-            if ticker is None:
-                continue
-            decision = trader.exit_decision(
-                trade,
-                ticker.bid,
-                now,
-                self.strategy.minimal_roi,
-                float(self.strategy.stoploss or -1),
-                signal_exit,
-            )
-            if decision is None:
-                continue
-            if self.orders is not None:
-                try:
-                    if await self.orders.exit(trade, decision.rate, decision.reason):
-                        self.stats.exits += 1
-                except ExchangeError as exc:
-                    logger.warning("Exit of %s not placed: %s", trade.pair, exc)
-                continue
-            closed = await asyncio.to_thread(
-                self.repository.close_trade, trade.closed(decision.rate, now, decision.reason)
-            )
-            closed_ids.add(trade.id)
-            self.stats.exits += 1
-            logger.info(
-                "Exited %s (%s) at %.8g: profit %.2f%% (%.4f %s)",
-                closed.pair,
-                closed.exit_reason,
-                decision.rate,
-                (closed.close_profit or 0) * 100,
-                closed.close_profit_abs or 0,
-                self.config.stake_currency,
-            )
-        open_trades = [t for t in open_trades if t.id not in closed_ids]
-        open_pairs = {t.pair for t in open_trades}
-        available: float | None = None
-        for pair in pairs:
-            if pair in open_pairs:
-                continue
-            frame, _ = self.dp.get_analyzed_dataframe(pair)
-            if not trader.last_signal(frame, "enter_long", now, self.timeframe):
-                continue
-            if trader.last_signal(frame, "exit_long", now, self.timeframe):
-                continue
-            if available is None:
-                available = await self._available_stake(open_trades)
-            stake = trader.stake_for_new_trade(self.config, available, len(open_trades))
-            if stake is None:
-                continue
-            ticker = await self._ticker(pair)
-            if ticker is None:
-                continue
-            fee = self.exchange.fee(pair)
-            rate = ticker.ask
-            amount = stake / (rate * (1 + fee))
-            tag = frame["enter_tag"].iloc[-1] if "enter_tag" in frame.columns else None
-            trade = Trade(
-                id=None,
-                pair=pair,
-                is_open=True,
-                open_date=now,
-                open_rate=rate,
-                amount=amount,
-                stake_amount=stake,
-                fee_open=fee,
-                fee_close=fee,
-                strategy=type(self.strategy).__name__,
-                timeframe=self.timeframe,
-                enter_tag=tag if isinstance(tag, str) else None,
-            )
-            if self.orders is not None:
-                try:
-                    stored = await self.orders.enter(trade, rate)
-                except ExchangeError as exc:
-                    logger.warning("Entry of %s not placed: %s", pair, exc)
-                    continue
-                available -= stored.stake_amount
-            else:
-                stored = await asyncio.to_thread(self.repository.add_open_trade, trade, now)
-                available -= stake
-                logger.info(
-                    "Entered %s: %.8g @ %.8g (stake %.2f %s)",
-                    pair,
-                    amount,
-                    rate,
-                    stake,
-                    self.config.stake_currency,
-                )
-            open_trades.append(stored)
-            open_pairs.add(pair)
-            self.stats.entries += 1
-
-    async def _available_stake(self, open_trades: list[Trade]) -> float:
-        """What new trades may spend: the free balance live, the wallet minus stakes dry."""
-        if self.orders is not None:
-            return await self.exchange.free_balance(self.config.stake_currency)
-        realized = self.repository.realized_profit()
-        return self.config.dry_run_wallet + realized - sum(t.stake_amount for t in open_trades)
 
 
 class _Shutdown(Exception):

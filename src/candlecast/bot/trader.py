@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +20,14 @@ logger = logging.getLogger(__name__)
 class ExitDecision:
     reason: str
     rate: float
+
+
+@dataclass(frozen=True)
+class EntryPlan:
+    """A pair whose last candle asks for a new trade."""
+
+    pair: str
+    enter_tag: str | None
 
 
 def roi_threshold(minimal_roi: dict[str, float], minutes: float) -> float | None:
@@ -67,6 +76,29 @@ def last_signal(frame: pd.DataFrame, column: str, now: datetime, timeframe: str)
     last_date = frame["date"].iloc[-1]
     age = (pd.Timestamp(now) - last_date).total_seconds()
     return age <= 3 * timeframe_to_seconds(timeframe)
+
+
+def plan_entries(
+    pairs: list[str],
+    open_pairs: set[str],
+    frames: Mapping[str, pd.DataFrame],
+    now: datetime,
+    timeframe: str,
+) -> list[EntryPlan]:
+    """The pairs (in whitelist order) that may open a trade now: an entry signal and no
+    exit signal on a recent last candle, and no open trade on the pair."""
+    plans: list[EntryPlan] = []
+    for pair in pairs:
+        frame = frames.get(pair)
+        if pair in open_pairs or frame is None:
+            continue
+        if not last_signal(frame, "enter_long", now, timeframe):
+            continue
+        if last_signal(frame, "exit_long", now, timeframe):
+            continue
+        tag = frame["enter_tag"].iloc[-1] if "enter_tag" in frame.columns else None
+        plans.append(EntryPlan(pair, tag if isinstance(tag, str) else None))
+    return plans
 
 
 def stake_for_new_trade(config: Config, available: float, open_count: int) -> float | None:
