@@ -20,6 +20,7 @@ from candlecast.clock import LiveClock
 from candlecast.config import validate_config
 from candlecast.domain.candles import dates_to_ms
 from candlecast.domain.trades import Trade
+from candlecast.exchange.base import OrderState
 from candlecast.exchange.ccxt_exchange import CcxtExchange
 from candlecast.strategy import IStrategy
 from tests.conftest import EXAMPLES
@@ -373,3 +374,41 @@ def test_list_exchanges_names_the_ccxt_ids():
     assert "simulated" in result.stdout
     ids = result.stdout.split(":", 1)[1].replace("\n", "").split(", ")
     assert {"binance", "kraken", "bybit"} <= {i.strip() for i in ids}
+
+
+async def test_the_rest_of_a_partly_sold_trade_is_sold_whole_not_a_lot_step_short(
+    fake: FakeBinance, tmp_path: Path
+):
+    # 0.00129 - 0.00064 is 0.0006499999999999999 in floats: truncated to BTC's lot step
+    # it became 0.00064 and left 0.00001 unsold (issue 16: the partial-exit flake)
+    bot = make_bot(live_config(fake, tmp_path))
+    await bot.open()
+    try:
+        now = bot.clock.now()
+        price = fake.market.price_at("BTC/USDT", int(now.timestamp() * 1000))
+        stored = bot.repository.add_open_trade(
+            Trade(
+                id=None,
+                pair="BTC/USDT",
+                is_open=True,
+                open_date=now,
+                open_rate=price,
+                amount=0.00129,
+                stake_amount=0.00129 * price,
+                fee_open=0.001,
+                fee_close=0.001,
+                strategy="Switchable",
+                timeframe="1m",
+            ),
+            now,
+        )
+        first = OrderState("1", "BTC/USDT", "sell", "canceled", 0.00129, 0.00064, price)
+        bot.repository.add_exit_order(stored, first, "exit_signal", now)
+        assert bot.orders is not None
+        closed = await bot.orders.exit(stored, round(price * 0.999, 2), "exit_signal")
+        (sell,) = fake.orders.values()
+        assert sell["origQty"] == "0.00065"
+        assert closed is not None and not closed.is_open
+        assert closed.amount == 0.00129  # nothing left behind as dust
+    finally:
+        await bot.close()

@@ -6,7 +6,7 @@ import pandas as pd
 
 from candlecast.bot import trader
 from candlecast.config import validate_config
-from candlecast.domain.trades import Trade
+from candlecast.domain.trades import Trade, exact_difference, exact_sum
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -94,3 +94,11 @@ def test_plan_entries_takes_signalled_pairs_without_an_open_trade_in_whitelist_o
         "5m",
     )
     assert plans == [trader.EntryPlan("C/USDT", None), trader.EntryPlan("A/USDT", "dip")]
+
+
+def test_order_amounts_add_and_subtract_exactly_in_lot_steps():
+    assert 0.00129 - 0.00064 != 0.00065  # the float difference falls below the step
+    assert exact_difference(0.00129, [0.00064]) == 0.00065
+    assert exact_difference(1.00002, [1.00001]) == 0.00001
+    assert exact_sum([0.00064, 0.00065]) == 0.00129
+    assert exact_difference(0.3, [0.1, 0.2]) == 0.0

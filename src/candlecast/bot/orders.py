@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from candlecast.clock import Clock
 from candlecast.config.models import UnfilledTimeoutConfig
-from candlecast.domain.trades import OrderRecord, Trade
+from candlecast.domain.trades import OrderRecord, Trade, exact_difference
 from candlecast.exceptions import ExchangeError, InvalidOrderError
 from candlecast.exchange.base import Exchange, OrderState
 from candlecast.persistence.repository import TradeRepository
@@ -80,8 +80,9 @@ class OrderManager:
         (filled at once, or only dust was left)."""
         assert trade.id is not None
         sold = await asyncio.to_thread(self.repository.sold_amount, trade.id)
+        remaining = exact_difference(trade.amount, [sold])
         try:
-            order = await self.exchange.create_order(trade.pair, "sell", trade.amount - sold, price)
+            order = await self.exchange.create_order(trade.pair, "sell", remaining, price)
         except InvalidOrderError as exc:
             if sold <= 0:
                 raise
@@ -92,7 +93,7 @@ class OrderManager:
             logger.warning(
                 "Closed %s with %.10g left unsold (%s); profit %.2f%% on the sold part",
                 trade.pair,
-                trade.amount - sold,
+                remaining,
                 exc,
                 (closed.close_profit or 0) * 100 if closed else 0.0,
             )

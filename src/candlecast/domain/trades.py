@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
+
+
+def exact_sum(amounts: Iterable[float]) -> float:
+    """Sum order amounts on the decimal values they print as (``0.00064 + 0.00065`` is
+    ``0.00129``): amounts come from exchanges as decimal strings in lot steps, and a
+    float sum or difference can land one ulp below a step, which truncating to the
+    step then turns into a whole step less."""
+    return float(sum((Decimal(repr(float(a))) for a in amounts), Decimal(0)))
+
+
+def exact_difference(total: float, parts: Iterable[float]) -> float:
+    """``total`` minus ``parts``, computed like :func:`exact_sum` (what is still held)."""
+    rest = Decimal(repr(float(total))) - Decimal(repr(exact_sum(parts)))
+    return float(rest)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from candlecast.domain.trades import OrderRecord, Trade
+from candlecast.domain.trades import OrderRecord, Trade, exact_sum
 from candlecast.exchange.base import OrderState
 from candlecast.persistence.models import Base, OrderRow, TradeRow
 
@@ -177,12 +177,12 @@ class TradeRepository:
     def sold_amount(self, trade_id: int) -> float:
         """How much of the trade's amount its sell orders have filled so far."""
         with self._sessions() as session:
-            total = session.scalar(
-                select(func.sum(OrderRow.filled)).where(
+            fills = session.scalars(
+                select(OrderRow.filled).where(
                     OrderRow.trade_id == trade_id, OrderRow.side == "sell"
                 )
             )
-            return float(total or 0.0)
+            return exact_sum(f or 0.0 for f in fills)
 
     def settle_entry(self, record: OrderRecord, order: OrderState, when: datetime) -> Trade | None:
         """Record the buy order's progress; once it is final, the trade takes its fill.
@@ -258,7 +258,7 @@ def _close_on_sells(
     sells = session.scalars(
         select(OrderRow).where(OrderRow.trade_id == trade.id, OrderRow.side == "sell")
     ).all()
-    sold = sum(o.filled or 0.0 for o in sells)
+    sold = exact_sum(o.filled or 0.0 for o in sells)
     if sold <= 0 or (whole_amount and sold < trade.amount * (1 - 1e-9)):
         return None
     if reason is None:
