@@ -32,22 +32,6 @@ def test_profit_ratio_counts_both_fees():
     assert abs(t.profit_ratio(100.0) - ((100 * 0.999 - 100 * 1.001) / (100 * 1.001))) < 1e-12
 
 
-def test_roi_table_uses_the_highest_key_not_above_the_duration():
-    roi = {"0": 0.05, "30": 0.02, "60": 0.0}
-    assert trader.roi_threshold(roi, 10) == 0.05
-    assert trader.roi_threshold(roi, 45) == 0.02
-    assert trader.roi_threshold(roi, 600) == 0.0
-    assert trader.roi_threshold({"10": 0.1}, 5) is None
-
-
-def test_exit_reasons_in_priority_order():
-    roi = {"0": 0.01}
-    assert trader.exit_decision(trade(), 97.0, NOW, roi, -0.02, True).reason == "stop_loss"
-    assert trader.exit_decision(trade(), 102.0, NOW, roi, -0.02, True).reason == "roi"
-    assert trader.exit_decision(trade(), 100.1, NOW, roi, -0.02, True).reason == "exit_signal"
-    assert trader.exit_decision(trade(), 100.1, NOW, roi, -0.02, False) is None
-
-
 def test_signal_must_be_on_a_recent_last_candle():
     dates = pd.date_range(NOW - timedelta(minutes=15), periods=3, freq="5min", tz="UTC")
     frame = pd.DataFrame({"date": dates, "enter_long": [0, 0, 1]})

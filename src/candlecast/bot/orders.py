@@ -75,16 +75,39 @@ class OrderManager:
             await self._settle(record, order)
         return stored
 
-    async def exit(self, trade: Trade, price: float, reason: str) -> Trade | None:
-        """Place a sell for what ``trade`` still holds; return the trade if that closed it
-        (filled at once, or only dust was left)."""
+    async def add_entry(self, trade: Trade, amount: float, price: float, tag: str | None) -> None:
+        """Position adjustment: place a buy adding ``amount`` to the open ``trade``; when
+        it fills, the trade's amount and average open rate take it in."""
+        assert trade.id is not None
+        order = await self.exchange.create_order(trade.pair, "buy", amount, price)
+        record = await asyncio.to_thread(
+            self.repository.add_entry_order, trade, order, self.clock.now(), tag
+        )
+        self._pending.add(trade.id)
+        logger.info(
+            "Placed added buy order %s: %.10g %s @ %.10g",
+            order.id,
+            order.amount,
+            trade.pair,
+            order.price,
+        )
+        if order.status != "open":
+            await self._settle(record, order)
+
+    async def exit(
+        self, trade: Trade, price: float, reason: str, amount: float | None = None
+    ) -> Trade | None:
+        """Place a sell for what ``trade`` still holds (or ``amount`` of it: a partial
+        exit); return the trade if that closed it (filled at once, or only dust was left)."""
         assert trade.id is not None
         sold = await asyncio.to_thread(self.repository.sold_amount, trade.id)
         remaining = exact_difference(trade.amount, [sold])
+        if amount is not None:
+            remaining = min(remaining, amount)
         try:
             order = await self.exchange.create_order(trade.pair, "sell", remaining, price)
         except InvalidOrderError as exc:
-            if sold <= 0:
+            if sold <= 0 or amount is not None:
                 raise
             # what is left is below the market's minimum: it stays in the wallet as dust
             closed = await asyncio.to_thread(

@@ -21,6 +21,7 @@ from candlecast import __version__
 from candlecast.api.app import ApiContext, create_app
 from candlecast.api.logfilter import install_redaction
 from candlecast.api.server import ApiServer, bind_socket
+from candlecast.bot import callbacks
 from candlecast.bot.orders import OrderManager
 from candlecast.bot.trading import BotStats, TradeManager
 from candlecast.clock import Clock, LiveClock
@@ -41,6 +42,7 @@ from candlecast.messaging.hub import ChannelPolicy, MessageHub
 from candlecast.messaging.protocol import PairKey
 from candlecast.pairlist import PairListChain
 from candlecast.persistence.repository import TradeRepository, default_db_url
+from candlecast.persistence.trade import Trade as CallbackTrade
 from candlecast.strategy.interface import IStrategy
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,22 @@ MARKETS_RETRY_MAX_WAIT = 60.0  # seconds between attempts to load markets at sta
 SAMPLE_TOKENS = {"secret", "sercet_Ws_t0ken", "secret_ws_token", "changeme", "token", "password"}
 
 
+#: Config keys that override the strategy attribute of the same name when given.
+STRATEGY_OVERRIDES = (
+    "trailing_stop",
+    "trailing_stop_positive",
+    "trailing_stop_positive_offset",
+    "trailing_only_offset_is_reached",
+    "use_exit_signal",
+    "exit_profit_only",
+    "exit_profit_offset",
+    "ignore_roi_if_entry_signal",
+    "ignore_buying_expired_candle_after",
+    "position_adjustment_enable",
+    "max_entry_position_adjustment",
+)
+
+
 def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
     """Config values win over the strategy's class attributes, as in freqtrade."""
     if config.timeframe:
@@ -59,6 +77,10 @@ def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
         strategy.minimal_roi = dict(config.minimal_roi)
     if config.stoploss is not None:
         strategy.stoploss = config.stoploss
+    for name in STRATEGY_OVERRIDES:
+        value = getattr(config, name)
+        if value is not None:
+            setattr(strategy, name, value)
     if strategy.stoploss is None:
         raise ConfigError("stoploss: required in the strategy or the config (e.g. -0.10)")
     if not strategy.timeframe:
@@ -124,6 +146,7 @@ class Bot:
         self.repository = TradeRepository(
             config.db_url or default_db_url(config.user_data_dir, config.dry_run)
         )
+        CallbackTrade.bind(self.repository)  # Trade.get_trades_proxy in strategies
         self.orders = (
             None
             if config.dry_run
@@ -224,7 +247,7 @@ class Bot:
             # live: a refused key must stop the start, not fail every order later
             balance = await self.exchange.free_balance(self.config.stake_currency)
             logger.info("Live trading: %.8g %s free", balance, self.config.stake_currency)
-        self.strategy.bot_start()
+        callbacks.call(self.strategy, "bot_start", None)
         self._log_startup()
 
     async def _load_markets(self) -> None:
@@ -366,11 +389,12 @@ class Bot:
         try:
             self.stats.cycles += 1
             if only is None:
-                self.strategy.bot_loop_start()
                 await self._refresh_markets()
                 self._refresh_whitelist()
             pairs = only or list(self.whitelist)
             await self._refresh_candles(pairs)
+            if only is None:  # as freqtrade: after the candles, before the analysis
+                callbacks.call(self.strategy, "bot_loop_start", None, current_time=self.clock.now())
             await asyncio.to_thread(self._analyze, pairs)
             await self.trading.manage(pairs)
         except asyncio.CancelledError:

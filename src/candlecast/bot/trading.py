@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
-from candlecast.bot import trader
+from candlecast.bot import callbacks, exits, trader
 from candlecast.bot.orders import OrderManager
 from candlecast.clock import Clock
 from candlecast.config.models import Config
@@ -20,6 +21,7 @@ from candlecast.domain.trades import Trade
 from candlecast.exceptions import ExchangeError
 from candlecast.exchange import Exchange, Ticker
 from candlecast.persistence.repository import TradeRepository
+from candlecast.persistence.trade import Trade as CallbackTrade
 from candlecast.strategy.interface import IStrategy
 
 logger = logging.getLogger(__name__)
@@ -69,7 +71,17 @@ class TradeManager:
         closed = await self.exit_trades(
             [t for t in open_trades if t.pair in pairs and t.id not in pending]
         )
-        await self.enter_trades(pairs, [t for t in open_trades if t.id not in closed])
+        if self.strategy.position_adjustment_enable:
+            await self.adjust_positions(
+                [
+                    t
+                    for t in self.repository.open_trades()
+                    if t.pair in pairs and t.id not in pending and t.id not in closed
+                ]
+            )
+            if self.orders is not None:
+                pending = set(self.orders.pending_trades)
+        await self.enter_trades(pairs, self.repository.open_trades())
 
     async def _ticker(self, pair: str) -> Ticker | None:
         try:
@@ -87,57 +99,205 @@ class TradeManager:
                 closed.add(trade.id)
         return closed
 
-    async def _check_exit(self, trade: Trade) -> bool:
-        now = self.clock.now()
-        frame, _ = self.dp.get_analyzed_dataframe(trade.pair)
-        signal_exit = self.strategy.use_exit_signal and trader.last_signal(
-            frame, "exit_long", now, self.timeframe
-        )
-        ticker = await self._ticker(trade.pair)
+    async def _check_exit(self, value: Trade) -> bool:
+        ticker = await self._ticker(value.pair)
         if ticker is None:
             return False
-        decision = trader.exit_decision(
-            trade,
-            ticker.bid,
-            now,
-            self.strategy.minimal_roi,
-            float(self.strategy.stoploss or -1),
-            signal_exit,
-        )
-        if decision is None:
-            return False
-        return await self._execute_exit(trade, decision)
+        now = self.clock.now()
+        frame, _ = self.dp.get_analyzed_dataframe(value.pair)
+        signals = exits.latest_signals(frame, now, self.timeframe)
+        trade = await asyncio.to_thread(CallbackTrade.load, value, self.repository)
+        checks = exits.should_exit(self.strategy, trade, ticker.bid, now, signals)
+        await self._store_risk(trade, value)
+        for check in checks:
+            if await self._execute_exit(trade, check, ticker.bid):
+                return True
+        return False
 
-    async def _execute_exit(self, trade: Trade, decision: trader.ExitDecision) -> bool:
+    async def _store_risk(self, trade: CallbackTrade, before: Trade) -> None:
+        state = trade.risk_state()
+        changed = {k: v for k, v in state.items() if getattr(before, k) != v}
+        if changed and trade.id is not None:
+            await asyncio.to_thread(self.repository.update_risk, trade.id, changed)
+
+    async def _execute_exit(
+        self,
+        trade: CallbackTrade,
+        check: exits.ExitCheck,
+        rate: float,
+        amount: float | None = None,
+    ) -> bool:
+        """Exit ``trade`` (or ``amount`` of it: a partial exit) near ``rate``; True when
+        the trade closed."""
+        now = self.clock.now()
+        price = callbacks.valid_price(
+            callbacks.call(
+                self.strategy,
+                "custom_exit_price",
+                rate,
+                pair=trade.pair,
+                trade=trade,
+                current_time=now,
+                proposed_rate=rate,
+                current_profit=trade.calc_profit_ratio(rate),
+                exit_tag=check.reason,
+            ),
+            rate,
+            self.config.custom_price_max_distance_ratio,
+        )
+        partial = amount is not None and amount < trade.amount
+        if not partial and not callbacks.call(
+            self.strategy,
+            "confirm_trade_exit",
+            True,
+            pair=trade.pair,
+            trade=trade,
+            order_type="limit",
+            amount=trade.amount,
+            rate=price,
+            time_in_force="GTC",
+            exit_reason=check.reason,
+            sell_reason=check.reason,
+            current_time=now,
+        ):
+            logger.info("Exit of %s (%s) refused by the strategy", trade.pair, check.reason)
+            return False
+        value = trade.value
+        assert value.id is not None
         if self.orders is not None:
             try:
-                if await self.orders.exit(trade, decision.rate, decision.reason):
+                if await self.orders.exit(value, price, check.reason, amount if partial else None):
                     self.stats.exits += 1
             except ExchangeError as exc:
                 logger.warning("Exit of %s not placed: %s", trade.pair, exc)
             return False  # closes when the sell fills
-        now = self.clock.now()
+        if partial:
+            assert amount is not None
+            await asyncio.to_thread(
+                self.repository.add_exit_fill,
+                value.id,
+                price,
+                amount,
+                value.fee_close,
+                now,
+                check.reason,
+            )
+            logger.info("Sold %.8g of %s (%s) at %.8g", amount, trade.pair, check.reason, price)
+            return False
         closed = await asyncio.to_thread(
-            self.repository.close_trade, trade.closed(decision.rate, now, decision.reason)
+            self.repository.close_trade, value.closed(price, now, check.reason)
         )
         self.stats.exits += 1
         logger.info(
             "Exited %s (%s) at %.8g: profit %.2f%% (%.4f %s)",
             closed.pair,
             closed.exit_reason,
-            decision.rate,
+            price,
             (closed.close_profit or 0) * 100,
             closed.close_profit_abs or 0,
             self.config.stake_currency,
         )
         return True
 
+    # --- position adjustment --------------------------------------------------------
+    async def adjust_positions(self, trades: list[Trade]) -> None:
+        """Ask ``adjust_trade_position`` of each trade: add to it or take part of it out."""
+        available: float | None = None
+        for value in trades:
+            ticker = await self._ticker(value.pair)
+            if ticker is None:
+                continue
+            if available is None:
+                available = await self._available_stake(self.repository.open_trades())
+            trade = await asyncio.to_thread(CallbackTrade.load, value, self.repository)
+            spent = await self._adjust(trade, ticker, available)
+            available -= spent
+
+    async def _adjust(self, trade: CallbackTrade, ticker: Ticker, available: float) -> float:
+        now = self.clock.now()
+        entry_profit = trade.calc_profit_ratio(ticker.ask)
+        exit_profit = trade.calc_profit_ratio(ticker.bid)
+        answer = callbacks.call(
+            self.strategy,
+            "adjust_trade_position",
+            None,
+            trade=trade,
+            current_time=now,
+            current_rate=ticker.ask,
+            current_profit=entry_profit,
+            min_stake=None,
+            max_stake=max(available, 0.0),
+            current_entry_rate=ticker.ask,
+            current_exit_rate=ticker.bid,
+            current_entry_profit=entry_profit,
+            current_exit_profit=exit_profit,
+        )
+        stake, tag = answer if isinstance(answer, tuple) else (answer, None)
+        if not isinstance(stake, int | float) or not stake:
+            return 0.0
+        if stake < 0:
+            amount = min(trade.amount, -stake * trade.amount / trade.stake_amount)
+            reason = tag or exits.PARTIAL_EXIT
+            await self._execute_exit(
+                trade, exits.ExitCheck(exits.PARTIAL_EXIT, reason), ticker.bid, amount
+            )
+            return 0.0
+        limit = self.strategy.max_entry_position_adjustment
+        if limit > -1 and trade.nr_of_successful_entries > limit:
+            return 0.0
+        stake = min(float(stake), available)
+        if stake <= 0:
+            return 0.0
+        price = self._entry_price(trade.pair, trade, ticker.ask, tag, now)
+        fee = self.exchange.fee(trade.pair)
+        amount = stake / (price * (1 + fee))
+        value = trade.value
+        assert value.id is not None
+        if self.orders is not None:
+            try:
+                await self.orders.add_entry(value, amount, price, tag)
+            except ExchangeError as exc:
+                logger.warning("Added entry of %s not placed: %s", trade.pair, exc)
+                return 0.0
+            return stake
+        stored = await asyncio.to_thread(
+            self.repository.add_entry_fill, value.id, price, amount, fee, now, tag
+        )
+        logger.info(
+            "Added %.8g %s @ %.8g: average open rate %.8g",
+            amount,
+            trade.pair,
+            price,
+            stored.open_rate,
+        )
+        await self._after_entry_fill(stored)
+        return stake
+
+    async def _after_entry_fill(self, stored: Trade) -> None:
+        """As freqtrade after an entry fills: the stop follows a higher average open rate,
+        and custom_stoploss is asked with ``after_fill=True``."""
+        trade = await asyncio.to_thread(CallbackTrade.load, stored, self.repository)
+        if trade.stop_loss_pct is not None:
+            trade.adjust_stop_loss(trade.open_rate, trade.stop_loss_pct)
+        ticker = await self._ticker(trade.pair)
+        if ticker is not None:
+            profit = trade.calc_profit_ratio(ticker.bid)
+            exits.adjust_stoploss(
+                self.strategy, trade, ticker.bid, self.clock.now(), profit, after_fill=True
+            )
+        await self._store_risk(trade, stored)
+
     # --- entries --------------------------------------------------------------------
     async def enter_trades(self, pairs: list[str], open_trades: list[Trade]) -> None:
         now = self.clock.now()
         frames = {p: self.dp.get_analyzed_dataframe(p)[0] for p in pairs}
         plans = trader.plan_entries(
-            pairs, {t.pair for t in open_trades}, frames, now, self.timeframe
+            pairs,
+            {t.pair for t in open_trades},
+            frames,
+            now,
+            self.timeframe,
+            self.strategy.ignore_buying_expired_candle_after,
         )
         if not plans:
             return
@@ -147,21 +307,70 @@ class TradeManager:
             stake = trader.stake_for_new_trade(self.config, available, open_count)
             if stake is None:
                 continue
-            spent = await self._enter(plan, stake)
+            spent = await self._enter(plan, stake, available)
             if spent is not None:
                 available -= spent
                 open_count += 1
                 self.stats.entries += 1
 
-    async def _enter(self, plan: trader.EntryPlan, stake: float) -> float | None:
+    def _entry_price(
+        self, pair: str, trade: CallbackTrade | None, rate: float, tag: str | None, now: datetime
+    ) -> float:
+        custom = callbacks.call(
+            self.strategy,
+            "custom_entry_price",
+            rate,
+            pair=pair,
+            trade=trade,
+            current_time=now,
+            proposed_rate=rate,
+            entry_tag=tag,
+            side="long",
+        )
+        return callbacks.valid_price(custom, rate, self.config.custom_price_max_distance_ratio)
+
+    async def _enter(self, plan: trader.EntryPlan, stake: float, available: float) -> float | None:
         """Open a trade for ``plan`` with ``stake``; return the stake spent (None: no trade)."""
         ticker = await self._ticker(plan.pair)
         if ticker is None:
             return None
         now = self.clock.now()
+        rate = self._entry_price(plan.pair, None, ticker.ask, plan.enter_tag, now)
+        custom_stake = callbacks.call(
+            self.strategy,
+            "custom_stake_amount",
+            stake,
+            pair=plan.pair,
+            current_time=now,
+            current_rate=rate,
+            proposed_stake=stake,
+            min_stake=None,
+            max_stake=available,
+            leverage=1.0,
+            entry_tag=plan.enter_tag,
+            side="long",
+        )
+        if not isinstance(custom_stake, int | float) or not custom_stake > 0:
+            logger.info("No entry for %s: custom_stake_amount gave %r", plan.pair, custom_stake)
+            return None
+        stake = min(float(custom_stake), available)
         fee = self.exchange.fee(plan.pair)
-        rate = ticker.ask
         amount = stake / (rate * (1 + fee))
+        if not callbacks.call(
+            self.strategy,
+            "confirm_trade_entry",
+            True,
+            pair=plan.pair,
+            order_type="limit",
+            amount=amount,
+            rate=rate,
+            time_in_force="GTC",
+            current_time=now,
+            entry_tag=plan.enter_tag,
+            side="long",
+        ):
+            logger.info("Entry of %s refused by the strategy", plan.pair)
+            return None
         trade = Trade(
             id=None,
             pair=plan.pair,
@@ -175,6 +384,8 @@ class TradeManager:
             strategy=type(self.strategy).__name__,
             timeframe=self.timeframe,
             enter_tag=plan.enter_tag,
+            max_rate=rate,
+            min_rate=rate,
         )
         if self.orders is not None:
             try:
@@ -183,7 +394,7 @@ class TradeManager:
                 logger.warning("Entry of %s not placed: %s", plan.pair, exc)
                 return None
             return stored.stake_amount
-        await asyncio.to_thread(self.repository.add_open_trade, trade, now)
+        stored = await asyncio.to_thread(self.repository.add_open_trade, trade, now)
         logger.info(
             "Entered %s: %.8g @ %.8g (stake %.2f %s)",
             plan.pair,
@@ -192,6 +403,7 @@ class TradeManager:
             stake,
             self.config.stake_currency,
         )
+        await self._after_entry_fill(stored)
         return stake
 
     async def _available_stake(self, open_trades: list[Trade]) -> float:

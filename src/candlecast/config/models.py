@@ -235,6 +235,20 @@ class Config(_Section):
     external_message_consumer: ExternalMessageConsumerConfig = Field(
         default_factory=ExternalMessageConsumerConfig
     )
+    # Exit and risk settings: when given, they override the strategy's (as in freqtrade).
+    trailing_stop: bool | None = None
+    trailing_stop_positive: float | None = Field(default=None, gt=0, lt=1)
+    trailing_stop_positive_offset: float | None = Field(default=None, ge=0, lt=1)
+    trailing_only_offset_is_reached: bool | None = None
+    use_exit_signal: bool | None = None
+    exit_profit_only: bool | None = None
+    exit_profit_offset: float | None = None
+    ignore_roi_if_entry_signal: bool | None = None
+    ignore_buying_expired_candle_after: int | None = Field(default=None, ge=0)
+    position_adjustment_enable: bool | None = None
+    max_entry_position_adjustment: int | None = Field(default=None, ge=-1)
+    # custom_entry_price / custom_exit_price may move the price at most this far
+    custom_price_max_distance_ratio: float = Field(default=0.02, gt=0)
 
     @field_validator("timeframe")
     @classmethod

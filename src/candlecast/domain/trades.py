@@ -43,6 +43,14 @@ class Trade:
     exit_reason: str | None = None
     close_profit: float | None = None
     close_profit_abs: float | None = None
+    # Risk state a restart must find as it was (freqtrade's names and meanings).
+    max_rate: float | None = None
+    min_rate: float | None = None
+    stop_loss: float | None = None
+    stop_loss_pct: float | None = None
+    initial_stop_loss: float | None = None
+    initial_stop_loss_pct: float | None = None
+    is_stop_loss_trailing: bool = False
 
     def profit_ratio(self, rate: float) -> float:
         """Profit of closing at ``rate`` after both fees, relative to the stake spent."""
@@ -82,6 +90,11 @@ class Trade:
             "profit_abs": self.close_profit_abs,
             "strategy": self.strategy,
             "timeframe": self.timeframe,
+            "stop_loss_abs": self.stop_loss,
+            "stop_loss_ratio": self.stop_loss_pct,
+            "initial_stop_loss_abs": self.initial_stop_loss,
+            "max_rate": self.max_rate,
+            "min_rate": self.min_rate,
         }
 
 
@@ -97,3 +110,15 @@ class OrderRecord:
     amount: float
     created_at: datetime
     reason: str | None = None
+
+
+#: The trade fields that change while a trade is open without an order (stop, extremes).
+RISK_FIELDS = (
+    "max_rate",
+    "min_rate",
+    "stop_loss",
+    "stop_loss_pct",
+    "initial_stop_loss",
+    "initial_stop_loss_pct",
+    "is_stop_loss_trailing",
+)
