@@ -23,6 +23,7 @@ from candlecast.api.logfilter import install_redaction
 from candlecast.api.server import ApiServer, bind_socket
 from candlecast.bot import callbacks
 from candlecast.bot.orders import OrderManager
+from candlecast.bot.protections import ProtectionManager, parse_protections
 from candlecast.bot.trading import BotStats, TradeManager
 from candlecast.clock import Clock, LiveClock
 from candlecast.config.models import SECRET_KEYS, Config
@@ -41,6 +42,7 @@ from candlecast.messaging.client import ProducerClient
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
 from candlecast.messaging.protocol import PairKey
 from candlecast.pairlist import PairListChain
+from candlecast.persistence.locks import LockRepository
 from candlecast.persistence.repository import TradeRepository, default_db_url
 from candlecast.persistence.trade import Trade as CallbackTrade
 from candlecast.strategy.interface import IStrategy
@@ -160,6 +162,13 @@ class Bot:
             for p in (config.external_message_consumer.producers if config.is_consumer else [])
         ]
         self.stats = BotStats()
+        self.locks = LockRepository.beside(self.repository)
+        self.protections = ProtectionManager(
+            parse_protections(getattr(strategy, "protections", None), self.timeframe),
+            self.timeframe,
+            self.locks,
+            self.locks.closed_trades,
+        )
         self.trading = TradeManager(
             config,
             strategy,
@@ -170,6 +179,7 @@ class Bot:
             self.clock,
             self.timeframe,
             self.stats,
+            protections=self.protections,
         )
         self.whitelist: list[str] = []
         self._markets: Any = {}
@@ -225,6 +235,9 @@ class Bot:
             repository=self.repository,
             hub=self.hub,
             producers_status=self.producers_status,
+            locks=self.locks,
+            clock=self.clock,
+            timeframe=self.timeframe,
         )
         self.api_server = ApiServer(create_app(ctx), api, sock)
         await self.api_server.start()
@@ -248,6 +261,12 @@ class Bot:
             balance = await self.exchange.free_balance(self.config.stake_currency)
             logger.info("Live trading: %.8g %s free", balance, self.config.stake_currency)
         callbacks.call(self.strategy, "bot_start", None)
+        # as freqtrade: protections are read after bot_start (parameters are loaded then)
+        self.protections.protections = parse_protections(
+            getattr(self.strategy, "protections", None), self.timeframe
+        )
+        for line in self.protections.short_desc():
+            logger.info("Protection: %s", line)
         self._log_startup()
 
     async def _load_markets(self) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from candlecast.bot import callbacks, exits, trader
 from candlecast.bot.orders import OrderManager
+from candlecast.bot.protections import ProtectionManager
 from candlecast.clock import Clock
 from candlecast.config.models import Config
 from candlecast.data.dataprovider import DataProvider
@@ -49,6 +50,7 @@ class TradeManager:
         clock: Clock,
         timeframe: str,
         stats: BotStats,
+        protections: ProtectionManager | None = None,
     ) -> None:
         self.config = config
         self.strategy = strategy
@@ -59,6 +61,7 @@ class TradeManager:
         self.clock = clock
         self.timeframe = timeframe
         self.stats = stats
+        self.protections = protections
 
     async def manage(self, pairs: list[str]) -> None:
         """Settle live orders, exit what should exit, then enter what should enter."""
@@ -66,6 +69,7 @@ class TradeManager:
         if self.orders is not None:
             closed_by_orders = await self.orders.update()
             self.stats.exits += len(closed_by_orders)
+            await self._protect(closed_by_orders)
             pending = set(self.orders.pending_trades)
         open_trades = self.repository.open_trades()
         closed = await self.exit_trades(
@@ -166,8 +170,12 @@ class TradeManager:
         assert value.id is not None
         if self.orders is not None:
             try:
-                if await self.orders.exit(value, price, check.reason, amount if partial else None):
+                done = await self.orders.exit(
+                    value, price, check.reason, amount if partial else None
+                )
+                if done:
                     self.stats.exits += 1
+                    await self._protect([done])
             except ExchangeError as exc:
                 logger.warning("Exit of %s not placed: %s", trade.pair, exc)
             return False  # closes when the sell fills
@@ -188,6 +196,7 @@ class TradeManager:
             self.repository.close_trade, value.closed(price, now, check.reason)
         )
         self.stats.exits += 1
+        await self._protect([closed])
         logger.info(
             "Exited %s (%s) at %.8g: profit %.2f%% (%.4f %s)",
             closed.pair,
@@ -299,6 +308,7 @@ class TradeManager:
             self.timeframe,
             self.strategy.ignore_buying_expired_candle_after,
         )
+        plans = self._unlocked(plans, frames, now)
         if not plans:
             return
         available = await self._available_stake(open_trades)
@@ -405,6 +415,60 @@ class TradeManager:
         )
         await self._after_entry_fill(stored)
         return stake
+
+    # --- protections ----------------------------------------------------------------
+    async def _protect(self, closed: list[Trade]) -> None:
+        """After trades closed: the auto lock and the protections (freqtrade's order)."""
+        if self.protections is None or not closed:
+            return
+        balance = await self._starting_balance() if self.protections.needs_balance else 0.0
+        for trade in closed:
+            await asyncio.to_thread(
+                self.protections.handle_close, trade.pair, self.clock.now(), "long", balance
+            )
+
+    async def _starting_balance(self) -> float:
+        """The wallet before any closed trade: dry-run the dry_run_wallet; live the free
+        balance plus open stakes minus the realized profit."""
+        if self.orders is None:
+            return self.config.dry_run_wallet
+        free = await self.exchange.free_balance(self.config.stake_currency)
+        stakes = sum(t.stake_amount for t in self.repository.open_trades())
+        return free + stakes - self.repository.realized_profit()
+
+    def _unlocked(
+        self, plans: list[trader.EntryPlan], frames: dict, now: datetime
+    ) -> list[trader.EntryPlan]:
+        """The plans whose pair no lock keeps from entering now."""
+        if self.protections is None:
+            return plans
+        glob = self.protections.global_lock(now)
+        if glob is not None:
+            self.protections.log_once(
+                glob.id,
+                "Global pairlock active until %s; no new trades: %s",
+                glob.lock_end_time.isoformat(),
+                glob.reason,
+            )
+            return []
+        kept = []
+        for plan in plans:
+            frame = frames.get(plan.pair)
+            candle = (
+                frame["date"].iloc[-1].to_pydatetime() if frame is not None and len(frame) else None
+            )
+            lock = self.protections.entry_lock(plan.pair, candle, now)
+            if lock is None:
+                kept.append(plan)
+            else:
+                self.protections.log_once(
+                    (lock.id, plan.pair),
+                    "Pair %s is locked until %s: %s",
+                    plan.pair,
+                    lock.lock_end_time.isoformat(),
+                    lock.reason,
+                )
+        return kept
 
     async def _available_stake(self, open_trades: list[Trade]) -> float:
         """What new trades may spend: the free balance live, the wallet minus stakes dry."""

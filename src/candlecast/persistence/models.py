@@ -88,3 +88,17 @@ class CustomDataRow(Base):
     trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"), index=True)
     key: Mapped[str] = mapped_column(String(255))
     value: Mapped[str] = mapped_column(Text)
+
+
+class PairLockRow(Base):
+    """A pair lock (freqtrade's ``pairlocks`` table): ``pair`` "*" locks every pair."""
+
+    __tablename__ = "pairlocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair: Mapped[str] = mapped_column(String(64), index=True)
+    side: Mapped[str] = mapped_column(String(25), default="*")
+    reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    lock_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    lock_end_time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    active: Mapped[bool] = mapped_column(default=True, index=True)
