@@ -319,3 +319,11 @@ def test_locks_are_stored_released_and_an_older_database_gains_the_table(tmp_pat
     assert (released.active, released.lock_end_time) == (False, at(6))
     assert locks.in_force(None, at(7)) == [kept]
     repo.close()
+
+
+def test_candles_of_a_sub_minute_timeframe_count_in_seconds():
+    # freqtrade counts whole minutes, so 20 candles of 1 s would last 0 (docs/compat.md)
+    trades = [closed("BTC/USDT", 13, 0.02, "roi")]
+    pm, _ = manager([{"method": "CooldownPeriod", "stop_duration_candles": 20}], trades, "1s")
+    (_, cooldown) = pm.handle_close("BTC/USDT", at(13) + timedelta(seconds=0.5))
+    assert cooldown.lock_end_time == at(13) + timedelta(seconds=21)

@@ -57,23 +57,27 @@ class Protection(ABC):
 
     def __init__(self, settings: Mapping[str, Any], timeframe: str) -> None:
         self.settings = dict(settings)
-        tf_minutes = timeframe_to_seconds(timeframe) // 60
+        tf_seconds = timeframe_to_seconds(timeframe)
         self.stop_duration_candles: int | None = None
         self.lookback_period_candles: int | None = None
         self.unlock_at: str | None = None
-        self.stop_duration = 0
+        # durations in seconds (freqtrade counts whole minutes, which makes candles of
+        # a sub-minute timeframe last 0); the minutes are kept for the messages
+        self.stop_seconds = 0
         if "stop_duration_candles" in settings:
             self.stop_duration_candles = int(settings["stop_duration_candles"])
-            self.stop_duration = tf_minutes * self.stop_duration_candles
+            self.stop_seconds = tf_seconds * self.stop_duration_candles
         elif "unlock_at" in settings:
             self.unlock_at = str(settings["unlock_at"])
         else:
-            self.stop_duration = int(settings.get("stop_duration", 60))
+            self.stop_seconds = int(settings.get("stop_duration", 60)) * 60
         if "lookback_period_candles" in settings:
             self.lookback_period_candles = int(settings["lookback_period_candles"])
-            self.lookback_period = tf_minutes * self.lookback_period_candles
+            self.lookback_seconds = tf_seconds * self.lookback_period_candles
         else:
-            self.lookback_period = int(settings.get("lookback_period", 60))
+            self.lookback_seconds = int(settings.get("lookback_period", 60)) * 60
+        self.stop_duration = self.stop_seconds // 60
+        self.lookback_period = self.lookback_seconds // 60
 
     @property
     def name(self) -> str:
@@ -106,7 +110,7 @@ class Protection(ABC):
             hour, minute = self.unlock_at.split(":")
             end = latest.replace(hour=int(hour), minute=int(minute))
             return end + timedelta(days=1) if end < latest else end
-        return latest + timedelta(minutes=self.stop_duration)
+        return latest + timedelta(seconds=self.stop_seconds)
 
     @abstractmethod
     def short_desc(self) -> str:
@@ -134,7 +138,7 @@ class CooldownPeriod(Protection):
     def stop_per_pair(
         self, source: TradeSource, pair: str, now: datetime, side: str, starting_balance: float
     ) -> ProtectionReturn | None:
-        trades = source(now - timedelta(minutes=self.stop_duration), pair)
+        trades = source(now - timedelta(seconds=self.stop_seconds), pair)
         if not trades:
             return None
         latest = max(trades, key=_close_date)
@@ -168,7 +172,7 @@ class StoplossGuard(Protection):
     ) -> ProtectionReturn | None:
         trades = [
             t
-            for t in source(now - timedelta(minutes=self.lookback_period), pair)
+            for t in source(now - timedelta(seconds=self.lookback_seconds), pair)
             if str(t.exit_reason) in STOPLOSS_REASONS
             and t.close_profit
             and t.close_profit < self.required_profit
@@ -215,7 +219,7 @@ class LowProfitPairs(Protection):
     def stop_per_pair(
         self, source: TradeSource, pair: str, now: datetime, side: str, starting_balance: float
     ) -> ProtectionReturn | None:
-        trades = source(now - timedelta(minutes=self.lookback_period), pair)
+        trades = source(now - timedelta(seconds=self.lookback_seconds), pair)
         if len(trades) < self.trade_limit:
             return None
         profit = sum(
@@ -261,7 +265,7 @@ class MaxDrawdown(Protection):
     def global_stop(
         self, source: TradeSource, now: datetime, side: str, starting_balance: float
     ) -> ProtectionReturn | None:
-        since = now - timedelta(minutes=self.lookback_period)
+        since = now - timedelta(seconds=self.lookback_seconds)
         trades = sorted(source(since, None), key=_close_date)
         if not trades or len(trades) < self.trade_limit:
             return None
