@@ -7,8 +7,9 @@ The rules, as freqtrade 2026.9 applies them:
   ``t + timeframe_inf - timeframe`` (its *merge key*). Equal timeframes merge 1:1 by date.
 - With ``ffill`` each base row carries the informative row it last matched exactly (a whole
   row: a NaN inside that informative row stays NaN). Base rows before the first exact match
-  get the last informative candle whose merge key is before the first base candle, provided
-  some base row matches at all.
+  each get the last informative candle visible by then (merge key <= their date), provided
+  some base row matches at all. (freqtrade gives them all the candle before the first match,
+  which a gap in the base can make a candle that has not closed yet: see docs/compat.md.)
 - Columns are renamed ``<col>_<timeframe_inf>`` or ``<col>_<suffix>``; with neither, names
   the base also has get pandas' ``_x`` / ``_y`` suffixes (and those informative columns are
   not filled before the first match).
@@ -64,40 +65,53 @@ def _merge_key(
     return dates + pd.Timedelta(seconds=seconds_inf) - base_length
 
 
-def _with_leading_candle(
+def _leading_sources(dates: pd.Series, keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """For the base dates before the first exact match (ascending), the position in ``keys``
+    of the last informative candle visible by then (merge key <= date), or -1.
+
+    Empty when no base date matches a key at all, or the first one does.
+    """
+    none = np.empty(0, dtype=np.intp)
+    matched = dates.isin(keys)
+    if not matched.any():
+        return none, none
+    leading = dates[dates < dates[matched].min()].sort_values(kind="stable")
+    if leading.empty:
+        return none, none
+    known = keys.dropna().sort_values(kind="stable")
+    found = known.searchsorted(leading, side="right") - 1
+    positions = np.asarray(keys.index.get_indexer(known.index), dtype=np.intp)
+    sources = np.where(found >= 0, positions[np.maximum(found, 0)], -1)
+    return leading.to_numpy(), sources
+
+
+def _with_leading_candles(
     dataframe: pd.DataFrame, right: pd.DataFrame, merge_col: str
 ) -> pd.DataFrame:
-    """``right``, plus (when base rows precede the first exact match and an informative candle
-    closed before the first base candle) a copy of that candle keyed to the first base date,
-    so the ordered merge carries it over those leading rows.
+    """``right`` plus, for the base rows before the first exact match, copies of the candles
+    they may see, keyed to the base date where each becomes visible, so that the ordered
+    merge carries them over those rows.
 
-    The copy leaves NaN in the columns whose names the base also has (they come out ``_y``),
-    and, as the leading rows had no match, every column takes the dtype it would have with
-    missing values (int -> float64, bool -> object).
+    The copies leave NaN in the columns whose names the base also has (they come out
+    ``_y``), and, as the leading rows had no match, every column takes the dtype it would
+    have with missing values (int -> float64, bool -> object).
     """
     if dataframe.empty or right.empty:
         return right
-    dates = dataframe["date"]
-    keys = right[merge_col]
-    matched = dates.isin(keys)
-    if not matched.any():
+    plain = right.reset_index(drop=True)
+    lead_dates, sources = _leading_sources(dataframe["date"], plain[merge_col])
+    changes = (sources >= 0) & (np.diff(sources, prepend=-1) != 0)
+    if not changes.any():
         return right
-    first_date = dates.min()
-    if dates[matched].min() == first_date:
-        return right
-    earlier = np.flatnonzero((keys < first_date).to_numpy())
-    if not len(earlier):
-        return right
-    source = earlier[keys.iloc[earlier].to_numpy().argmax()]
-    promoted = right.iloc[:0].reindex([0]).dtypes
-    if not promoted.equals(right.dtypes):
-        right = right.astype(promoted.to_dict())
-    extra = right.iloc[[source]].copy()
-    renamed_by_merge = [name for name in right.columns if name in dataframe.columns]
+    promoted = plain.iloc[:0].reindex([0]).dtypes
+    if not promoted.equals(plain.dtypes):
+        plain = plain.astype(promoted.to_dict())
+    extra = plain.iloc[sources[changes]].copy()
+    renamed_by_merge = [name for name in plain.columns if name in dataframe.columns]
     if renamed_by_merge:
-        extra[renamed_by_merge] = right[renamed_by_merge].iloc[:0].reindex(extra.index)
-    extra[merge_col] = first_date
-    return pd.concat([extra, right], ignore_index=True)
+        extra[renamed_by_merge] = plain[renamed_by_merge].iloc[:0].reindex(extra.index)
+    extra[merge_col] = lead_dates[changes]
+    return pd.concat([extra, plain], ignore_index=True)
 
 
 def merge_informative_pair(
@@ -131,7 +145,7 @@ def merge_informative_pair(
         merge_col = f"date_merge_{label}"
         right.columns = [f"{col}_{label}" for col in right.columns]
     if ffill:
-        right = _with_leading_candle(dataframe, right, merge_col)
+        right = _with_leading_candles(dataframe, right, merge_col)
         merged = pd.merge_ordered(
             dataframe, right, fill_method="ffill", left_on="date", right_on=merge_col, how="left"
         )
