@@ -26,6 +26,10 @@ def setup_logging(verbosity: int) -> None:
     level = logging.DEBUG if verbosity >= 2 else logging.INFO
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # -v: a strategy error's traceback follows its one-line message
+    logging.getLogger("candlecast.strategy.traceback").setLevel(
+        logging.DEBUG if verbosity >= 1 else logging.INFO
+    )
     for noisy in ("uvicorn.error", "uvicorn.access", "websockets"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbosity >= 1 else logging.WARNING)
 

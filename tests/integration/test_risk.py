@@ -23,7 +23,7 @@ from candlecast.clock import FixedClock
 from candlecast.config import validate_config
 from candlecast.domain.trades import Trade as TradeValue
 from candlecast.persistence import Trade
-from candlecast.strategy import IStrategy
+from candlecast.strategy import IStrategy, stoploss_from_absolute, stoploss_from_open
 from candlecast.testing import ScriptedExchange
 
 pytestmark = pytest.mark.anyio
@@ -514,3 +514,47 @@ async def test_trade_object_queries_and_custom_data_from_callbacks(tmp_path: Pat
         "filled": ["buy"],
         "profit": pytest.approx(0.03),
     }
+
+
+async def test_custom_stoploss_with_stoploss_from_open_locks_a_profit(tmp_path: Path):
+    class LockThree(Scripted):
+        use_custom_stoploss = True
+        stoploss = -0.10
+
+        def custom_stoploss(
+            self, pair, trade, current_time, current_rate, current_profit, after_fill, **kwargs
+        ):
+            if current_profit > 0.06:
+                return stoploss_from_open(0.03, current_profit)  # 3 % above the open: 103
+            return None
+
+    result = await run(LockThree(), [100, 107, 105, 102.9, 99], tmp_path, until_closed=True)
+    trade = result.trade
+    assert trade.stop_loss == pytest.approx(103.0)
+    assert (trade.exit_reason, trade.close_rate, trade.close_date) == (
+        "trailing_stop_loss",
+        102.9,
+        at_step(3),
+    )
+
+
+async def test_custom_stoploss_with_stoploss_from_absolute_puts_the_stop_at_a_price(
+    tmp_path: Path,
+):
+    class AtPrice(Scripted):
+        use_custom_stoploss = True
+        stoploss = -0.10
+
+        def custom_stoploss(
+            self, pair, trade, current_time, current_rate, current_profit, after_fill, **kwargs
+        ):
+            return stoploss_from_absolute(101.0, current_rate) if current_rate > 103 else None
+
+    result = await run(AtPrice(), [100, 104, 101.5, 100.5], tmp_path, until_closed=True)
+    trade = result.trade
+    assert trade.stop_loss == pytest.approx(101.0)
+    assert (trade.exit_reason, trade.close_rate, trade.close_date) == (
+        "trailing_stop_loss",
+        100.5,
+        at_step(3),
+    )

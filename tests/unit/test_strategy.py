@@ -86,10 +86,14 @@ def test_missing_method_is_named(tmp_path: Path):
         load_strategy("Half", tmp_path)
 
 
-def test_import_error_names_the_file(tmp_path: Path):
-    write(tmp_path, "imp.py", "import does_not_exist_xyz\nclass Imp: pass\n")
-    with pytest.raises(StrategyError, match=r"imp\.py.*ModuleNotFoundError"):
+def test_missing_library_names_the_module_the_file_line_and_the_pip_install(tmp_path: Path):
+    write(tmp_path, "imp.py", "import os\nimport pandas_ta as pta\nclass Imp: pass\n")
+    with pytest.raises(StrategyError) as info:
         load_strategy("Imp", tmp_path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"{tmp_path / 'imp.py'}:2" in message
+    assert "'pandas_ta'" in message and "pip install pandas-ta" in message
 
 
 class Exploding(IStrategy):
@@ -115,7 +119,7 @@ class Shrinking(IStrategy):
 def test_exception_in_populate_becomes_strategy_error_naming_pair_and_step():
     with pytest.raises(
         StrategyError,
-        match=r"Exploding\.populate_indicators failed for ETH/USDT: ZeroDivisionError: boom",
+        match=r"Exploding\.populate_indicators failed for ETH/USDT \(.*test_strategy\.py:\d+\): ZeroDivisionError: boom",
     ):
         Exploding().analyze(make_ohlcv(10), "ETH/USDT")
 
@@ -155,6 +159,9 @@ def test_parameters_have_values_and_check_ranges():
     with pytest.raises(ValueError, match=r"expected a value in \[10, 60\]"):
         p.set(61)
     assert DecimalParameter(0.1, 0.5, default=0.123456, decimals=2).value == 0.12
+    # as freqtrade: a default outside the range is used as given
+    assert IntParameter(10, 60, default=5).value == 5
+    assert CategoricalParameter(["a", "b"], default="z").value == "z"
     c = CategoricalParameter(["a", "b"], default="b")
     with pytest.raises(ValueError, match="expected one of"):
         c.set("z")

@@ -45,9 +45,12 @@ from candlecast.pairlist import PairListChain
 from candlecast.persistence.locks import LockRepository
 from candlecast.persistence.repository import TradeRepository, default_db_url
 from candlecast.persistence.trade import Trade as CallbackTrade
-from candlecast.strategy.interface import IStrategy
+from candlecast.strategy.interface import IStrategy, StrategyRunError
+from candlecast.strategy.support import check_supported
 
 logger = logging.getLogger(__name__)
+# strategy tracebacks: shown with -v (cli sets this logger to DEBUG)
+TRACEBACK_LOG = logging.getLogger("candlecast.strategy.traceback")
 
 HISTORY_TARGET = 1500  # candles a producer can serve (freqtrade consumers ask for 1500)
 CANDLE_FETCH_CONCURRENCY = 8  # pairs whose candles are fetched at once (ccxt paces requests)
@@ -83,6 +86,9 @@ def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
         value = getattr(config, name)
         if value is not None:
             setattr(strategy, name, value)
+    if "max_open_trades" in config.model_fields_set:
+        # the config's value wins; a strategy (or parameter file) value no longer applies
+        strategy.max_open_trades = None  # type: ignore[attr-defined]
     if strategy.stoploss is None:
         raise ConfigError("stoploss: required in the strategy or the config (e.g. -0.10)")
     if not strategy.timeframe:
@@ -128,6 +134,7 @@ class Bot:
         self.strategy = strategy
         self.clock = clock or LiveClock()
         apply_strategy_overrides(config, strategy)
+        check_supported(strategy)  # anything it asks for that candlecast does not do stops here
         self.timeframe = strategy.timeframe
         self.exchange = exchange or create_exchange(
             config.exchange, self.clock, live=not config.dry_run
@@ -446,7 +453,7 @@ class Bot:
 
     async def _refresh_candles(self, pairs: list[str]) -> None:
         wanted = [(p, self.timeframe) for p in pairs]
-        for pair, tf in self.strategy.informative_pairs():
+        for pair, tf in self.strategy.gather_informative_pairs(self.whitelist or pairs):
             if (pair, tf) not in wanted:
                 wanted.append((pair, tf))
         limit = asyncio.Semaphore(CANDLE_FETCH_CONCURRENCY)
@@ -485,7 +492,12 @@ class Bot:
         self.dp.set_ohlcv(pair, timeframe, frame)
 
     def _analyze(self, pairs: list[str]) -> None:
-        """Analyze ``pairs`` (worker thread) and broadcast each result at once."""
+        """Analyze ``pairs`` (worker thread) and broadcast each result at once.
+
+        A strategy error skips that pair this cycle with one line; the same fault on
+        other pairs is folded into one "... N more times this cycle" line.
+        """
+        errors: dict[str, list[str]] = {}
         for pair in pairs:
             ohlcv = self.dp.ohlcv(pair, self.timeframe, copy=False)
             if ohlcv.empty:
@@ -499,7 +511,11 @@ class Bot:
                 frame = self.strategy.analyze(ohlcv, pair)
             except StrategyError as exc:
                 self.stats.strategy_errors += 1
-                logger.error("Skipping %s this cycle: %s", pair, exc)
+                key = exc.fold_key if isinstance(exc, StrategyRunError) else str(exc)
+                if key not in errors:
+                    logger.error("Skipping %s this cycle: %s", pair, exc)
+                    TRACEBACK_LOG.debug("Strategy traceback", exc_info=exc.__cause__ or exc)
+                errors.setdefault(key, []).append(pair)
                 continue
             when = self.clock.now()
             self.dp.set_analyzed(pair, frame, when)
@@ -509,6 +525,13 @@ class Bot:
             self._last_analyzed_candle[pair] = last_candle
             if self.hub is not None:
                 self._broadcast(pair, frame, when, previous, is_new, window_moved)
+        for failed in errors.values():
+            if len(failed) > 1:
+                logger.error(
+                    "... the same strategy error %d more times this cycle (%s)",
+                    len(failed) - 1,
+                    ", ".join(failed[1:]),
+                )
 
     def _broadcast(
         self,

@@ -20,6 +20,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from candlecast.config.models import SECRET_KEYS, Config
+from candlecast.domain.features import config_requests
 from candlecast.exceptions import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -249,12 +250,25 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
     """Read, merge, override and validate; log unknown keys as warnings."""
-    raw = load_raw_config(files, environ)
+    names = [str(f) for f in files]
+    raw = load_raw_config(names, environ)
     if overrides:
         raw = deep_merge(raw, overrides)
+    refused = unsupported_settings(raw, ", ".join(names))
+    if refused:
+        raise ConfigError(refused)
     for warning in unknown_keys(raw):
         logger.warning("%s", warning)
     return validate_config(raw)
+
+
+def unsupported_settings(raw: Mapping[str, Any], source: str = "the config") -> list[str]:
+    """One line per setting of ``raw`` that would change a trading decision in freqtrade
+    but that candlecast does not do yet (``candlecast.domain.features.FEATURES``)."""
+    return [
+        f"{key}: asks for {feature}, which candlecast does not do yet; remove it from {source}"
+        for feature, key in config_requests(raw)
+    ]
 
 
 def mask_secrets(data: Any) -> Any:

@@ -10,7 +10,12 @@ from candlecast.domain.candles import (
 )
 from candlecast.domain.enums import CandleType, RunMode
 from candlecast.domain.timeframes import (
+    date_minus_candles,
+    timeframe_to_minutes,
     timeframe_to_msecs,
+    timeframe_to_next_date,
+    timeframe_to_prev_date,
+    timeframe_to_resample_freq,
     timeframe_to_seconds,
     timeframe_to_timedelta,
     validate_timeframe,
@@ -23,9 +28,14 @@ __all__ = [
     "TAG_COLUMNS",
     "CandleType",
     "RunMode",
+    "date_minus_candles",
     "empty_ohlcv",
     "ms_to_dates",
+    "timeframe_to_minutes",
     "timeframe_to_msecs",
+    "timeframe_to_next_date",
+    "timeframe_to_prev_date",
+    "timeframe_to_resample_freq",
     "timeframe_to_seconds",
     "timeframe_to_timedelta",
     "validate_timeframe",

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from candlecast.domain.enums import CandleType
+from candlecast.domain.timeframes import timeframe_to_seconds
 from candlecast.exceptions import StrategyError
-from candlecast.strategy.parameters import BaseParameter
+from candlecast.strategy import informative_decorator as inf
+from candlecast.strategy.parameters import (
+    BaseParameter,
+    apply_file_settings,
+    apply_parameters,
+    read_parameter_file,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -21,6 +31,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REQUIRED_SIGNALS = ("enter_long", "exit_long")
+# freqtrade's interface-version-2 methods, used when the current one is not overridden
+LEGACY_METHODS = {
+    "populate_entry_trend": "populate_buy_trend",
+    "populate_exit_trend": "populate_sell_trend",
+}
+_LEGACY_COLUMNS = {
+    "populate_entry_trend": {"buy": "enter_long", "buy_tag": "enter_tag"},
+    "populate_exit_trend": {"sell": "exit_long", "exit_tag": "exit_tag"},
+}
+
+
+class StrategyRunError(StrategyError):
+    """A ``populate_*`` step failed: ``fold_key`` is the same for the same fault on any pair."""
+
+    def __init__(self, message: str, pair: str, fold_key: str) -> None:
+        super().__init__(message)
+        self.pair = pair
+        self.fold_key = fold_key
 
 
 class IStrategy(ABC):
@@ -64,15 +92,35 @@ class IStrategy(ABC):
                     param = _copy_param(value, name)
                     setattr(self, name, param)
                     self.parameters[name] = param
+        # as freqtrade: parameter file beside the strategy file, then buy_params/... dicts
+        source = getattr(type(self), "__file__", "")
+        file_params = read_parameter_file(source, type(self).__name__) if source else {}
+        apply_file_settings(self, file_params)
+        apply_parameters(self, file_params)
+        self._informative = inf.collect(type(self))
+        for data, _ in self._informative:
+            self._check_informative(data)
+
+    def _check_informative(self, data: inf.InformativeData) -> None:
+        if timeframe_to_seconds(data.timeframe) < timeframe_to_seconds(self.timeframe):
+            raise StrategyError(
+                f"@informative({data.timeframe!r}) is faster than the strategy timeframe "
+                f"{self.timeframe}: informative timeframes must be equal or slower"
+            )
+        if CandleType.from_string(data.candle_type or None) != CandleType.SPOT:
+            raise StrategyError(
+                f"@informative candle_type {data.candle_type!r}: candlecast trades spot only"
+            )
 
     # --- what users implement -------------------------------------------------------
     @abstractmethod
     def populate_indicators(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
         """Add indicator columns to ``dataframe`` and return it."""
 
-    @abstractmethod
     def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
-        """Set ``enter_long`` to 1 on candles where a trade should open."""
+        """Set ``enter_long`` to 1 on candles where a trade should open (required; freqtrade's
+        older ``populate_buy_trend`` setting ``buy`` is used when only it is defined)."""
+        return dataframe
 
     def populate_exit_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
         """Set ``exit_long`` to 1 on candles where a trade should close (default: never)."""
@@ -81,6 +129,38 @@ class IStrategy(ABC):
     def informative_pairs(self) -> list[tuple[str, str]]:
         """Extra ``(pair, timeframe)`` candles the strategy wants downloaded."""
         return []
+
+    def gather_informative_pairs(self, whitelist: list[str]) -> list[tuple[str, str]]:
+        """Every ``(pair, timeframe)`` besides the whitelist's own candles the strategy reads:
+        ``informative_pairs()`` plus the ``@informative`` methods' pairs.
+
+        Raises:
+            StrategyError: an entry is not a ``(pair, timeframe[, candle_type])`` tuple, or
+                asks for a candle type other than spot.
+        """
+        wanted: list[tuple[str, str]] = []
+        for entry in self.informative_pairs() or []:
+            if not isinstance(entry, tuple | list) or len(entry) not in (2, 3):
+                raise StrategyError(
+                    f"informative_pairs() returned {entry!r}: expected (pair, timeframe) "
+                    "or (pair, timeframe, candle_type)"
+                )
+            if len(entry) == 3 and CandleType.from_string(entry[2] or None) != CandleType.SPOT:
+                raise StrategyError(
+                    f"informative_pairs() asks for {entry!r}: candlecast trades spot only"
+                )
+            wanted.append((str(entry[0]), str(entry[1])))
+        stake = str(self.config.get("stake_currency", ""))
+        for data, _ in self._informative:
+            if data.asset and not any(
+                k in data.asset for k in ("{base}", "{BASE}", "{quote}", "{QUOTE}")
+            ):
+                wanted.append((inf.format_pair_name(data.asset, stake), data.timeframe))
+            else:
+                wanted += [
+                    (inf.informative_asset(data, stake, p), data.timeframe) for p in whitelist
+                ]
+        return list(dict.fromkeys(wanted))
 
     def bot_start(self, **kwargs: Any) -> None:
         """Called once before the first cycle."""
@@ -207,32 +287,102 @@ class IStrategy(ABC):
 
     # --- what the bot calls ---------------------------------------------------------
     def analyze(self, dataframe: pd.DataFrame, pair: str) -> pd.DataFrame:
-        """Run the three ``populate_*`` steps on a copy of ``dataframe``.
+        """Run the ``@informative`` methods and the three ``populate_*`` steps on a copy.
 
         Raises:
-            StrategyError: the strategy raised or returned something other than a
-                DataFrame of the same length.
+            StrategyRunError: the strategy raised (the message names the strategy file and
+                line) or returned something other than a DataFrame of the same length.
         """
         metadata = {"pair": pair, "timeframe": self.timeframe}
         frame = dataframe.copy()
-        for step in ("populate_indicators", "populate_entry_trend", "populate_exit_trend"):
+        stake = str(self.config.get("stake_currency", ""))
+        steps: list[tuple[str, Any]] = [
+            (
+                f"@informative {getattr(method, '__name__', '?')}",
+                lambda f, m, d=data, fn=method: inf.merge_informative(self, f, m, d, fn, stake),
+            )
+            for data, method in self._informative
+        ]
+        steps += [
+            (step, self._step(step))
+            for step in ("populate_indicators", "populate_entry_trend", "populate_exit_trend")
+        ]
+        for step, call in steps:
             try:
-                result = getattr(self, step)(frame, metadata)
+                result = call(frame, metadata)
             except Exception as exc:
-                raise StrategyError(
-                    f"{type(self).__name__}.{step} failed for {pair}: {type(exc).__name__}: {exc}"
+                where = failing_line(exc, self.source_file())
+                raise StrategyRunError(
+                    f"{type(self).__name__}.{step} failed for {pair} ({where}): "
+                    f"{type(exc).__name__}: {exc}",
+                    pair,
+                    f"{step}|{where}|{type(exc).__name__}: {exc}",
                 ) from exc
             if not isinstance(result, pd.DataFrame):
-                raise StrategyError(
-                    f"{type(self).__name__}.{step} returned {type(result).__name__} for {pair}, expected a DataFrame"
+                raise StrategyRunError(
+                    f"{type(self).__name__}.{step} returned {type(result).__name__} for {pair}, "
+                    "expected a DataFrame",
+                    pair,
+                    f"{step}|type {type(result).__name__}",
                 )
             if len(result) != len(dataframe):
-                raise StrategyError(
+                raise StrategyRunError(
                     f"{type(self).__name__}.{step} changed the number of candles for {pair} "
-                    f"({len(dataframe)} -> {len(result)})"
+                    f"({len(dataframe)} -> {len(result)})",
+                    pair,
+                    f"{step}|length",
                 )
             frame = result
         return normalize_signals(frame)
+
+    def _step(self, step: str) -> Any:
+        legacy = LEGACY_METHODS.get(step)
+        klass = type(self)
+        if (
+            legacy
+            and getattr(klass, step) is getattr(IStrategy, step)
+            and getattr(klass, legacy, None) is not None
+        ):
+            method = getattr(self, legacy)
+            renames = _LEGACY_COLUMNS[step]
+
+            def run_legacy(frame: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+                result = method(frame, metadata)
+                if isinstance(result, pd.DataFrame):
+                    present = {
+                        k: v
+                        for k, v in renames.items()
+                        if k in result.columns and v not in result.columns
+                    }
+                    result = result.rename(columns=present)
+                return result
+
+            return run_legacy
+        return getattr(self, step)
+
+    def source_file(self) -> str:
+        """The file the strategy class was loaded from ("?" when unknown)."""
+        source = getattr(type(self), "__file__", None)
+        if source:
+            return str(source)
+        try:
+            return inspect.getsourcefile(type(self)) or "?"
+        except TypeError:
+            return "?"
+
+
+def failing_line(exc: BaseException, path: str | Path) -> str:
+    """``"file.py:LINE"``: the deepest frame of ``exc``'s traceback in the file ``path``."""
+    target = str(Path(path).resolve())
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(Path(tb.tb_frame.f_code.co_filename).resolve()) == target:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if line is None and isinstance(exc, SyntaxError) and exc.filename:
+        line = exc.lineno
+    return f"{path}:{line}" if line is not None else str(path)
 
 
 def normalize_signals(frame: pd.DataFrame) -> pd.DataFrame:
