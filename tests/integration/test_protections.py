@@ -238,8 +238,7 @@ def test_locks_survive_kill_9_and_keep_their_pair_out_after_the_restart(tmp_path
         # the restarted bot trades (a trade opened after the restart) ...
         wait_until_sync(
             lambda: any(
-                parse(o) > killed_at
-                for (o,) in db_rows(tmp_path, "select open_date from trades")
+                parse(o) > killed_at for (o,) in db_rows(tmp_path, "select open_date from trades")
             ),
             timeout=60,
         )

@@ -56,7 +56,7 @@ def closed(
     )
 
 
-def source_of(trades: Sequence[Trade]):  # noqa: ANN201
+def source_of(trades: Sequence[Trade]):
     def source(since: datetime | None, pair: str | None) -> list[Trade]:
         return [
             t
@@ -68,7 +68,7 @@ def source_of(trades: Sequence[Trade]):  # noqa: ANN201
     return source
 
 
-def manager(settings: list[dict], trades: Sequence[Trade], timeframe: str = "5m"):  # noqa: ANN201
+def manager(settings: list[dict], trades: Sequence[Trade], timeframe: str = "5m"):
     store = MemoryLockStore()
     return ProtectionManager(
         parse_protections(settings, timeframe), timeframe, store, source_of(trades)
@@ -151,9 +151,7 @@ def test_stoploss_guard_locks_every_pair_after_trade_limit_losing_stops():
     made = pm.global_stop(at(26))
     # 3 candles after the last counted stop (12:20) is 12:35, a candle open, which
     # rounds up to the next one (as ccxt's round_timeframe does): 12:40
-    assert summary(made) == [
-        ("*", "*", "2 stoplosses in 60 min, locking for 3 candles.", at(40))
-    ]
+    assert summary(made) == [("*", "*", "2 stoplosses in 60 min, locking for 3 candles.", at(40))]
     assert pm.global_lock(at(39)) is not None and pm.global_lock(at(40)) is None
     assert pm.entry_lock("ADA/USDT", at(30), at(36)) is not None
 

@@ -32,7 +32,6 @@ class Asks(IStrategy):
 
 # what a freqtrade strategy writes -> the feature it asks for
 STRATEGY_CASES = {
-    "protections": "    @property\n    def protections(self):\n        return [{'method': 'CooldownPeriod', 'stop_duration_candles': 5}]\n",
     "order_types": "    order_types = {'entry': 'market', 'exit': 'market', 'stoploss': 'market', 'stoploss_on_exchange': False}\n",
     "stoploss_on_exchange": "    order_types = {'entry': 'limit', 'exit': 'limit', 'stoploss': 'market', 'stoploss_on_exchange': True}\n",
     "order_time_in_force": "    order_time_in_force = {'entry': 'IOC', 'exit': 'GTC'}\n",
@@ -58,6 +57,7 @@ HONOURED_CASES = {
     "exit_profit_only": "    exit_profit_only = True\n",
     "ignore_roi_if_entry_signal": "    ignore_roi_if_entry_signal = True\n",
     "use_exit_signal": "    use_exit_signal = False\n",
+    "protections": "    @property\n    def protections(self):\n        return [{'method': 'CooldownPeriod', 'stop_duration_candles': 5}]\n",
 }
 
 
@@ -117,7 +117,6 @@ def test_an_honoured_feature_is_no_longer_refused(monkeypatch: pytest.MonkeyPatc
 CONFIG_CASES = {
     "trading_mode": {"trading_mode": "futures", "margin_mode": "isolated"},
     "order_types": {"order_types": {"entry": "market", "exit": "limit"}},
-    "protections": {"protections": [{"method": "CooldownPeriod"}]},
     "entry_pricing": {"entry_pricing": {"price_side": "same", "use_order_book": True}},
     "exit_pricing": {"exit_pricing": {"price_side": "other", "price_last_balance": 0.5}},
     "use_sell_signal": {"use_sell_signal": False},

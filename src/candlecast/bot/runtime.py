@@ -120,6 +120,13 @@ def startup_warnings(config: Config, strategy: IStrategy) -> list[str]:
     return warnings
 
 
+def protection_settings(config: Config, strategy: IStrategy) -> object:
+    """The config's ``protections`` when given, else the strategy's (as freqtrade)."""
+    if config.protections is not None:
+        return config.protections
+    return getattr(strategy, "protections", None)
+
+
 class Bot:
     """One trading bot: producer, consumer, both or neither."""
 
@@ -171,7 +178,7 @@ class Bot:
         self.stats = BotStats()
         self.locks = LockRepository.beside(self.repository)
         self.protections = ProtectionManager(
-            parse_protections(getattr(strategy, "protections", None), self.timeframe),
+            parse_protections(protection_settings(config, strategy), self.timeframe),
             self.timeframe,
             self.locks,
             self.locks.closed_trades,
@@ -270,7 +277,7 @@ class Bot:
         callbacks.call(self.strategy, "bot_start", None)
         # as freqtrade: protections are read after bot_start (parameters are loaded then)
         self.protections.protections = parse_protections(
-            getattr(self.strategy, "protections", None), self.timeframe
+            protection_settings(self.config, self.strategy), self.timeframe
         )
         for line in self.protections.short_desc():
             logger.info("Protection: %s", line)

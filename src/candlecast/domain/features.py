@@ -172,7 +172,7 @@ FEATURES: tuple[Feature, ...] = (
         "max_open_trades in the strategy (set it in the config)",
         (Setting("max_open_trades", lambda v: v is not None, in_config=False),),
     ),
-    Feature("protections", (Setting("protections", _protections),)),
+    Feature("protections", (Setting("protections", _protections),), honoured=True),
     Feature(
         "exit_profit_only",
         (Setting("exit_profit_only", _truthy), Setting("exit_profit_offset", _nonzero)),
