@@ -321,10 +321,13 @@ async def test_custom_prices_are_kept_within_the_max_distance(tmp_path: Path):
         ):
             return proposed_rate * 1.5  # too far: 2 % above at most
 
-    result = await run(Haggle(), [100, 101], tmp_path, until_closed=True)
+    # the buy limit at 99 rests until the price reaches it (minute 1, 98: filled at 99);
+    # ROI on minute 2 (101) sells at the limit 103.02, which fills when the bid reaches it
+    result = await run(Haggle(), [100, 98, 101, 104], tmp_path, until_closed=True)
     trade = result.trade
     assert trade.open_rate == pytest.approx(99.0)
     assert (trade.exit_reason, trade.close_rate) == ("roi", pytest.approx(101 * 1.02))
+    assert trade.close_date == at_step(3)
 
 
 async def test_confirm_callbacks_can_refuse_entries_and_exits(tmp_path: Path):

@@ -32,9 +32,7 @@ class Asks(IStrategy):
 
 # what a freqtrade strategy writes -> the feature it asks for
 STRATEGY_CASES = {
-    "order_types": "    order_types = {'entry': 'market', 'exit': 'market', 'stoploss': 'market', 'stoploss_on_exchange': False}\n",
     "stoploss_on_exchange": "    order_types = {'entry': 'limit', 'exit': 'limit', 'stoploss': 'market', 'stoploss_on_exchange': True}\n",
-    "order_time_in_force": "    order_time_in_force = {'entry': 'IOC', 'exit': 'GTC'}\n",
     "can_short": "    can_short = True\n",
     "custom_sell": "    def custom_sell(self, pair, trade, current_time, current_rate, current_profit, **kwargs):\n        return None\n",
     "sell_profit_only": "    sell_profit_only = True\n",
@@ -57,6 +55,8 @@ HONOURED_CASES = {
     "exit_profit_only": "    exit_profit_only = True\n",
     "ignore_roi_if_entry_signal": "    ignore_roi_if_entry_signal = True\n",
     "use_exit_signal": "    use_exit_signal = False\n",
+    "order_types": "    order_types = {'entry': 'market', 'exit': 'market', 'stoploss': 'market', 'stoploss_on_exchange': False}\n",
+    "order_time_in_force": "    order_time_in_force = {'entry': 'IOC', 'exit': 'GTC'}\n",
     "protections": "    @property\n    def protections(self):\n        return [{'method': 'CooldownPeriod', 'stop_duration_candles': 5}]\n",
 }
 
@@ -116,7 +116,7 @@ def test_an_honoured_feature_is_no_longer_refused(monkeypatch: pytest.MonkeyPatc
 
 CONFIG_CASES = {
     "trading_mode": {"trading_mode": "futures", "margin_mode": "isolated"},
-    "order_types": {"order_types": {"entry": "market", "exit": "limit"}},
+    "order_types": {"order_types": {"entry": "market", "stoploss_on_exchange": True}},
     "entry_pricing": {"entry_pricing": {"price_side": "same", "use_order_book": True}},
     "exit_pricing": {"exit_pricing": {"price_side": "other", "price_last_balance": 0.5}},
     "use_sell_signal": {"use_sell_signal": False},

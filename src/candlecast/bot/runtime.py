@@ -22,7 +22,8 @@ from candlecast.api.app import ApiContext, create_app
 from candlecast.api.logfilter import install_redaction
 from candlecast.api.server import ApiServer, bind_socket
 from candlecast.bot import callbacks
-from candlecast.bot.orders import OrderManager
+from candlecast.bot.orders import POLL_INTERVAL, OrderManager
+from candlecast.bot.ordertypes import resolve_order_plan
 from candlecast.bot.protections import ProtectionManager, parse_protections
 from candlecast.bot.trading import BotStats, TradeManager
 from candlecast.clock import Clock, LiveClock
@@ -38,6 +39,7 @@ from candlecast.exceptions import (
     TemporaryExchangeError,
 )
 from candlecast.exchange import Exchange, create_exchange
+from candlecast.exchange.dryrun import DryRunBook
 from candlecast.messaging.client import ProducerClient
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
 from candlecast.messaging.protocol import PairKey
@@ -163,10 +165,19 @@ class Bot:
             config.db_url or default_db_url(config.user_data_dir, config.dry_run)
         )
         CallbackTrade.bind(self.repository)  # Trade.get_trades_proxy in strategies
-        self.orders = (
-            None
+        # dry-run orders go through a simulated book on the exchange's prices, so
+        # limit orders wait for the price and unfilled ones time out as live ones do
+        self.trading_exchange: Exchange = (
+            DryRunBook(self.exchange, self.timeframe, self._dry_run_balance)
             if config.dry_run
-            else OrderManager(self.exchange, self.repository, config.unfilledtimeout, self.clock)
+            else self.exchange
+        )
+        self.orders = OrderManager(
+            self.trading_exchange,
+            self.repository,
+            config.unfilledtimeout,
+            self.clock,
+            poll_interval=0.0 if config.dry_run else POLL_INTERVAL,
         )
         self.pairlists = PairListChain(config, self.producer_store)
         self.hub: MessageHub | None = None
@@ -186,7 +197,7 @@ class Bot:
         self.trading = TradeManager(
             config,
             strategy,
-            self.exchange,
+            self.trading_exchange,
             self.repository,
             self.orders,
             self.dp,
@@ -194,6 +205,14 @@ class Bot:
             self.timeframe,
             self.stats,
             protections=self.protections,
+            order_plan=resolve_order_plan(
+                config.order_types
+                if config.order_types is not None
+                else getattr(strategy, "order_types", None),
+                config.order_time_in_force
+                if config.order_time_in_force is not None
+                else getattr(strategy, "order_time_in_force", None),
+            ),
         )
         self.whitelist: list[str] = []
         self._markets: Any = {}
@@ -209,6 +228,11 @@ class Bot:
         install_redaction(self._secrets())
         if self.clients:
             self.producer_store.add_listener(self._on_producer_update)
+
+    def _dry_run_balance(self, currency: str) -> float:
+        """The dry-run wallet: ``dry_run_wallet`` plus realized profit minus open stakes."""
+        open_stakes = sum(t.stake_amount for t in self.repository.open_trades())
+        return self.config.dry_run_wallet + self.repository.realized_profit() - open_stakes
 
     def _secrets(self) -> list[str]:
         cfg = self.config
@@ -270,7 +294,7 @@ class Bot:
         if self.hub is not None:
             self.hub.attach(asyncio.get_running_loop())
         await self._load_markets()
-        if self.orders is not None:
+        if not self.config.dry_run:
             # live: a refused key must stop the start, not fail every order later
             balance = await self.exchange.free_balance(self.config.stake_currency)
             logger.info("Live trading: %.8g %s free", balance, self.config.stake_currency)

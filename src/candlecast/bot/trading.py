@@ -14,6 +14,7 @@ from datetime import datetime
 
 from candlecast.bot import callbacks, exits, trader
 from candlecast.bot.orders import OrderManager
+from candlecast.bot.ordertypes import OrderPlan
 from candlecast.bot.protections import ProtectionManager
 from candlecast.clock import Clock
 from candlecast.config.models import Config
@@ -51,6 +52,7 @@ class TradeManager:
         timeframe: str,
         stats: BotStats,
         protections: ProtectionManager | None = None,
+        order_plan: OrderPlan | None = None,
     ) -> None:
         self.config = config
         self.strategy = strategy
@@ -62,6 +64,9 @@ class TradeManager:
         self.timeframe = timeframe
         self.stats = stats
         self.protections = protections
+        self.order_plan = order_plan or OrderPlan()
+        if orders is not None:
+            orders.on_entry_fill = self._after_entry_fill
 
     async def manage(self, pairs: list[str]) -> None:
         """Settle live orders, exit what should exit, then enter what should enter."""
@@ -156,10 +161,10 @@ class TradeManager:
             True,
             pair=trade.pair,
             trade=trade,
-            order_type="limit",
+            order_type=self.order_plan.for_exit(check.exit_type),
             amount=trade.amount,
             rate=price,
-            time_in_force="GTC",
+            time_in_force=self.order_plan.exit_time_in_force,
             exit_reason=check.reason,
             sell_reason=check.reason,
             current_time=now,
@@ -171,7 +176,12 @@ class TradeManager:
         if self.orders is not None:
             try:
                 done = await self.orders.exit(
-                    value, price, check.reason, amount if partial else None
+                    value,
+                    price,
+                    check.reason,
+                    amount if partial else None,
+                    self.order_plan.for_exit(check.exit_type),
+                    self.order_plan.exit_time_in_force,
                 )
                 if done:
                     self.stats.exits += 1
@@ -264,7 +274,14 @@ class TradeManager:
         assert value.id is not None
         if self.orders is not None:
             try:
-                await self.orders.add_entry(value, amount, price, tag)
+                await self.orders.add_entry(
+                    value,
+                    amount,
+                    price,
+                    tag,
+                    self.order_plan.entry,
+                    self.order_plan.entry_time_in_force,
+                )
             except ExchangeError as exc:
                 logger.warning("Added entry of %s not placed: %s", trade.pair, exc)
                 return 0.0
@@ -371,10 +388,10 @@ class TradeManager:
             "confirm_trade_entry",
             True,
             pair=plan.pair,
-            order_type="limit",
+            order_type=self.order_plan.entry,
             amount=amount,
             rate=rate,
-            time_in_force="GTC",
+            time_in_force=self.order_plan.entry_time_in_force,
             current_time=now,
             entry_tag=plan.enter_tag,
             side="long",
@@ -399,7 +416,9 @@ class TradeManager:
         )
         if self.orders is not None:
             try:
-                stored = await self.orders.enter(trade, rate)
+                stored = await self.orders.enter(
+                    trade, rate, self.order_plan.entry, self.order_plan.entry_time_in_force
+                )
             except ExchangeError as exc:
                 logger.warning("Entry of %s not placed: %s", plan.pair, exc)
                 return None

@@ -247,6 +247,9 @@ class Config(_Section):
     ignore_buying_expired_candle_after: int | None = Field(default=None, ge=0)
     position_adjustment_enable: bool | None = None
     max_entry_position_adjustment: int | None = Field(default=None, ge=-1)
+    # the strategy's order_types / order_time_in_force, replaced whole when given
+    order_types: dict[str, Any] | None = None
+    order_time_in_force: dict[str, Any] | None = None
     # the strategy's protections, replaced by this list when given (freqtrade's deprecated
     # config route); each entry is checked when the bot starts
     protections: list[dict[str, Any]] | None = None

@@ -59,14 +59,11 @@ def _nonzero(value: Any) -> bool:
 
 
 def _order_types(value: Any) -> bool:
-    """Entries and exits are limit orders; stoplosses are watched by the bot, not the exchange."""
+    """Limit and market orders are placed as asked; stoplosses are watched by the bot, not
+    placed on the exchange."""
     if not isinstance(value, Mapping):
         return value is not None
-    return (
-        str(value.get("entry", "limit")).lower() != "limit"
-        or str(value.get("exit", "limit")).lower() != "limit"
-        or bool(value.get("stoploss_on_exchange", False))
-    )
+    return bool(value.get("stoploss_on_exchange", False))
 
 
 def _time_in_force(value: Any) -> bool:
@@ -190,11 +187,14 @@ FEATURES: tuple[Feature, ...] = (
         honoured=True,
     ),
     Feature(
-        "order_types (only limit entries/exits, stoploss watched by the bot)",
+        "order_types.stoploss_on_exchange (the bot watches the stop itself)",
         (Setting("order_types", _order_types),),
     ),
+    # GTC, FOK and IOC are placed as asked; anything else stops the start (bot/ordertypes.py)
     Feature(
-        "order_time_in_force other than GTC", (Setting("order_time_in_force", _time_in_force),)
+        "order_time_in_force other than GTC",
+        (Setting("order_time_in_force", _time_in_force),),
+        honoured=True,
     ),
     Feature("can_short (short trades)", (Setting("can_short", _truthy),)),
     # leverage() is only consulted in futures/margin mode, which this entry refuses
