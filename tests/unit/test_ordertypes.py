@@ -57,3 +57,16 @@ def test_what_cannot_be_placed_is_refused_at_start_in_one_line(
     with pytest.raises(ConfigError) as info:
         resolve_order_plan(order_types, time_in_force)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unfilledtimeout_keys_are_freqtrades_and_exit_timeout_count_is_refused():
+    from candlecast.config import validate_config
+
+    config = validate_config({"unfilledtimeout": {"entry": 90, "exit": 2, "unit": "seconds"}})
+    assert (config.unfilledtimeout.seconds("entry"), config.unfilledtimeout.seconds("exit")) == (
+        90,
+        2,
+    )
+    assert validate_config({}).unfilledtimeout.seconds("entry") == 600
+    with pytest.raises(ConfigError, match=r"^unfilledtimeout\.exit_timeout_count: expected 0"):
+        validate_config({"unfilledtimeout": {"entry": 1, "exit": 1, "exit_timeout_count": 3}})
