@@ -256,3 +256,37 @@ def test_locks_survive_kill_9_and_keep_their_pair_out_after_the_restart(tmp_path
         )
         assert inside == [], f"{pair} entered during its cooldown {start} .. {end}"
     assert "Traceback" not in (tmp_path / "restarted.log").read_text()
+
+
+async def test_a_strategy_locks_and_unlocks_pairs_itself_as_in_freqtrade(tmp_path: Path):
+    seen: list[bool] = []
+
+    class LocksItself(AlwaysIn):
+        def bot_loop_start(self, current_time: datetime, **kwargs: Any) -> None:
+            if current_time == at_step(0):
+                self.lock_pair(PAIR, current_time + timedelta(seconds=100), "mine")
+            if current_time == at_step(2):
+                self.unlock_reason("mine")
+            seen.append(self.is_pair_locked(PAIR))
+
+    clock = FixedClock(at_step(0))
+    raw = {
+        "stake_amount": 100,
+        "max_open_trades": 1,
+        "exchange": {"name": "simulated", "pair_whitelist": [PAIR]},
+        "internals": {"process_throttle_secs": 3600},
+        "db_url": f"sqlite:///{tmp_path / 'trades.sqlite'}",
+    }
+    strategy = LocksItself([])
+    exchange = ScriptedExchange(clock, {PAIR: [100] * 4}, START)
+    bot = Bot(validate_config(raw), strategy, exchange=exchange, clock=clock)
+    await bot.open()
+    try:
+        await run_steps(bot, 3)
+        # locked until 12:02:10, rounded up to 12:03; released by reason on minute 2
+        assert seen == [True, True, False]
+        assert opens(bot) == [at_step(2)]
+        (lock,) = bot.locks.all_locks()[:1]
+        assert (lock.reason, lock.active, lock.lock_end_time) == ("mine", False, at_step(2))
+    finally:
+        await bot.close()

@@ -25,6 +25,7 @@ from candlecast.bot import callbacks
 from candlecast.bot.orders import POLL_INTERVAL, OrderManager
 from candlecast.bot.ordertypes import resolve_order_plan
 from candlecast.bot.protections import ProtectionManager, parse_protections
+from candlecast.bot.protections.manager import StrategyLocks
 from candlecast.bot.trading import BotStats, TradeManager
 from candlecast.clock import Clock, LiveClock
 from candlecast.config.models import SECRET_KEYS, Config
@@ -194,6 +195,7 @@ class Bot:
             self.locks,
             self.locks.closed_trades,
         )
+        strategy.pair_locks = StrategyLocks(self.protections, self.locks, self.clock)
         self.trading = TradeManager(
             config,
             strategy,

@@ -101,6 +101,21 @@ class LockRepository:
                 row.lock_end_time = now
             return len(rows)
 
+    def release_reason(self, now: datetime, reason: str) -> int:
+        """End now every lock in force made with ``reason``; return how many."""
+        with self._sessions.begin() as session:
+            rows = session.scalars(
+                select(PairLockRow).where(
+                    PairLockRow.reason == reason,
+                    PairLockRow.active.is_(True),
+                    PairLockRow.lock_end_time > now,
+                )
+            ).all()
+            for row in rows:
+                row.active = False
+                row.lock_end_time = now
+            return len(rows)
+
     def closed_trades(self, since: datetime | None, pair: str | None) -> list[Trade]:
         """Closed trades of ``pair`` (None: all) closed after ``since`` (None: ever)."""
         query = select(TradeRow).where(TradeRow.is_open.is_(False))

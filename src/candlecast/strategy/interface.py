@@ -15,6 +15,7 @@ from candlecast.domain.enums import CandleType
 from candlecast.domain.timeframes import timeframe_to_seconds
 from candlecast.exceptions import StrategyError
 from candlecast.strategy import informative_decorator as inf
+from candlecast.strategy.locks import PairLocking
 from candlecast.strategy.parameters import (
     BaseParameter,
     apply_file_settings,
@@ -51,7 +52,7 @@ class StrategyRunError(StrategyError):
         self.fold_key = fold_key
 
 
-class IStrategy(ABC):
+class IStrategy(PairLocking, ABC):
     """Base class of every strategy.
 
     Subclasses implement ``populate_indicators`` and ``populate_entry_trend`` (and

@@ -252,3 +252,27 @@ class ProtectionManager:
         at = next_candle_open(self.timeframe, candle_date) if candle_date else now
         locks = self.store.in_force(pair, at, side) + self.store.in_force(GLOBAL, at, side)
         return max(locks, key=lambda lock: lock.lock_end_time) if locks else None
+
+
+class StrategyLocks:
+    """What ``IStrategy.lock_pair`` and friends call: the bot's locks at the bot's time."""
+
+    def __init__(self, manager: ProtectionManager, release: Any, clock: Any) -> None:
+        self.manager = manager
+        self.release = release
+        self.clock = clock
+
+    def lock_pair(self, pair: str, until: datetime, reason: str | None, side: str) -> PairLock:
+        return self.manager.lock_pair(pair, until, reason, self.clock.now(), side)
+
+    def unlock_pair(self, pair: str) -> None:
+        self.release.release(self.clock.now(), pair=pair)
+
+    def unlock_reason(self, reason: str) -> None:
+        self.release.release_reason(self.clock.now(), reason)
+
+    def is_pair_locked(self, pair: str, candle_date: datetime | None, side: str) -> bool:
+        now = self.clock.now()
+        at = next_candle_open(self.manager.timeframe, candle_date) if candle_date else now
+        store = self.manager.store
+        return bool(store.in_force(pair, at, side) or store.in_force(GLOBAL, at, side))
