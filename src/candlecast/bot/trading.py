@@ -76,21 +76,16 @@ class TradeManager:
             self.stats.exits += len(closed_by_orders)
             await self._protect(closed_by_orders)
             pending = set(self.orders.pending_trades)
-        open_trades = self.repository.open_trades()
-        closed = await self.exit_trades(
-            [t for t in open_trades if t.pair in pairs and t.id not in pending]
-        )
+        open_trades = await asyncio.to_thread(self.repository.open_trades)
+        await self.exit_trades([t for t in open_trades if t.pair in pairs and t.id not in pending])
         if self.strategy.position_adjustment_enable:
-            await self.adjust_positions(
-                [
-                    t
-                    for t in self.repository.open_trades()
-                    if t.pair in pairs and t.id not in pending and t.id not in closed
-                ]
-            )
-            if self.orders is not None:
+            if self.orders is not None:  # exits placed just now are pending too
                 pending = set(self.orders.pending_trades)
-        await self.enter_trades(pairs, self.repository.open_trades())
+            open_trades = await asyncio.to_thread(self.repository.open_trades)
+            await self.adjust_positions(
+                [t for t in open_trades if t.pair in pairs and t.id not in pending]
+            )
+        await self.enter_trades(pairs, await asyncio.to_thread(self.repository.open_trades))
 
     async def _ticker(self, pair: str) -> Ticker | None:
         try:
@@ -227,7 +222,8 @@ class TradeManager:
             if ticker is None:
                 continue
             if available is None:
-                available = await self._available_stake(self.repository.open_trades())
+                open_trades = await asyncio.to_thread(self.repository.open_trades)
+                available = await self._available_stake(open_trades)
             trade = await asyncio.to_thread(CallbackTrade.load, value, self.repository)
             spent = await self._adjust(trade, ticker, available)
             available -= spent
@@ -493,5 +489,5 @@ class TradeManager:
         """What new trades may spend: the free balance live, the wallet minus stakes dry."""
         if self.orders is not None:
             return await self.exchange.free_balance(self.config.stake_currency)
-        realized = self.repository.realized_profit()
+        realized = await asyncio.to_thread(self.repository.realized_profit)
         return self.config.dry_run_wallet + realized - sum(t.stake_amount for t in open_trades)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from candlecast.domain.timeframes import timeframe_to_msecs
+from candlecast.domain.trades import exact_difference
 from candlecast.exceptions import ExchangeError
 
 
@@ -35,7 +36,7 @@ class OrderState:
 
     @property
     def remaining(self) -> float:
-        return max(self.amount - self.filled, 0.0)
+        return max(exact_difference(self.amount, [self.filled]), 0.0)
 
     @property
     def fill_price(self) -> float:

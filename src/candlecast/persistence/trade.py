@@ -108,6 +108,7 @@ class Trade:
         self._value = value
         self.orders: list[Order] = list(orders or [])
         self._custom = dict(custom_data or {})
+        self._store: TradeRepository | None = None  # where set_custom_data writes
         self.max_rate: float | None = value.max_rate
         self.min_rate: float | None = value.min_rate
         self.stop_loss: float | None = value.stop_loss
@@ -129,7 +130,9 @@ class Trade:
         if repo is None or value.id is None:
             return cls(value)
         orders = [_order(o) for o in repo.orders_for(value.id)]
-        return cls(value, orders, repo.custom_data(value.id))
+        trade = cls(value, orders, repo.custom_data(value.id))
+        trade._store = repo
+        return trade
 
     @classmethod
     def get_trades_proxy(
@@ -312,8 +315,8 @@ class Trade:
     def set_custom_data(self, key: str, value: Any) -> None:
         """Keep ``value`` (JSON-serializable) under ``key``; stored at once."""
         self._custom[key] = value
-        if self._repository is not None and self.id is not None:
-            self._repository.set_custom_data(self.id, key, value)
+        if self._store is not None and self.id is not None:
+            self._store.set_custom_data(self.id, key, value)
 
     def get_all_custom_data(self) -> dict[str, Any]:
         return dict(self._custom)
