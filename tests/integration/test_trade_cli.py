@@ -192,7 +192,8 @@ def test_trailing_stops_and_added_entries_survive_kill_9(tmp_path: Path):
     for trade_id in buys_before:
         fills = rows(
             tmp_path,
-            f"select filled, price from orders where trade_id = {trade_id} and side = 'buy'",
+            "select filled, coalesce(average, price) from orders "
+            f"where trade_id = {trade_id} and side = 'buy'",
         )
         amount = sum(f for f, _ in fills)
         assert before[trade_id][6] == pytest.approx(amount, rel=1e-12)

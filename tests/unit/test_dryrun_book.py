@@ -144,3 +144,14 @@ async def test_orders_that_cannot_exist_are_refused():
     with pytest.raises(InvalidOrderError):
         await exchange.fetch_order(PAIR, "not-a-dry-run-order")
     assert await exchange.free_balance("USDT") == 1000.0
+
+
+async def test_an_order_placed_right_after_the_bot_read_the_ticker_meets_that_ticker():
+    clock = FixedClock(at(0, 59))
+    exchange = book(clock)
+    decided = await exchange.fetch_ticker(PAIR)  # ask 100.5
+    clock.advance(1)  # minute 1: the ask is 99.5 now
+    order = await exchange.create_order(PAIR, "buy", 1.0, decided.ask)
+    assert order.average == 100.5
+    clock.advance(2)  # later than 2 s after the read: the current ask
+    assert (await exchange.create_order(PAIR, "buy", 1.0, 100.5)).average == 99.5

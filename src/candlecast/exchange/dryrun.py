@@ -3,7 +3,8 @@
 - A market order fills at once and whole at the touch: a buy at the ticker's ask, a sell
   at its bid (the spread is paid).
 - A limit order that crosses the touch when placed (a buy at or above the ask, a sell at
-  or below the bid) fills at once at the touch, as a taker.
+  or below the bid) fills at once at the touch, as a taker. The touch is the ticker the
+  bot read for its decision when that was at most 2 s before.
 - Any other limit order rests on the book (time in force GTC) or is cancelled unfilled
   at once (IOC and FOK: nothing rests). A resting buy fills whole at its limit price once
   a candle opened after it was placed trades at or below the limit (its low <= limit), or
@@ -30,6 +31,9 @@ ORDER_TYPES = ("limit", "market")
 TIME_IN_FORCE = ("GTC", "FOK", "IOC")
 #: candles looked at for a resting order's fill (older orders are checked on the last ones)
 MAX_CANDLES = 1000
+#: an order placed within this many ms of a ticker the bot read meets that ticker (the
+#: price the bot decided on), as freqtrade's dry-run uses its cached rates
+TICKER_REUSE_MS = 2000
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class DryRunBook(Exchange):
         self._balance = balance
         self._serial = itertools.count(1)
         self._final: dict[str, OrderState] = {}
+        self._tickers: dict[str, tuple[int, Ticker]] = {}
 
     # --- market data: the inner exchange's ------------------------------------------
     async def load_markets(self) -> dict[str, dict]:
@@ -86,6 +91,15 @@ class DryRunBook(Exchange):
         return await self.inner.fetch_ohlcv(pair, timeframe, limit)
 
     async def fetch_ticker(self, pair: str) -> Ticker:
+        ticker = await self.inner.fetch_ticker(pair)
+        self._tickers[pair] = (self.now_ms(), ticker)
+        return ticker
+
+    async def _touch_ticker(self, pair: str) -> Ticker:
+        """The ticker the bot read just before placing, else a fresh one."""
+        seen = self._tickers.get(pair)
+        if seen is not None and 0 <= self.now_ms() - seen[0] <= TICKER_REUSE_MS:
+            return seen[1]
         return await self.inner.fetch_ticker(pair)
 
     def fee(self, pair: str) -> float:
@@ -121,7 +135,7 @@ class DryRunBook(Exchange):
             raise InvalidOrderError(f"{pair}: order amount and price must be positive")
         placed = _Placed(side, order_type, time_in_force, self.now_ms(), amount, price, pair)
         order_id = _encode(placed, next(self._serial))
-        ticker = await self.inner.fetch_ticker(pair)
+        ticker = await self._touch_ticker(pair)
         touch = ticker.ask if side == "buy" else ticker.bid
         crossed = price >= touch if side == "buy" else price <= touch
         if order_type == "market" or crossed:

@@ -237,6 +237,8 @@ class TradeRepository:
             order_row = _order_row(row.id, order, when)
             session.add(order_row)
             session.flush()
+            if order.status != "open" and order.filled > 0:
+                _recalc_entries(session, row)  # filled at once: in the same transaction
             return _to_trade(row), _to_record(order_row, row.pair)
 
     def add_entry_order(
@@ -248,6 +250,9 @@ class TradeRepository:
             order_row = _order_row(trade.id, order, when, tag)
             session.add(order_row)
             session.flush()
+            row = session.get(TradeRow, trade.id)
+            if row is not None and order.status != "open" and order.filled > 0:
+                _recalc_entries(session, row)  # filled at once: in the same transaction
             return _to_record(order_row, trade.pair)
 
     def add_exit_order(
