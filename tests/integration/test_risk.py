@@ -561,3 +561,24 @@ async def test_custom_stoploss_with_stoploss_from_absolute_puts_the_stop_at_a_pr
         100.5,
         at_step(3),
     )
+
+
+async def test_custom_stoploss_after_fill_sets_the_stop_as_the_entry_fills(tmp_path: Path):
+    class TightAtFill(Scripted):
+        use_custom_stoploss = True
+        stoploss = -0.10
+
+        def custom_stoploss(
+            self, pair, trade, current_time, current_rate, current_profit, after_fill, **kwargs
+        ):
+            return -0.01 if after_fill else None
+
+    # the stop is 1 % below the fill (99) from the start, not 10 % (90)
+    result = await run(TightAtFill(), [100, 98.9, 95], tmp_path, until_closed=True)
+    trade = result.trade
+    assert (trade.exit_reason, trade.close_rate, trade.close_date) == (
+        "stop_loss",
+        98.9,
+        at_step(1),
+    )
+    assert trade.stop_loss == pytest.approx(99.0) and trade.initial_stop_loss == pytest.approx(90)

@@ -301,7 +301,9 @@ class TradeManager:
         trade = await asyncio.to_thread(CallbackTrade.load, stored, self.repository)
         if trade.stop_loss_pct is not None:
             trade.adjust_stop_loss(trade.open_rate, trade.stop_loss_pct)
-        ticker = await self._ticker(trade.pair)
+        ticker = None
+        if callbacks.stop_uses_after_fill(self.strategy):
+            ticker = await self._ticker(trade.pair)
         if ticker is not None:
             profit = trade.calc_profit_ratio(ticker.bid)
             exits.adjust_stoploss(
