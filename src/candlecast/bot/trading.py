@@ -323,7 +323,7 @@ class TradeManager:
             self.timeframe,
             self.strategy.ignore_buying_expired_candle_after,
         )
-        plans = self._unlocked(plans, frames, now)
+        plans = await asyncio.to_thread(self._unlocked, plans, frames, now)
         if not plans:
             return
         available = await self._available_stake(open_trades)
@@ -447,16 +447,18 @@ class TradeManager:
     async def _starting_balance(self) -> float:
         """The wallet before any closed trade: dry-run the dry_run_wallet; live the free
         balance plus open stakes minus the realized profit."""
-        if self.orders is None:
+        if self.config.dry_run:
             return self.config.dry_run_wallet
         free = await self.exchange.free_balance(self.config.stake_currency)
-        stakes = sum(t.stake_amount for t in self.repository.open_trades())
-        return free + stakes - self.repository.realized_profit()
+        open_trades = await asyncio.to_thread(self.repository.open_trades)
+        realized = await asyncio.to_thread(self.repository.realized_profit)
+        return free + sum(t.stake_amount for t in open_trades) - realized
 
     def _unlocked(
         self, plans: list[trader.EntryPlan], frames: dict, now: datetime
     ) -> list[trader.EntryPlan]:
-        """The plans whose pair no lock keeps from entering now."""
+        """The plans whose pair no lock keeps from entering now (reads SQLite: run it in
+        a worker thread)."""
         if self.protections is None:
             return plans
         glob = self.protections.global_lock(now)
