@@ -19,7 +19,8 @@ from candlecast.bot.runtime import Bot
 from candlecast.clock import LiveClock
 from candlecast.config import validate_config
 from candlecast.domain.candles import dates_to_ms
-from candlecast.domain.trades import Trade
+from candlecast.domain.orders import OrderState
+from candlecast.domain.trades import Trade, exact_sum
 from candlecast.exchange.ccxt_exchange import CcxtExchange
 from candlecast.strategy import IStrategy
 from tests.conftest import EXAMPLES
@@ -373,3 +374,103 @@ def test_list_exchanges_names_the_ccxt_ids():
     assert "simulated" in result.stdout
     ids = result.stdout.split(":", 1)[1].replace("\n", "").split(", ")
     assert {"binance", "kraken", "bybit"} <= {i.strip() for i in ids}
+
+
+async def test_the_rest_of_a_partly_sold_trade_is_sold_whole_not_a_lot_step_short(
+    fake: FakeBinance, tmp_path: Path
+):
+    # 0.00129 - 0.00064 is 0.0006499999999999999 in floats: truncated to BTC's lot step
+    # it became 0.00064 and left 0.00001 unsold (issue 16: the partial-exit flake)
+    bot = make_bot(live_config(fake, tmp_path))
+    await bot.open()
+    try:
+        now = bot.clock.now()
+        price = fake.market.price_at("BTC/USDT", int(now.timestamp() * 1000))
+        stored = bot.repository.add_open_trade(
+            Trade(
+                id=None,
+                pair="BTC/USDT",
+                is_open=True,
+                open_date=now,
+                open_rate=price,
+                amount=0.00129,
+                stake_amount=0.00129 * price,
+                fee_open=0.001,
+                fee_close=0.001,
+                strategy="Switchable",
+                timeframe="1m",
+            ),
+            now,
+        )
+        first = OrderState("1", "BTC/USDT", "sell", "canceled", 0.00129, 0.00064, price)
+        bot.repository.add_exit_order(stored, first, "exit_signal", now)
+        assert bot.orders is not None
+        closed = await bot.orders.exit(stored, round(price * 0.999, 2), "exit_signal")
+        (sell,) = fake.orders.values()
+        assert sell["origQty"] == "0.00065"
+        assert closed is not None and not closed.is_open
+        assert closed.amount == 0.00129  # nothing left behind as dust
+    finally:
+        await bot.close()
+
+
+class Adjusting(Switchable):
+    """Adds 50 to the trade once, then takes half of it out, when told to."""
+
+    position_adjustment_enable = True
+    adjust: float | None = None
+
+    def adjust_trade_position(
+        self,
+        trade,
+        current_time,
+        current_rate,
+        current_profit,
+        min_stake,
+        max_stake,
+        current_entry_rate,
+        current_exit_rate,
+        current_entry_profit,
+        current_exit_profit,
+        **kwargs,
+    ):
+        if self.adjust is not None and self.adjust < 0:
+            return self.adjust * trade.stake_amount, "trim"
+        return self.adjust
+
+
+async def test_live_added_entry_and_partial_exit_are_real_orders(fake: FakeBinance, tmp_path: Path):
+    strategy = Adjusting()
+    bot = make_bot(live_config(fake, tmp_path), strategy)
+    await bot.open()
+    try:
+        await bot.cycle()  # the first buy
+        strategy.mode, strategy.adjust = "idle", 50.0
+        await bot.cycle()  # the added buy, filled at once
+        strategy.adjust = None
+        buys = [o for o in fake.orders.values() if o["side"] == "BUY"]
+        assert len(buys) == 2
+        (trade,) = bot.repository.open_trades()
+        bought = [float(o["executedQty"]) for o in buys]
+        assert trade.amount == exact_sum(bought)
+        assert trade.open_rate == pytest.approx(
+            sum(q * float(o["price"]) for q, o in zip(bought, buys, strict=True)) / sum(bought)
+        )
+        strategy.adjust = -0.5  # sell half of what is held
+        await bot.cycle()
+        strategy.adjust = None
+        (trim,) = [o for o in fake.orders.values() if o["side"] == "SELL"]
+        assert bot.repository.count(is_open=True) == 1  # half is still held
+        strategy.mode = "exit"
+        await bot.cycle()
+        sells = [o for o in fake.orders.values() if o["side"] == "SELL"]
+        assert len(sells) == 2
+        sold = [float(o["executedQty"]) for o in sells]
+        assert exact_sum(sold) == trade.amount  # the rest, exactly
+        (closed,) = bot.repository.trades()
+        assert not closed.is_open and closed.exit_reason == "exit_signal"
+        orders = bot.repository.orders_for(closed.id or 0)
+        assert [o["reason"] for o in orders if o["side"] == "sell"] == ["trim", "exit_signal"]
+        assert float(trim["origQty"]) == pytest.approx(trade.amount / 2, abs=1e-5)
+    finally:
+        await bot.close()

@@ -108,11 +108,12 @@ async def test_the_same_strategy_error_on_every_pair_is_one_line_and_a_count(
         assert len(tracebacks) == 1 and tracebacks[0].exc_info is not None
 
 
-async def test_a_strategy_asking_for_trailing_stop_does_not_start(tmp_path: Path):
-    (tmp_path / "Trailing.py").write_text(
-        FAILING.replace("class Failing", "class Trailing").replace(
-            "    stoploss = -0.1\n", "    stoploss = -0.1\n    trailing_stop = True\n"
+async def test_a_strategy_asking_for_short_trades_does_not_start(tmp_path: Path):
+    # (trailing_stop was the example here until issue 15 honoured it)
+    (tmp_path / "Shorts.py").write_text(
+        FAILING.replace("class Failing", "class Shorts").replace(
+            "    stoploss = -0.1\n", "    stoploss = -0.1\n    can_short = True\n"
         )
     )
-    with pytest.raises(StrategyError, match=r"Trailing .*Trailing\.py.*trailing_stop"):
-        make_bot(config(tmp_path), "Trailing", new_clock(), strategy_dir=tmp_path)
+    with pytest.raises(StrategyError, match=r"Shorts .*Shorts\.py.*can_short"):
+        make_bot(config(tmp_path), "Shorts", new_clock(), strategy_dir=tmp_path)

@@ -141,3 +141,90 @@ def test_taken_port_is_one_line_exit_2(bot_dir: Path):
     assert result.returncode == 2
     assert f"127.0.0.1:{port} is already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+TRAIL_AND_ADD = """
+from candlecast.strategy import IStrategy
+
+class EveryRise(IStrategy):
+    timeframe = "1s"
+    minimal_roi = {"0": 10}
+    stoploss = -0.002
+    trailing_stop = True
+    position_adjustment_enable = True
+    max_entry_position_adjustment = 1
+    process_only_new_candles = True
+
+    def populate_indicators(self, dataframe, metadata):
+        return dataframe
+
+    def populate_entry_trend(self, dataframe, metadata):
+        dataframe.loc[dataframe["close"] > dataframe["open"], "enter_long"] = 1
+        return dataframe
+
+    def adjust_trade_position(self, trade, current_time, current_rate, current_profit,
+                              min_stake, max_stake, current_entry_rate, current_exit_rate,
+                              current_entry_profit, current_exit_profit, **kwargs):
+        return 20 if current_profit < -0.0005 else None
+"""
+
+RISK_COLUMNS = "id, is_open, stop_loss, initial_stop_loss, is_stop_loss_trailing, open_rate, amount"
+
+
+def test_trailing_stops_and_added_entries_survive_kill_9(tmp_path: Path):
+    write_trading_bot(tmp_path, TRAIL_AND_ADD, throttle=0.5)
+
+    def trailing_and_added() -> bool:
+        trailing = count(tmp_path, "is_open = 1 and is_stop_loss_trailing = 1")
+        added = rows(
+            tmp_path,
+            "select t.id from trades t join orders o on o.trade_id = t.id "
+            "where t.is_open = 1 and o.side = 'buy' group by t.id having count(*) = 2",
+        )
+        return trailing >= 1 and len(added) >= 1
+
+    proc = start(tmp_path)
+    try:
+        wait_until_sync(trailing_and_added, timeout=90)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    before = {r[0]: r for r in rows(tmp_path, f"select {RISK_COLUMNS} from trades")}
+    buys_before = dict(
+        rows(tmp_path, "select trade_id, count(*) from orders where side = 'buy' group by trade_id")
+    )
+    trailing = [r for r in before.values() if r[1] == 1 and r[4] == 1]
+    assert trailing and all(r[2] > r[3] for r in trailing)  # the stop moved up from its start
+    # every added entry is whole: the trade's amount and average match its buy orders
+    for trade_id in buys_before:
+        fills = rows(
+            tmp_path,
+            "select filled, coalesce(average, price) from orders "
+            f"where trade_id = {trade_id} and side = 'buy'",
+        )
+        amount = sum(f for f, _ in fills)
+        assert before[trade_id][6] == pytest.approx(amount, rel=1e-12)
+        assert before[trade_id][5] == pytest.approx(sum(f * p for f, p in fills) / amount)
+
+    # restarted without trailing: a bot that forgot the stored stop would start again
+    # from the open rate; one that kept it holds the trailed stop where it was
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["trailing_stop"] = False
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    proc = start(tmp_path, "restarted.log")
+    try:
+        wait_until_sync(lambda: count(tmp_path, f"id > {max(before)}") >= 1, timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    after = {r[0]: r for r in rows(tmp_path, f"select {RISK_COLUMNS} from trades")}
+    for old in trailing:
+        new = after[old[0]]
+        assert (new[2], new[3], new[4]) == (old[2], old[3], 1)
+    buys_after = dict(
+        rows(tmp_path, "select trade_id, count(*) from orders where side = 'buy' group by trade_id")
+    )
+    for trade_id, n in buys_before.items():
+        assert buys_after[trade_id] == n if n == 2 else buys_after[trade_id] <= 2
+    assert max(buys_after.values()) <= 2  # max_entry_position_adjustment = 1
+    assert "Traceback" not in (tmp_path / "restarted.log").read_text()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from candlecast.domain.trades import Trade as DomainTrade
 from candlecast.exceptions import StrategyError
+from candlecast.persistence import Trade as CallbackTrade
 from candlecast.strategy import IStrategy, informative, merge_informative_pair
 from candlecast.strategy.loader import load_strategy
 from candlecast.strategy.parameters import IntParameter
@@ -75,7 +75,7 @@ def test_a_freqtrade_strategy_file_loads_unchanged_and_gets_candlecasts_objects(
     assert module.merge_informative_pair is merge_informative_pair
     assert module.qtpylib.crossed_above is module.indicators.crossed_above
     assert module.freqtrade.strategy.IStrategy is IStrategy
-    assert module.Trade is DomainTrade
+    assert module.Trade is CallbackTrade  # freqtrade.persistence.Trade
     assert module.timeframe_to_minutes("1h") == 60
     assert module.CandleType.SPOT == "spot" and module.ExitType.ROI.value == "roi"
     assert issubclass(module.OperationalException, StrategyError)

@@ -32,8 +32,20 @@ class Asks(IStrategy):
 
 # what a freqtrade strategy writes -> the feature it asks for
 STRATEGY_CASES = {
+    "stoploss_on_exchange": "    order_types = {'entry': 'limit', 'exit': 'limit', 'stoploss': 'market', 'stoploss_on_exchange': True}\n",
+    "can_short": "    can_short = True\n",
+    "custom_sell": "    def custom_sell(self, pair, trade, current_time, current_rate, current_profit, **kwargs):\n        return None\n",
+    "sell_profit_only": "    sell_profit_only = True\n",
+    "use_sell_signal": "    use_sell_signal = False\n",
+    "ignore_roi_if_buy_signal": "    ignore_roi_if_buy_signal = True\n",
+}
+
+# what candlecast honours (issue 15): accepted, and acted on as freqtrade does
+HONOURED_CASES = {
     "trailing_stop": "    trailing_stop = True\n",
+    "trailing_stop_positive": "    trailing_stop_positive = 0.01\n",
     "use_custom_stoploss": "    use_custom_stoploss = True\n",
+    "custom_stoploss": "    def custom_stoploss(self, pair, trade, current_time, current_rate, current_profit, **kwargs):\n        return -0.05\n",
     "custom_exit": "    def custom_exit(self, pair, trade: Trade, current_time, current_rate, current_profit, **kwargs):\n        return None\n",
     "custom_entry_price": "    def custom_entry_price(self, pair, trade, current_time, proposed_rate, entry_tag, side, **kwargs):\n        return proposed_rate\n",
     "custom_exit_price": "    def custom_exit_price(self, pair, trade, current_time, proposed_rate, current_profit, exit_tag, **kwargs):\n        return proposed_rate\n",
@@ -41,14 +53,13 @@ STRATEGY_CASES = {
     "confirm_trade_exit": "    def confirm_trade_exit(self, pair, trade, order_type, amount, rate, time_in_force, exit_reason, current_time, **kwargs):\n        return True\n",
     "custom_stake_amount": "    def custom_stake_amount(self, pair, current_time, current_rate, proposed_stake, min_stake, max_stake, leverage, entry_tag, side, **kwargs):\n        return proposed_stake\n",
     "position_adjustment_enable": "    position_adjustment_enable = True\n",
-    "protections": "    @property\n    def protections(self):\n        return [{'method': 'CooldownPeriod', 'stop_duration_candles': 5}]\n",
+    "adjust_trade_position": "    def adjust_trade_position(self, trade, current_time, current_rate, current_profit, min_stake, max_stake, **kwargs):\n        return None\n",
     "exit_profit_only": "    exit_profit_only = True\n",
     "ignore_roi_if_entry_signal": "    ignore_roi_if_entry_signal = True\n",
-    "use_sell_signal": "    use_sell_signal = False\n",
+    "use_exit_signal": "    use_exit_signal = False\n",
     "order_types": "    order_types = {'entry': 'market', 'exit': 'market', 'stoploss': 'market', 'stoploss_on_exchange': False}\n",
-    "stoploss_on_exchange": "    order_types = {'entry': 'limit', 'exit': 'limit', 'stoploss': 'market', 'stoploss_on_exchange': True}\n",
     "order_time_in_force": "    order_time_in_force = {'entry': 'IOC', 'exit': 'GTC'}\n",
-    "can_short": "    can_short = True\n",
+    "protections": "    @property\n    def protections(self):\n        return [{'method': 'CooldownPeriod', 'stop_duration_candles': 5}]\n",
 }
 
 
@@ -65,6 +76,12 @@ def test_a_strategy_asking_for_an_unsupported_feature_is_refused_in_one_line(
     assert str(tmp_path / "Asks.py") in message
     attribute = case if case != "stoploss_on_exchange" else "order_types"
     assert f"({attribute})" in message
+
+
+@pytest.mark.parametrize("case", sorted(HONOURED_CASES))
+def test_a_strategy_using_an_honoured_feature_starts(tmp_path: Path, case: str):
+    (tmp_path / "Asks.py").write_text(BASE.format(extra=HONOURED_CASES[case]))
+    check_supported(load_strategy("Asks", tmp_path))
 
 
 def test_what_candlecast_does_is_not_refused(tmp_path: Path):
@@ -99,31 +116,30 @@ def test_settings_freqtrade_ignores_without_their_switch_are_not_refused(tmp_pat
 
 
 def test_an_honoured_feature_is_no_longer_refused(monkeypatch: pytest.MonkeyPatch):
-    class Trailing(IStrategy):
+    class Short(IStrategy):
         stoploss = -0.1
-        trailing_stop = True
+        can_short = True
 
         def populate_indicators(self, dataframe, metadata):
             return dataframe
 
-    assert [f for f, _ in strategy_requests(Trailing(), IStrategy)] == ["trailing_stop"]
+    assert [f for f, _ in strategy_requests(Short(), IStrategy)] == ["can_short (short trades)"]
     import candlecast.domain.features as features
 
     honoured = tuple(
-        type(f)(f.name, f.detect, honoured=f.name == "trailing_stop") for f in FEATURES
+        type(f)(f.name, f.detect, honoured=f.honoured or f.name.startswith("can_short"))
+        for f in FEATURES
     )
     monkeypatch.setattr(features, "FEATURES", honoured)
-    assert strategy_requests(Trailing(), IStrategy) == []
+    assert strategy_requests(Short(), IStrategy) == []
 
 
 CONFIG_CASES = {
     "trading_mode": {"trading_mode": "futures", "margin_mode": "isolated"},
-    "trailing_stop": {"trailing_stop": True},
-    "order_types": {"order_types": {"entry": "market", "exit": "limit"}},
-    "protections": {"protections": [{"method": "CooldownPeriod"}]},
+    "order_types": {"order_types": {"entry": "market", "stoploss_on_exchange": True}},
     "entry_pricing": {"entry_pricing": {"price_side": "same", "use_order_book": True}},
     "exit_pricing": {"exit_pricing": {"price_side": "other", "price_last_balance": 0.5}},
-    "use_exit_signal": {"use_exit_signal": False},
+    "use_sell_signal": {"use_sell_signal": False},
     "process_only_new_candles": {"process_only_new_candles": False},
     "tradable_balance_ratio": {"tradable_balance_ratio": 0.5},
 }

@@ -9,6 +9,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -16,17 +17,21 @@ import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
+from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
 
 from candlecast import __version__
 from candlecast.api import auth
+from candlecast.clock import Clock, LiveClock
 from candlecast.config.loader import mask_secrets
 from candlecast.config.models import Config
 from candlecast.data.dataprovider import DataProvider
 from candlecast.domain.candles import dates_to_ms
+from candlecast.domain.locks import PairLock, next_candle_open
 from candlecast.messaging.codec_binary import SUBPROTOCOL
 from candlecast.messaging.hub import CLOSE_POLICY, MessageHub
 from candlecast.messaging.protocol import WS_PATH
+from candlecast.persistence.locks import LockRepository
 from candlecast.persistence.repository import TradeRepository
 
 logger = logging.getLogger(__name__)
@@ -42,6 +47,9 @@ class ApiContext:
     repository: TradeRepository
     hub: MessageHub | None
     producers_status: Callable[[], list[dict[str, Any]]] = list
+    locks: LockRepository | None = None
+    clock: Clock | None = None
+    timeframe: str | None = None
 
 
 class ORJSONResponse(Response):
@@ -172,6 +180,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
             **frame_payload(frame),
         }
 
+    add_lock_routes(app, ctx, require_auth)
+
     @app.get("/api/v1/show_config")
     def show_config(_: str = Depends(require_auth)) -> dict[str, Any]:
         return mask_secrets(ctx.config.model_dump(mode="json"))
@@ -238,3 +248,68 @@ def create_app(ctx: ApiContext) -> FastAPI:
             )
 
     return app
+
+
+class LockPayload(BaseModel):
+    """A lock to add (freqtrade's ``LocksPayload``)."""
+
+    pair: str
+    side: str = "*"
+    reason: str | None = None
+    until: datetime
+
+
+class DeleteLockRequest(BaseModel):
+    pair: str | None = None
+    lockid: int | None = None
+
+
+def add_lock_routes(app: FastAPI, ctx: ApiContext, require_auth: Callable[..., str]) -> None:
+    """GET/POST /api/v1/locks, DELETE /api/v1/locks/{id}, POST /api/v1/locks/delete, with
+    freqtrade's shapes: ``{"lock_count": n, "locks": [LockModel, ...]}`` listing the locks
+    in force now."""
+
+    def now() -> datetime:
+        return (ctx.clock or LiveClock()).now()
+
+    def store() -> LockRepository:
+        if ctx.locks is None:
+            raise HTTPException(status_code=503, detail="locks are not available")
+        return ctx.locks
+
+    def current() -> dict[str, Any]:
+        locks = store().in_force(None, now())
+        return {"lock_count": len(locks), "locks": [lock.to_json() for lock in locks]}
+
+    @app.get("/api/v1/locks")
+    def locks(_: str = Depends(require_auth)) -> dict[str, Any]:
+        return current()
+
+    @app.post("/api/v1/locks")
+    def add_locks(payload: list[LockPayload], _: str = Depends(require_auth)) -> dict[str, Any]:
+        timeframe = ctx.timeframe or "1m"
+        for item in payload:
+            until = item.until if item.until.tzinfo else item.until.replace(tzinfo=UTC)
+            store().add(
+                PairLock(
+                    None,
+                    item.pair,
+                    item.side,
+                    item.reason,
+                    now(),
+                    next_candle_open(timeframe, until),
+                )
+            )
+        return current()
+
+    @app.delete("/api/v1/locks/{lockid}")
+    def delete_lock(lockid: int, _: str = Depends(require_auth)) -> dict[str, Any]:
+        store().release(now(), lock_id=lockid)
+        return current()
+
+    @app.post("/api/v1/locks/delete")
+    def delete_lock_pair(
+        payload: DeleteLockRequest, _: str = Depends(require_auth)
+    ) -> dict[str, Any]:
+        store().release(now(), lock_id=payload.lockid, pair=payload.pair)
+        return current()

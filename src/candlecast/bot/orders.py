@@ -17,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from candlecast.clock import Clock
 from candlecast.config.models import UnfilledTimeoutConfig
 from candlecast.domain.orders import OrderState
-from candlecast.domain.trades import OrderRecord, Trade
+from candlecast.domain.trades import OrderRecord, Trade, exact_difference
 from candlecast.exceptions import ExchangeError, InvalidOrderError
 from candlecast.exchange.base import Exchange
 from candlecast.persistence.repository import TradeRepository
@@ -47,6 +48,8 @@ class OrderManager:
         self.timeouts = timeouts
         self.clock = clock
         self.poll_interval = poll_interval
+        #: awaited with the trade after a buy order filled (wholly or in part) and is final
+        self.on_entry_fill: Callable[[Trade], Awaitable[None]] | None = None
         self._polled_at = float("-inf")
         self._pending: set[int] = {o.trade_id for o in repository.open_orders()}
 
@@ -55,9 +58,13 @@ class OrderManager:
         """Trades with an order open on the exchange (no new order is placed for them)."""
         return set(self._pending)
 
-    async def enter(self, template: Trade, price: float) -> Trade:
+    async def enter(
+        self, template: Trade, price: float, order_type: str = "limit", time_in_force: str = "GTC"
+    ) -> Trade:
         """Place the buy for ``template`` (its amount at ``price``); store the trade."""
-        order = await self.exchange.create_order(template.pair, "buy", template.amount, price)
+        order = await self.exchange.create_order(
+            template.pair, "buy", template.amount, price, order_type, time_in_force
+        )
         now = self.clock.now()
         trade = replace(
             template,
@@ -76,15 +83,57 @@ class OrderManager:
             await self._settle(record, order)
         return stored
 
-    async def exit(self, trade: Trade, price: float, reason: str) -> Trade | None:
-        """Place a sell for what ``trade`` still holds; return the trade if that closed it
-        (filled at once, or only dust was left)."""
+    async def add_entry(
+        self,
+        trade: Trade,
+        amount: float,
+        price: float,
+        tag: str | None,
+        order_type: str = "limit",
+        time_in_force: str = "GTC",
+    ) -> None:
+        """Position adjustment: place a buy adding ``amount`` to the open ``trade``; when
+        it fills, the trade's amount and average open rate take it in."""
+        assert trade.id is not None
+        order = await self.exchange.create_order(
+            trade.pair, "buy", amount, price, order_type, time_in_force
+        )
+        record = await asyncio.to_thread(
+            self.repository.add_entry_order, trade, order, self.clock.now(), tag
+        )
+        self._pending.add(trade.id)
+        logger.info(
+            "Placed added buy order %s: %.10g %s @ %.10g",
+            order.id,
+            order.amount,
+            trade.pair,
+            order.price,
+        )
+        if order.status != "open":
+            await self._settle(record, order)
+
+    async def exit(
+        self,
+        trade: Trade,
+        price: float,
+        reason: str,
+        amount: float | None = None,
+        order_type: str = "limit",
+        time_in_force: str = "GTC",
+    ) -> Trade | None:
+        """Place a sell for what ``trade`` still holds (or ``amount`` of it: a partial
+        exit); return the trade if that closed it (filled at once, or only dust was left)."""
         assert trade.id is not None
         sold = await asyncio.to_thread(self.repository.sold_amount, trade.id)
+        remaining = exact_difference(trade.amount, [sold])
+        if amount is not None:
+            remaining = min(remaining, amount)
         try:
-            order = await self.exchange.create_order(trade.pair, "sell", trade.amount - sold, price)
+            order = await self.exchange.create_order(
+                trade.pair, "sell", remaining, price, order_type, time_in_force
+            )
         except InvalidOrderError as exc:
-            if sold <= 0:
+            if sold <= 0 or amount is not None:
                 raise
             # what is left is below the market's minimum: it stays in the wallet as dust
             closed = await asyncio.to_thread(
@@ -93,7 +142,7 @@ class OrderManager:
             logger.warning(
                 "Closed %s with %.10g left unsold (%s); profit %.2f%% on the sold part",
                 trade.pair,
-                trade.amount - sold,
+                remaining,
                 exc,
                 (closed.close_profit or 0) * 100 if closed else 0.0,
             )
@@ -159,6 +208,8 @@ class OrderManager:
                         trade.open_rate,
                         order.id,
                     )
+                    if order.filled > 0 and self.on_entry_fill is not None:
+                        await self.on_entry_fill(trade)
             return None
         closed = await asyncio.to_thread(self.repository.settle_exit, record, order, now)
         if order.status != "open":

@@ -12,7 +12,6 @@ import logging
 import secrets
 import signal
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +20,12 @@ import pandas as pd
 from candlecast import __version__
 from candlecast.api.app import ApiContext, create_app
 from candlecast.api.server import ApiServer, bind_socket
-from candlecast.bot import trader
-from candlecast.bot.orders import OrderManager
+from candlecast.bot import callbacks
+from candlecast.bot.orders import POLL_INTERVAL, OrderManager
+from candlecast.bot.ordertypes import resolve_order_plan
+from candlecast.bot.protections import ProtectionManager, parse_protections
+from candlecast.bot.protections.manager import StrategyLocks
+from candlecast.bot.trading import BotStats, TradeManager
 from candlecast.clock import Clock, LiveClock
 from candlecast.config.models import SECRET_KEYS, Config
 from candlecast.data.dataprovider import DataProvider
@@ -30,19 +33,21 @@ from candlecast.data.producer_store import ProducerStore
 from candlecast.domain.analyzed import PairKey
 from candlecast.domain.enums import CandleType, RunMode
 from candlecast.domain.timeframes import timeframe_to_msecs
-from candlecast.domain.trades import Trade
 from candlecast.exceptions import (
     ConfigError,
     ExchangeError,
     StrategyError,
     TemporaryExchangeError,
 )
-from candlecast.exchange import Exchange, Ticker, create_exchange
+from candlecast.exchange import Exchange, create_exchange
+from candlecast.exchange.dryrun import DryRunBook
 from candlecast.messaging.broadcast import plan_broadcast
 from candlecast.messaging.client import ProducerClient
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
 from candlecast.pairlist import PairListChain
+from candlecast.persistence.locks import LockRepository
 from candlecast.persistence.repository import TradeRepository, default_db_url
+from candlecast.persistence.trade import Trade as CallbackTrade
 from candlecast.strategy.interface import IStrategy, StrategyRunError
 from candlecast.strategy.support import check_supported
 from candlecast.util.logfilter import install_redaction
@@ -57,6 +62,22 @@ MARKETS_RETRY_MAX_WAIT = 60.0  # seconds between attempts to load markets at sta
 SAMPLE_TOKENS = {"secret", "sercet_Ws_t0ken", "secret_ws_token", "changeme", "token", "password"}
 
 
+#: Config keys that override the strategy attribute of the same name when given.
+STRATEGY_OVERRIDES = (
+    "trailing_stop",
+    "trailing_stop_positive",
+    "trailing_stop_positive_offset",
+    "trailing_only_offset_is_reached",
+    "use_exit_signal",
+    "exit_profit_only",
+    "exit_profit_offset",
+    "ignore_roi_if_entry_signal",
+    "ignore_buying_expired_candle_after",
+    "position_adjustment_enable",
+    "max_entry_position_adjustment",
+)
+
+
 def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
     """Config values win over the strategy's class attributes, as in freqtrade."""
     if config.timeframe:
@@ -65,6 +86,10 @@ def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
         strategy.minimal_roi = dict(config.minimal_roi)
     if config.stoploss is not None:
         strategy.stoploss = config.stoploss
+    for name in STRATEGY_OVERRIDES:
+        value = getattr(config, name)
+        if value is not None:
+            setattr(strategy, name, value)
     if "max_open_trades" in config.model_fields_set:
         # the config's value wins; a strategy (or parameter file) value no longer applies
         strategy.max_open_trades = None  # type: ignore[attr-defined]
@@ -99,12 +124,11 @@ def startup_warnings(config: Config, strategy: IStrategy) -> list[str]:
     return warnings
 
 
-@dataclass
-class BotStats:
-    cycles: int = 0
-    strategy_errors: int = 0
-    entries: int = 0
-    exits: int = 0
+def protection_settings(config: Config, strategy: IStrategy) -> object:
+    """The config's ``protections`` when given, else the strategy's (as freqtrade)."""
+    if config.protections is not None:
+        return config.protections
+    return getattr(strategy, "protections", None)
 
 
 class Bot:
@@ -145,10 +169,20 @@ class Bot:
         self.repository = TradeRepository(
             config.db_url or default_db_url(config.user_data_dir, config.dry_run)
         )
-        self.orders = (
-            None
+        CallbackTrade.bind(self.repository)  # Trade.get_trades_proxy in strategies
+        # dry-run orders go through a simulated book on the exchange's prices, so
+        # limit orders wait for the price and unfilled ones time out as live ones do
+        self.trading_exchange: Exchange = (
+            DryRunBook(self.exchange, self.timeframe, self._dry_run_balance)
             if config.dry_run
-            else OrderManager(self.exchange, self.repository, config.unfilledtimeout, self.clock)
+            else self.exchange
+        )
+        self.orders = OrderManager(
+            self.trading_exchange,
+            self.repository,
+            config.unfilledtimeout,
+            self.clock,
+            poll_interval=0.0 if config.dry_run else POLL_INTERVAL,
         )
         self.pairlists = PairListChain(config, self.producer_store)
         self.hub: MessageHub | None = None
@@ -158,6 +192,34 @@ class Bot:
             for p in (config.external_message_consumer.producers if config.is_consumer else [])
         ]
         self.stats = BotStats()
+        self.locks = LockRepository.beside(self.repository)
+        self.protections = ProtectionManager(
+            parse_protections(protection_settings(config, strategy), self.timeframe),
+            self.timeframe,
+            self.locks,
+            self.locks.closed_trades,
+        )
+        strategy.pair_locks = StrategyLocks(self.protections, self.locks, self.clock)
+        self.trading = TradeManager(
+            config,
+            strategy,
+            self.trading_exchange,
+            self.repository,
+            self.orders,
+            self.dp,
+            self.clock,
+            self.timeframe,
+            self.stats,
+            protections=self.protections,
+            order_plan=resolve_order_plan(
+                config.order_types
+                if config.order_types is not None
+                else getattr(strategy, "order_types", None),
+                config.order_time_in_force
+                if config.order_time_in_force is not None
+                else getattr(strategy, "order_time_in_force", None),
+            ),
+        )
         self.whitelist: list[str] = []
         self._markets: Any = {}
         self._history = max(HISTORY_TARGET, strategy.startup_candle_count + 100)
@@ -172,6 +234,11 @@ class Bot:
         install_redaction(self._secrets())
         if self.clients:
             self.producer_store.add_listener(self._on_producer_update)
+
+    def _dry_run_balance(self, currency: str) -> float:
+        """The dry-run wallet: ``dry_run_wallet`` plus realized profit minus open stakes."""
+        open_stakes = sum(t.stake_amount for t in self.repository.open_trades())
+        return self.config.dry_run_wallet + self.repository.realized_profit() - open_stakes
 
     def _secrets(self) -> list[str]:
         cfg = self.config
@@ -212,6 +279,9 @@ class Bot:
             repository=self.repository,
             hub=self.hub,
             producers_status=self.producers_status,
+            locks=self.locks,
+            clock=self.clock,
+            timeframe=self.timeframe,
         )
         self.api_server = ApiServer(create_app(ctx), api, sock)
         await self.api_server.start()
@@ -228,11 +298,17 @@ class Bot:
         if self.api_server is None:
             await self.start_api()
         await self._load_markets()
-        if self.orders is not None:
+        if not self.config.dry_run:
             # live: a refused key must stop the start, not fail every order later
             balance = await self.exchange.free_balance(self.config.stake_currency)
             logger.info("Live trading: %.8g %s free", balance, self.config.stake_currency)
-        self.strategy.bot_start()
+        callbacks.call(self.strategy, "bot_start", None)
+        # as freqtrade: protections are read after bot_start (parameters are loaded then)
+        self.protections.protections = parse_protections(
+            protection_settings(self.config, self.strategy), self.timeframe
+        )
+        for line in self.protections.short_desc():
+            logger.info("Protection: %s", line)
         self._log_startup()
 
     async def _load_markets(self) -> None:
@@ -377,13 +453,14 @@ class Bot:
         try:
             self.stats.cycles += 1
             if only is None:
-                self.strategy.bot_loop_start()
                 await self._refresh_markets()
                 self._refresh_whitelist()
             pairs = only or list(self.whitelist)
             await self._refresh_candles(pairs)
+            if only is None:  # as freqtrade: after the candles, before the analysis
+                callbacks.call(self.strategy, "bot_loop_start", None, current_time=self.clock.now())
             await asyncio.to_thread(self._analyze, pairs)
-            await self._manage_trades(pairs)
+            await self.trading.manage(pairs)
         except asyncio.CancelledError:
             raise
         except (StrategyError, ExchangeError) as exc:
@@ -508,130 +585,6 @@ class Bot:
         key = PairKey(pair, self.timeframe, CandleType.SPOT)
         for message in self.hub.build_analyzed(key, part, analyzed_at, is_new):
             self.hub.publish_threadsafe(message)
-
-    # --- trades -----------------------------------------------------------------------
-    async def _ticker(self, pair: str) -> Ticker | None:
-        try:
-            return await self.exchange.fetch_ticker(pair)
-        except ExchangeError as exc:
-            logger.warning("No price for %s this pass: %s", pair, exc)
-            return None
-
-    async def _manage_trades(self, pairs: list[str]) -> None:
-        now = self.clock.now()
-        pending: set[int | None] = set()
-        if self.orders is not None:
-            closed_by_orders = await self.orders.update()
-            self.stats.exits += len(closed_by_orders)
-            pending = set(self.orders.pending_trades)
-        open_trades = self.repository.open_trades()
-        closed_ids: set[int | None] = set()
-        for trade in open_trades:
-            if trade.pair not in pairs or trade.id in pending:
-                continue
-            frame, _ = self.dp.get_analyzed_dataframe(trade.pair)
-            signal_exit = self.strategy.use_exit_signal and trader.last_signal(
-                frame, "exit_long", now, self.timeframe
-            )
-            ticker = await self._ticker(trade.pair)
-            if ticker is None:
-                continue
-            decision = trader.exit_decision(
-                trade,
-                ticker.bid,
-                now,
-                self.strategy.minimal_roi,
-                float(self.strategy.stoploss or -1),
-                signal_exit,
-            )
-            if decision is None:
-                continue
-            if self.orders is not None:
-                try:
-                    if await self.orders.exit(trade, decision.rate, decision.reason):
-                        self.stats.exits += 1
-                except ExchangeError as exc:
-                    logger.warning("Exit of %s not placed: %s", trade.pair, exc)
-                continue
-            closed = await asyncio.to_thread(
-                self.repository.close_trade, trade.closed(decision.rate, now, decision.reason)
-            )
-            closed_ids.add(trade.id)
-            self.stats.exits += 1
-            logger.info(
-                "Exited %s (%s) at %.8g: profit %.2f%% (%.4f %s)",
-                closed.pair,
-                closed.exit_reason,
-                decision.rate,
-                (closed.close_profit or 0) * 100,
-                closed.close_profit_abs or 0,
-                self.config.stake_currency,
-            )
-        open_trades = [t for t in open_trades if t.id not in closed_ids]
-        open_pairs = {t.pair for t in open_trades}
-        available: float | None = None
-        for pair in pairs:
-            if pair in open_pairs:
-                continue
-            frame, _ = self.dp.get_analyzed_dataframe(pair)
-            if not trader.last_signal(frame, "enter_long", now, self.timeframe):
-                continue
-            if trader.last_signal(frame, "exit_long", now, self.timeframe):
-                continue
-            if available is None:
-                available = await self._available_stake(open_trades)
-            stake = trader.stake_for_new_trade(self.config, available, len(open_trades))
-            if stake is None:
-                continue
-            ticker = await self._ticker(pair)
-            if ticker is None:
-                continue
-            fee = self.exchange.fee(pair)
-            rate = ticker.ask
-            amount = stake / (rate * (1 + fee))
-            tag = frame["enter_tag"].iloc[-1] if "enter_tag" in frame.columns else None
-            trade = Trade(
-                id=None,
-                pair=pair,
-                is_open=True,
-                open_date=now,
-                open_rate=rate,
-                amount=amount,
-                stake_amount=stake,
-                fee_open=fee,
-                fee_close=fee,
-                strategy=type(self.strategy).__name__,
-                timeframe=self.timeframe,
-                enter_tag=tag if isinstance(tag, str) else None,
-            )
-            if self.orders is not None:
-                try:
-                    stored = await self.orders.enter(trade, rate)
-                except ExchangeError as exc:
-                    logger.warning("Entry of %s not placed: %s", pair, exc)
-                    continue
-                available -= stored.stake_amount
-            else:
-                stored = await asyncio.to_thread(self.repository.add_open_trade, trade, now)
-                available -= stake
-                logger.info(
-                    "Entered %s: %.8g @ %.8g (stake %.2f %s)",
-                    pair,
-                    amount,
-                    rate,
-                    stake,
-                    self.config.stake_currency,
-                )
-            open_trades.append(stored)
-            open_pairs.add(pair)
-            self.stats.entries += 1
-
-    async def _available_stake(self, open_trades: list[Trade]) -> float:
-        """What new trades may spend: the free balance live, the wallet minus stakes dry."""
-        if self.orders is not None:
-            return await self.exchange.free_balance(self.config.stake_currency)
-        realized = self.repository.realized_profit()
-        return self.config.dry_run_wallet + realized - sum(t.stake_amount for t in open_trades)
 
 
 class _Shutdown(Exception):

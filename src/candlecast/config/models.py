@@ -86,11 +86,22 @@ class PairlistConfig(_Section):
 
 
 class UnfilledTimeoutConfig(_Section):
-    """Live trading: cancel an order still open after this long."""
+    """Cancel an order still open after this long (dry-run orders too)."""
 
     entry: float = Field(default=10, gt=0)
     exit: float = Field(default=10, gt=0)
     unit: Literal["seconds", "minutes"] = "minutes"
+    exit_timeout_count: int = Field(default=0, ge=0)
+
+    @field_validator("exit_timeout_count")
+    @classmethod
+    def _no_emergency_exits(cls, value: int) -> int:
+        if value:
+            raise ValueError(
+                "expected 0: candlecast does not turn repeated exit timeouts into an "
+                f"emergency exit, got {value}"
+            )
+        return value
 
     def seconds(self, side: str) -> float:
         value = self.entry if side == "entry" else self.exit
@@ -126,6 +137,26 @@ class Config(_Section):
     external_message_consumer: ExternalMessageConsumerConfig = Field(
         default_factory=ExternalMessageConsumerConfig.absent
     )
+    # Exit and risk settings: when given, they override the strategy's (as in freqtrade).
+    trailing_stop: bool | None = None
+    trailing_stop_positive: float | None = Field(default=None, gt=0, lt=1)
+    trailing_stop_positive_offset: float | None = Field(default=None, ge=0, lt=1)
+    trailing_only_offset_is_reached: bool | None = None
+    use_exit_signal: bool | None = None
+    exit_profit_only: bool | None = None
+    exit_profit_offset: float | None = None
+    ignore_roi_if_entry_signal: bool | None = None
+    ignore_buying_expired_candle_after: int | None = Field(default=None, ge=0)
+    position_adjustment_enable: bool | None = None
+    max_entry_position_adjustment: int | None = Field(default=None, ge=-1)
+    # the strategy's order_types / order_time_in_force, replaced whole when given
+    order_types: dict[str, Any] | None = None
+    order_time_in_force: dict[str, Any] | None = None
+    # the strategy's protections, replaced by this list when given (freqtrade's deprecated
+    # config route); each entry is checked when the bot starts
+    protections: list[dict[str, Any]] | None = None
+    # custom_entry_price / custom_exit_price may move the price at most this far
+    custom_price_max_distance_ratio: float = Field(default=0.02, gt=0)
 
     @field_validator("timeframe")
     @classmethod

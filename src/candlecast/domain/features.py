@@ -59,14 +59,11 @@ def _nonzero(value: Any) -> bool:
 
 
 def _order_types(value: Any) -> bool:
-    """Entries and exits are limit orders; stoplosses are watched by the bot, not the exchange."""
+    """Limit and market orders are placed as asked; stoplosses are watched by the bot, not
+    placed on the exchange."""
     if not isinstance(value, Mapping):
         return value is not None
-    return (
-        str(value.get("entry", "limit")).lower() != "limit"
-        or str(value.get("exit", "limit")).lower() != "limit"
-        or bool(value.get("stoploss_on_exchange", False))
-    )
+    return bool(value.get("stoploss_on_exchange", False))
 
 
 def _time_in_force(value: Any) -> bool:
@@ -105,17 +102,32 @@ def _protections(value: Any) -> bool:
 FEATURES: tuple[Feature, ...] = (
     # freqtrade reads trailing_stop_positive/_offset/only_offset_is_reached only when
     # trailing_stop is on, so a strategy that sets them with trailing_stop = False asks nothing
-    Feature("trailing_stop", (Setting("trailing_stop", _truthy),)),
+    Feature("trailing_stop", (Setting("trailing_stop", _truthy),), honoured=True),
     # custom_stoploss() is called only with use_custom_stoploss = True (as in freqtrade)
-    Feature("custom_stoploss", (Setting("use_custom_stoploss", _truthy),)),
-    Feature("custom_exit", (Callback("custom_exit"), Callback("custom_sell"))),
-    Feature("custom_entry_price", (Callback("custom_entry_price"),)),
-    Feature("custom_exit_price", (Callback("custom_exit_price"),)),
-    Feature("confirm_trade_entry", (Callback("confirm_trade_entry"),)),
-    Feature("confirm_trade_exit", (Callback("confirm_trade_exit"),)),
-    Feature("custom_stake_amount", (Callback("custom_stake_amount"),)),
+    Feature("custom_stoploss", (Setting("use_custom_stoploss", _truthy),), honoured=True),
+    Feature("custom_exit", (Callback("custom_exit"),), honoured=True),
+    Feature("custom_entry_price", (Callback("custom_entry_price"),), honoured=True),
+    Feature("custom_exit_price", (Callback("custom_exit_price"),), honoured=True),
+    Feature("confirm_trade_entry", (Callback("confirm_trade_entry"),), honoured=True),
+    Feature("confirm_trade_exit", (Callback("confirm_trade_exit"),), honoured=True),
+    Feature("custom_stake_amount", (Callback("custom_stake_amount"),), honoured=True),
     # adjust_trade_position() is called only with position_adjustment_enable = True
-    Feature("position adjustment", (Setting("position_adjustment_enable", _truthy),)),
+    Feature(
+        "position adjustment", (Setting("position_adjustment_enable", _truthy),), honoured=True
+    ),
+    # the bot reads the interface-3 names only; the old ones would be silently ignored
+    Feature(
+        "interface-version-2 exit names (custom_sell, sell_profit_only, use_sell_signal, "
+        "ignore_roi_if_buy_signal): use custom_exit, exit_profit_only, use_exit_signal, "
+        "ignore_roi_if_entry_signal",
+        (
+            Callback("custom_sell"),
+            Setting("sell_profit_only", _truthy),
+            Setting("sell_profit_offset", _nonzero),
+            Setting("use_sell_signal", _false),
+            Setting("ignore_roi_if_buy_signal", _truthy),
+        ),
+    ),
     Feature(
         "order timeouts callbacks",
         (Callback("check_entry_timeout"), Callback("check_exit_timeout")),
@@ -148,31 +160,19 @@ FEATURES: tuple[Feature, ...] = (
         "max_open_trades in the strategy (set it in the config)",
         (Setting("max_open_trades", lambda v: v is not None, in_config=False),),
     ),
-    Feature("protections", (Setting("protections", _protections),)),
+    Feature("protections", (Setting("protections", _protections),), honoured=True),
+    # a config value overrides the strategy's for these (bot/runtime.STRATEGY_OVERRIDES)
     Feature(
         "exit_profit_only",
-        (
-            Setting("exit_profit_only", _truthy),
-            Setting("sell_profit_only", _truthy),
-        ),
+        (Setting("exit_profit_only", _truthy), Setting("exit_profit_offset", _nonzero)),
+        honoured=True,
     ),
     Feature(
         "ignore_roi_if_entry_signal",
-        (
-            Setting("ignore_roi_if_entry_signal", _truthy),
-            Setting("ignore_roi_if_buy_signal", _truthy),
-        ),
+        (Setting("ignore_roi_if_entry_signal", _truthy),),
+        honoured=True,
     ),
-    # the bot honours a strategy's use_exit_signal; the config key and the old name it
-    # does not read
-    Feature(
-        "use_exit_signal = False in the config (set it in the strategy)",
-        (ConfigKey("use_exit_signal", _false), ConfigKey("use_sell_signal", _false)),
-    ),
-    Feature(
-        "use_sell_signal = False (write use_exit_signal = False)",
-        (Setting("use_sell_signal", _false, in_config=False),),
-    ),
+    Feature("use_exit_signal = False", (Setting("use_exit_signal", _false),), honoured=True),
     Feature(
         "process_only_new_candles in the config (set it in the strategy)",
         (ConfigKey("process_only_new_candles", lambda v: v is not None),),
@@ -180,13 +180,17 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         "ignore_buying_expired_candle_after",
         (Setting("ignore_buying_expired_candle_after", _nonzero),),
+        honoured=True,
     ),
     Feature(
-        "order_types (only limit entries/exits, stoploss watched by the bot)",
+        "order_types.stoploss_on_exchange (the bot watches the stop itself)",
         (Setting("order_types", _order_types),),
     ),
+    # GTC, FOK and IOC are placed as asked; anything else stops the start (bot/ordertypes.py)
     Feature(
-        "order_time_in_force other than GTC", (Setting("order_time_in_force", _time_in_force),)
+        "order_time_in_force other than GTC",
+        (Setting("order_time_in_force", _time_in_force),),
+        honoured=True,
     ),
     Feature("can_short (short trades)", (Setting("can_short", _truthy),)),
     # leverage() is only consulted in futures/margin mode, which this entry refuses

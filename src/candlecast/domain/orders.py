@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from candlecast.domain.trades import exact_difference
+
 
 @dataclass(frozen=True)
 class OrderState:
@@ -20,7 +22,7 @@ class OrderState:
 
     @property
     def remaining(self) -> float:
-        return max(self.amount - self.filled, 0.0)
+        return max(exact_difference(self.amount, [self.filled]), 0.0)
 
     @property
     def fill_price(self) -> float:

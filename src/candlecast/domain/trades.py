@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
+
+
+def exact_sum(amounts: Iterable[float]) -> float:
+    """Sum order amounts on the decimal values they print as (``0.00064 + 0.00065`` is
+    ``0.00129``): amounts come from exchanges as decimal strings in lot steps, and a
+    float sum or difference can land one ulp below a step, which truncating to the
+    step then turns into a whole step less."""
+    return float(sum((Decimal(repr(float(a))) for a in amounts), Decimal(0)))
+
+
+def exact_difference(total: float, parts: Iterable[float]) -> float:
+    """``total`` minus ``parts``, computed like :func:`exact_sum` (what is still held)."""
+    rest = Decimal(repr(float(total))) - Decimal(repr(exact_sum(parts)))
+    return float(rest)
 
 
 @dataclass(frozen=True)
@@ -27,6 +43,14 @@ class Trade:
     exit_reason: str | None = None
     close_profit: float | None = None
     close_profit_abs: float | None = None
+    # Risk state a restart must find as it was (freqtrade's names and meanings).
+    max_rate: float | None = None
+    min_rate: float | None = None
+    stop_loss: float | None = None
+    stop_loss_pct: float | None = None
+    initial_stop_loss: float | None = None
+    initial_stop_loss_pct: float | None = None
+    is_stop_loss_trailing: bool = False
 
     def profit_ratio(self, rate: float) -> float:
         """Profit of closing at ``rate`` after both fees, relative to the stake spent."""
@@ -66,6 +90,11 @@ class Trade:
             "profit_abs": self.close_profit_abs,
             "strategy": self.strategy,
             "timeframe": self.timeframe,
+            "stop_loss_abs": self.stop_loss,
+            "stop_loss_ratio": self.stop_loss_pct,
+            "initial_stop_loss_abs": self.initial_stop_loss,
+            "max_rate": self.max_rate,
+            "min_rate": self.min_rate,
         }
 
 
@@ -81,3 +110,15 @@ class OrderRecord:
     amount: float
     created_at: datetime
     reason: str | None = None
+
+
+#: The trade fields that change while a trade is open without an order (stop, extremes).
+RISK_FIELDS = (
+    "max_rate",
+    "min_rate",
+    "stop_loss",
+    "stop_loss_pct",
+    "initial_stop_loss",
+    "initial_stop_loss_pct",
+    "is_stop_loss_trailing",
+)

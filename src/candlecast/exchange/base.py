@@ -50,8 +50,17 @@ class Exchange(ABC):
         return None
 
     # --- live orders (only exchanges with ``can_trade_live``) ---------------------------
-    async def create_order(self, pair: str, side: str, amount: float, price: float) -> OrderState:
-        """Place a limit order, rounded to the market's precision and checked against its limits."""
+    async def create_order(
+        self,
+        pair: str,
+        side: str,
+        amount: float,
+        price: float,
+        order_type: str = "limit",
+        time_in_force: str = "GTC",
+    ) -> OrderState:
+        """Place an order ("limit" at ``price``, or "market"), rounded to the market's
+        precision and checked against its limits."""
         raise ExchangeError(f"exchange {self.name} does not place live orders")
 
     async def fetch_order(self, pair: str, order_id: str) -> OrderState:

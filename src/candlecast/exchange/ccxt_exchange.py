@@ -299,11 +299,22 @@ class CcxtExchange(Exchange):
             raise InvalidOrderError(f"{pair}: order amount {amount:.10g} rounds to zero")
         return amount_r, price_r
 
-    async def create_order(self, pair: str, side: str, amount: float, price: float) -> OrderState:
+    async def create_order(
+        self,
+        pair: str,
+        side: str,
+        amount: float,
+        price: float,
+        order_type: str = "limit",
+        time_in_force: str = "GTC",
+    ) -> OrderState:
         amount, price = self.prepare_order(pair, amount, price)
+        params: dict[str, Any] = {}
+        if order_type == "limit" and time_in_force != "GTC":
+            params["timeInForce"] = time_in_force
         raw = await self._call(
-            f"placing a {side} order for {amount:.10g} {pair} at {price:.10g}",
-            lambda: self._api.create_order(pair, "limit", side, amount, price),
+            f"placing a {order_type} {side} order for {amount:.10g} {pair} at {price:.10g}",
+            lambda: self._api.create_order(pair, order_type, side, amount, price, params),
             attempts=1,
         )
         state = _order_state(raw, pair, side, amount, price)

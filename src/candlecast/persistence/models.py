@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, TypeDecorator
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -49,6 +49,14 @@ class TradeRow(Base):
     exit_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     close_profit: Mapped[float | None] = mapped_column(Float, nullable=True)
     close_profit_abs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Risk state (added later: nullable, so older databases migrate by adding columns).
+    max_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    min_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    stop_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    stop_loss_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    initial_stop_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    initial_stop_loss_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    is_stop_loss_trailing: Mapped[bool | None] = mapped_column(nullable=True)
 
 
 class OrderRow(Base):
@@ -69,3 +77,28 @@ class OrderRow(Base):
     average: Mapped[float | None] = mapped_column(Float, nullable=True)
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CustomDataRow(Base):
+    """``trade.set_custom_data(key, value)``: one JSON value per trade and key."""
+
+    __tablename__ = "trade_custom_data"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"), index=True)
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(Text)
+
+
+class PairLockRow(Base):
+    """A pair lock (freqtrade's ``pairlocks`` table): ``pair`` "*" locks every pair."""
+
+    __tablename__ = "pairlocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair: Mapped[str] = mapped_column(String(64), index=True)
+    side: Mapped[str] = mapped_column(String(25), default="*")
+    reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    lock_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    lock_end_time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    active: Mapped[bool] = mapped_column(default=True, index=True)

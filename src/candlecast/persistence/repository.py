@@ -7,18 +7,26 @@ or none of it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine, event, func, inspect, select, text
+from sqlalchemy import create_engine, delete, event, func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from candlecast.domain.orders import OrderState
-from candlecast.domain.trades import OrderRecord, Trade
-from candlecast.persistence.models import Base, OrderRow, TradeRow
+from candlecast.domain.trades import (
+    RISK_FIELDS,
+    OrderRecord,
+    Trade,
+    exact_difference,
+    exact_sum,
+)
+from candlecast.persistence.models import Base, CustomDataRow, OrderRow, TradeRow
 
 _FIELDS = (
     "id",
@@ -38,11 +46,14 @@ _FIELDS = (
     "exit_reason",
     "close_profit",
     "close_profit_abs",
+    *RISK_FIELDS,
 )
 
 
 def _to_trade(row: TradeRow) -> Trade:
-    return Trade(**{name: getattr(row, name) for name in _FIELDS})
+    values = {name: getattr(row, name) for name in _FIELDS}
+    values["is_stop_loss_trailing"] = bool(values["is_stop_loss_trailing"])
+    return Trade(**values)
 
 
 _CLOSE_FIELDS = (
@@ -117,27 +128,102 @@ class TradeRepository:
             return _to_trade(row)
 
     def close_trade(self, trade: Trade) -> Trade:
-        """Mark ``trade`` (already ``closed()``) as closed and store its sell order."""
+        """Mark ``trade`` (already ``closed()``) as closed and store its sell order.
+
+        The sell is for what is still held; after partial exits the trade closes at
+        the average of all its sells."""
         if trade.id is None or trade.close_rate is None or trade.close_date is None:
             raise ValueError("close_trade needs a stored trade that has been closed")
         with self._tx() as session:
             row = session.get(TradeRow, trade.id)
             if row is None or not row.is_open:
                 raise ValueError(f"trade {trade.id} is not open")
-            for name in _CLOSE_FIELDS:
-                setattr(row, name, getattr(trade, name))
+            sold = _sell_fills(session, row.id)
             session.add(
                 _filled_order(
                     row.id,
                     "sell",
                     trade.close_rate,
-                    trade.amount,
+                    exact_difference(row.amount, sold),
                     trade.fee_close,
                     trade.close_date,
                     trade.exit_reason,
                 )
             )
+            if sold:
+                session.flush()
+                closed = _close_on_sells(
+                    session, row, trade.close_date, trade.exit_reason, whole_amount=False
+                )
+                assert closed is not None
+                return closed
+            for name in _CLOSE_FIELDS:
+                setattr(row, name, getattr(trade, name))
             return _to_trade(row)
+
+    def add_entry_fill(
+        self, trade_id: int, rate: float, amount: float, fee: float, when: datetime, tag: str | None
+    ) -> Trade:
+        """Dry-run position adjustment: a filled buy adds to the trade (average open rate)."""
+        with self._tx() as session:
+            row = _open_row(session, trade_id)
+            session.add(_filled_order(row.id, "buy", rate, amount, fee, when, tag))
+            session.flush()
+            _recalc_entries(session, row)
+            return _to_trade(row)
+
+    def add_exit_fill(
+        self, trade_id: int, rate: float, amount: float, fee: float, when: datetime, reason: str
+    ) -> Trade:
+        """Dry-run partial exit: a filled sell of part of the trade, which stays open."""
+        with self._tx() as session:
+            row = _open_row(session, trade_id)
+            session.add(_filled_order(row.id, "sell", rate, amount, fee, when, reason))
+            return _to_trade(row)
+
+    def update_risk(self, trade_id: int, values: dict[str, Any]) -> None:
+        """Store the stop-loss state and price extremes of an open trade."""
+        unknown = set(values) - set(RISK_FIELDS)
+        if unknown:
+            raise ValueError(f"not risk fields: {sorted(unknown)}")
+        with self._tx() as session:
+            row = session.get(TradeRow, trade_id)
+            if row is not None:
+                for name, value in values.items():
+                    setattr(row, name, value)
+
+    def custom_data(self, trade_id: int) -> dict[str, Any]:
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(CustomDataRow)
+                .where(CustomDataRow.trade_id == trade_id)
+                .order_by(CustomDataRow.id)
+            )
+            return {r.key: json.loads(r.value) for r in rows}
+
+    def set_custom_data(self, trade_id: int, key: str, value: Any) -> None:
+        """Store ``value`` (anything JSON can hold) under ``key`` for the trade."""
+        encoded = json.dumps(value)
+        with self._tx() as session:
+            row = session.scalar(
+                select(CustomDataRow).where(
+                    CustomDataRow.trade_id == trade_id, CustomDataRow.key == key
+                )
+            )
+            if row is None:
+                session.add(CustomDataRow(trade_id=trade_id, key=key, value=encoded))
+            else:
+                row.value = encoded
+
+    def find_trades(self, pair: str | None = None, is_open: bool | None = None) -> list[Trade]:
+        """Trades of ``pair`` and/or with ``is_open``, oldest first."""
+        with self._sessions() as session:
+            query = select(TradeRow).order_by(TradeRow.id)
+            if pair is not None:
+                query = query.where(TradeRow.pair == pair)
+            if is_open is not None:
+                query = query.where(TradeRow.is_open.is_(is_open))
+            return [_to_trade(r) for r in session.scalars(query)]
 
     # --- live orders ------------------------------------------------------------------
     def add_pending_entry(
@@ -151,7 +237,23 @@ class TradeRepository:
             order_row = _order_row(row.id, order, when)
             session.add(order_row)
             session.flush()
+            if order.status != "open" and order.filled > 0:
+                _recalc_entries(session, row)  # filled at once: in the same transaction
             return _to_trade(row), _to_record(order_row, row.pair)
+
+    def add_entry_order(
+        self, trade: Trade, order: OrderState, when: datetime, tag: str | None = None
+    ) -> OrderRecord:
+        """Live position adjustment: a buy order for a trade that is already open."""
+        assert trade.id is not None
+        with self._tx() as session:
+            order_row = _order_row(trade.id, order, when, tag)
+            session.add(order_row)
+            session.flush()
+            row = session.get(TradeRow, trade.id)
+            if row is not None and order.status != "open" and order.filled > 0:
+                _recalc_entries(session, row)  # filled at once: in the same transaction
+            return _to_record(order_row, trade.pair)
 
     def add_exit_order(
         self, trade: Trade, order: OrderState, reason: str, when: datetime
@@ -177,18 +279,19 @@ class TradeRepository:
     def sold_amount(self, trade_id: int) -> float:
         """How much of the trade's amount its sell orders have filled so far."""
         with self._sessions() as session:
-            total = session.scalar(
-                select(func.sum(OrderRow.filled)).where(
+            fills = session.scalars(
+                select(OrderRow.filled).where(
                     OrderRow.trade_id == trade_id, OrderRow.side == "sell"
                 )
             )
-            return float(total or 0.0)
+            return exact_sum(f or 0.0 for f in fills)
 
     def settle_entry(self, record: OrderRecord, order: OrderState, when: datetime) -> Trade | None:
         """Record the buy order's progress; once it is final, the trade takes its fill.
 
-        A buy order cancelled without any fill leaves no trade: both rows are deleted.
-        Returns the trade as stored, or None when it was deleted.
+        The trade's amount is what all its final buys filled and its open rate their
+        average. A buy cancelled without any fill is deleted, and with it the trade when
+        no other buy filled. Returns the trade as stored, or None when it was deleted.
         """
         with self._tx() as session:
             row = session.get(OrderRow, record.id)
@@ -199,11 +302,16 @@ class TradeRepository:
             if order.status != "open":
                 if order.filled <= 0:
                     session.delete(row)
-                    session.delete(trade)
-                    return None
-                trade.amount = order.filled
-                trade.open_rate = order.fill_price
-                trade.stake_amount = order.filled * order.fill_price * (1 + trade.fee_open)
+                    session.flush()
+                    if not _recalc_entries(session, trade):
+                        session.execute(
+                            delete(CustomDataRow).where(CustomDataRow.trade_id == trade.id)
+                        )
+                        session.delete(trade)
+                        return None
+                else:
+                    session.flush()
+                    _recalc_entries(session, trade)
             return _to_trade(trade)
 
     def settle_exit(self, record: OrderRecord, order: OrderState, when: datetime) -> Trade | None:
@@ -243,6 +351,11 @@ class TradeRepository:
                     "average": r.average,
                     "status": r.status,
                     "order_id": r.order_id,
+                    "created_at": r.created_at,
+                    "updated_at": r.updated_at,
+                    "cost": r.cost,
+                    "fee": r.fee,
+                    "reason": r.reason,
                 }
                 for r in rows
             ]
@@ -258,7 +371,7 @@ def _close_on_sells(
     sells = session.scalars(
         select(OrderRow).where(OrderRow.trade_id == trade.id, OrderRow.side == "sell")
     ).all()
-    sold = sum(o.filled or 0.0 for o in sells)
+    sold = exact_sum(o.filled or 0.0 for o in sells)
     if sold <= 0 or (whole_amount and sold < trade.amount * (1 - 1e-9)):
         return None
     if reason is None:
@@ -269,6 +382,41 @@ def _close_on_sells(
     for name in _CLOSE_FIELDS:
         setattr(trade, name, getattr(closed, name))
     return closed
+
+
+def _open_row(session: Session, trade_id: int) -> TradeRow:
+    row = session.get(TradeRow, trade_id)
+    if row is None or not row.is_open:
+        raise ValueError(f"trade {trade_id} is not open")
+    return row
+
+
+def _sell_fills(session: Session, trade_id: int) -> list[float]:
+    fills = session.scalars(
+        select(OrderRow.filled).where(OrderRow.trade_id == trade_id, OrderRow.side == "sell")
+    )
+    return [f for f in fills if f]
+
+
+def _recalc_entries(session: Session, trade: TradeRow) -> bool:
+    """Set the trade's amount, open rate (the fill-weighted average) and stake from its
+    final buy fills; False when none filled."""
+    buys = session.scalars(
+        select(OrderRow).where(
+            OrderRow.trade_id == trade.id,
+            OrderRow.side == "buy",
+            OrderRow.status != "open",
+            OrderRow.filled > 0,
+        )
+    ).all()
+    if not buys:
+        return False
+    amount = exact_sum(o.filled or 0.0 for o in buys)
+    cost = sum((o.filled or 0.0) * (o.average or o.price) for o in buys)
+    trade.amount = amount
+    trade.open_rate = cost / amount
+    trade.stake_amount = cost * (1 + trade.fee_open)
+    return True
 
 
 def _to_record(row: OrderRow, pair: str) -> OrderRecord:

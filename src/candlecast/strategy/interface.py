@@ -15,6 +15,7 @@ from candlecast.domain.enums import CandleType
 from candlecast.domain.timeframes import timeframe_to_seconds
 from candlecast.exceptions import StrategyError
 from candlecast.strategy import informative_decorator as inf
+from candlecast.strategy.locks import PairLocking
 from candlecast.strategy.parameters import (
     BaseParameter,
     apply_file_settings,
@@ -23,7 +24,10 @@ from candlecast.strategy.parameters import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from candlecast.data.dataprovider import DataProvider
+    from candlecast.persistence.trade import Trade
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ class StrategyRunError(StrategyError):
         self.fold_key = fold_key
 
 
-class IStrategy(ABC):
+class IStrategy(PairLocking, ABC):
     """Base class of every strategy.
 
     Subclasses implement ``populate_indicators`` and ``populate_entry_trend`` (and
@@ -65,6 +69,18 @@ class IStrategy(ABC):
     process_only_new_candles: bool = True
     can_short: bool = False
     use_exit_signal: bool = True
+    exit_profit_only: bool = False
+    exit_profit_offset: float = 0.0
+    ignore_roi_if_entry_signal: bool = False
+    # seconds after its candle closed that an entry signal is still acted on (0: always)
+    ignore_buying_expired_candle_after: int = 0
+    trailing_stop: bool = False
+    trailing_stop_positive: float | None = None
+    trailing_stop_positive_offset: float = 0.0
+    trailing_only_offset_is_reached: bool = False
+    use_custom_stoploss: bool = False
+    position_adjustment_enable: bool = False
+    max_entry_position_adjustment: int = -1
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})
@@ -150,8 +166,125 @@ class IStrategy(ABC):
     def bot_start(self, **kwargs: Any) -> None:
         """Called once before the first cycle."""
 
-    def bot_loop_start(self, **kwargs: Any) -> None:
-        """Called at the start of every cycle."""
+    def bot_loop_start(self, current_time: datetime, **kwargs: Any) -> None:
+        """Called at the start of every full cycle, before analysis."""
+
+    # --- trade callbacks (freqtrade's signatures; see docs/strategy-api.md) ------------
+    def custom_stoploss(
+        self,
+        pair: str,
+        trade: Trade,
+        current_time: datetime,
+        current_rate: float,
+        current_profit: float,
+        after_fill: bool,
+        **kwargs: Any,
+    ) -> float | None:
+        """With ``use_custom_stoploss``: the stop as a ratio below ``current_rate``
+        (-0.05: 5 % below); None keeps the current stop. The stop only moves up."""
+        return self.stoploss
+
+    def custom_exit(
+        self,
+        pair: str,
+        trade: Trade,
+        current_time: datetime,
+        current_rate: float,
+        current_profit: float,
+        **kwargs: Any,
+    ) -> str | bool | None:
+        """A string (the exit reason) or True exits the trade now."""
+        return None
+
+    def custom_entry_price(
+        self,
+        pair: str,
+        trade: Trade | None,
+        current_time: datetime,
+        proposed_rate: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> float:
+        """The entry price (kept within ``custom_price_max_distance_ratio`` of the proposal)."""
+        return proposed_rate
+
+    def custom_exit_price(
+        self,
+        pair: str,
+        trade: Trade,
+        current_time: datetime,
+        proposed_rate: float,
+        current_profit: float,
+        exit_tag: str | None,
+        **kwargs: Any,
+    ) -> float:
+        """The exit price (kept within ``custom_price_max_distance_ratio`` of the proposal)."""
+        return proposed_rate
+
+    def custom_stake_amount(
+        self,
+        pair: str,
+        current_time: datetime,
+        current_rate: float,
+        proposed_stake: float,
+        min_stake: float | None,
+        max_stake: float,
+        leverage: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> float:
+        """The stake of a new trade (0 or less: no trade)."""
+        return proposed_stake
+
+    def confirm_trade_entry(
+        self,
+        pair: str,
+        order_type: str,
+        amount: float,
+        rate: float,
+        time_in_force: str,
+        current_time: datetime,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> bool:
+        """False cancels the entry about to be placed."""
+        return True
+
+    def confirm_trade_exit(
+        self,
+        pair: str,
+        trade: Trade,
+        order_type: str,
+        amount: float,
+        rate: float,
+        time_in_force: str,
+        exit_reason: str,
+        current_time: datetime,
+        **kwargs: Any,
+    ) -> bool:
+        """False cancels the exit about to be placed (partial exits are not asked)."""
+        return True
+
+    def adjust_trade_position(
+        self,
+        trade: Trade,
+        current_time: datetime,
+        current_rate: float,
+        current_profit: float,
+        min_stake: float | None,
+        max_stake: float,
+        current_entry_rate: float,
+        current_exit_rate: float,
+        current_entry_profit: float,
+        current_exit_profit: float,
+        **kwargs: Any,
+    ) -> float | tuple[float | None, str | None] | None:
+        """With ``position_adjustment_enable``: a stake to add (> 0) or take out (< 0),
+        optionally with an order tag as ``(stake, tag)``; None does nothing."""
+        return None
 
     # --- what the bot calls ---------------------------------------------------------
     def analyze(self, dataframe: pd.DataFrame, pair: str) -> pd.DataFrame:

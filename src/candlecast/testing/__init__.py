@@ -13,8 +13,9 @@ import pandas as pd
 from candlecast.clock import FixedClock
 from candlecast.domain.candles import ms_to_dates
 from candlecast.domain.timeframes import timeframe_to_msecs
+from candlecast.testing.scripted import ScriptedExchange
 
-__all__ = ["FixedClock", "make_ohlcv", "wait_until", "wait_until_sync"]
+__all__ = ["FixedClock", "ScriptedExchange", "make_ohlcv", "wait_until", "wait_until_sync"]
 
 
 def make_ohlcv(

@@ -1,0 +1,111 @@
+"""``order_types`` and ``order_time_in_force``: which order each entry and exit places.
+
+Read from the strategy's attributes, each replaced whole by the config key of the same
+name when given (as freqtrade). Checked when the bot starts; a problem stops the start
+with one line naming the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from candlecast.exceptions import ConfigError
+
+ORDER_TYPE_KEYS = ("entry", "exit", "stoploss", "emergency_exit", "force_entry", "force_exit")
+REQUIRED_ORDER_TYPES = ("entry", "exit", "stoploss", "stoploss_on_exchange")
+DEFAULT_ORDER_TYPES: dict[str, Any] = {
+    "entry": "limit",
+    "exit": "limit",
+    "stoploss": "limit",
+    "stoploss_on_exchange": False,
+    "stoploss_on_exchange_interval": 60,
+}
+DEFAULT_TIME_IN_FORCE = {"entry": "GTC", "exit": "GTC"}
+TIME_IN_FORCE = ("GTC", "FOK", "IOC")
+#: exit reasons that place the ``stoploss`` order type (freqtrade's stop exits)
+STOP_EXITS = frozenset({"stop_loss", "trailing_stop_loss", "liquidation"})
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """The order types and times in force a bot places."""
+
+    entry: str = "limit"
+    exit: str = "limit"
+    stoploss: str = "limit"
+    emergency_exit: str = "market"
+    force_entry: str = "limit"
+    force_exit: str = "limit"
+    entry_time_in_force: str = "GTC"
+    exit_time_in_force: str = "GTC"
+
+    def for_exit(self, exit_type: str) -> str:
+        """The order type of an exit of ``exit_type`` (a stop exit places ``stoploss``)."""
+        return self.stoploss if exit_type in STOP_EXITS else self.exit
+
+
+def resolve_order_plan(
+    order_types: object, time_in_force: object, where: str = "order_types"
+) -> OrderPlan:
+    """Check ``order_types`` and ``order_time_in_force`` (None: freqtrade's defaults).
+
+    Raises:
+        ConfigError: a required key is missing, a type is neither "limit" nor "market",
+            ``stoploss_on_exchange`` is asked for, or a time in force is not GTC/FOK/IOC.
+    """
+    types = dict(DEFAULT_ORDER_TYPES) if order_types is None else _mapping(order_types, where)
+    missing = [k for k in REQUIRED_ORDER_TYPES if k not in types]
+    if missing:
+        raise ConfigError(
+            f"{where}: incomplete, missing {', '.join(missing)} "
+            f"(required: {', '.join(REQUIRED_ORDER_TYPES)})"
+        )
+    values: dict[str, str] = {}
+    for key in ORDER_TYPE_KEYS:
+        if key in types:
+            value = str(types[key]).lower()
+            if value not in ("limit", "market"):
+                raise ConfigError(
+                    f'{where}.{key}: expected "limit" or "market", got {types[key]!r}'
+                )
+            values[key] = value
+    if types.get("stoploss_on_exchange"):
+        raise ConfigError(
+            f"{where}.stoploss_on_exchange: candlecast does not place stop orders on the "
+            "exchange; set it to false (the bot watches the stop and exits with a "
+            f'"{values.get("stoploss", "limit")}" order)'
+        )
+    interval = types.get("stoploss_on_exchange_interval", 60)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+        raise ConfigError(
+            f"{where}.stoploss_on_exchange_interval: expected seconds > 0, got {interval!r}"
+        )
+    tif_where = "order_time_in_force"
+    tif = (
+        dict(DEFAULT_TIME_IN_FORCE) if time_in_force is None else _mapping(time_in_force, tif_where)
+    )
+    for key in ("entry", "exit"):
+        value = str(tif.get(key, "GTC")).upper()
+        if value not in TIME_IN_FORCE:
+            raise ConfigError(
+                f"{tif_where}.{key}: expected one of {', '.join(TIME_IN_FORCE)}, got {tif.get(key)!r}"
+            )
+        tif[key] = value
+    return OrderPlan(
+        entry=values["entry"],
+        exit=values["exit"],
+        stoploss=values["stoploss"],
+        emergency_exit=values.get("emergency_exit", "market"),
+        force_entry=values.get("force_entry", values["entry"]),
+        force_exit=values.get("force_exit", values["exit"]),
+        entry_time_in_force=tif["entry"],
+        exit_time_in_force=tif["exit"],
+    )
+
+
+def _mapping(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: expected a dict, got {type(value).__name__}")
+    return dict(value)

@@ -1,0 +1,72 @@
+"""order_types and order_time_in_force: freqtrade's keys, checked at start in one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from candlecast.bot.ordertypes import OrderPlan, resolve_order_plan
+from candlecast.exceptions import ConfigError
+
+COMPLETE = {"entry": "limit", "exit": "market", "stoploss": "market", "stoploss_on_exchange": False}
+
+
+def test_defaults_are_freqtrades_limit_orders_good_till_cancelled():
+    assert resolve_order_plan(None, None) == OrderPlan()
+
+
+def test_stop_exits_place_the_stoploss_type_and_other_exits_the_exit_type():
+    plan = resolve_order_plan(
+        {**COMPLETE, "emergency_exit": "limit", "exit": "LIMIT"}, {"entry": "ioc", "exit": "FOK"}
+    )
+    assert plan.for_exit("stop_loss") == plan.for_exit("trailing_stop_loss") == "market"
+    assert plan.for_exit("roi") == plan.for_exit("exit_signal") == "limit"
+    assert (plan.emergency_exit, plan.force_entry, plan.force_exit) == ("limit", "limit", "limit")
+    assert (plan.entry_time_in_force, plan.exit_time_in_force) == ("IOC", "FOK")
+
+
+@pytest.mark.parametrize(
+    ("order_types", "time_in_force", "message"),
+    [
+        (
+            {"entry": "limit", "exit": "limit"},
+            None,
+            "order_types: incomplete, missing stoploss, stoploss_on_exchange",
+        ),
+        ({**COMPLETE, "entry": "stop"}, None, 'order_types.entry: expected "limit" or "market"'),
+        (
+            {**COMPLETE, "stoploss_on_exchange": True},
+            None,
+            "order_types.stoploss_on_exchange: candlecast does not place",
+        ),
+        (
+            {**COMPLETE, "stoploss_on_exchange_interval": 0},
+            None,
+            "stoploss_on_exchange_interval: expected seconds > 0",
+        ),
+        (
+            None,
+            {"entry": "PO", "exit": "GTC"},
+            "order_time_in_force.entry: expected one of GTC, FOK, IOC, got 'PO'",
+        ),
+        ("limit", None, "order_types: expected a dict, got str"),
+    ],
+)
+def test_what_cannot_be_placed_is_refused_at_start_in_one_line(
+    order_types: object, time_in_force: object, message: str
+):
+    with pytest.raises(ConfigError) as info:
+        resolve_order_plan(order_types, time_in_force)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unfilledtimeout_keys_are_freqtrades_and_exit_timeout_count_is_refused():
+    from candlecast.config import validate_config
+
+    config = validate_config({"unfilledtimeout": {"entry": 90, "exit": 2, "unit": "seconds"}})
+    assert (config.unfilledtimeout.seconds("entry"), config.unfilledtimeout.seconds("exit")) == (
+        90,
+        2,
+    )
+    assert validate_config({}).unfilledtimeout.seconds("entry") == 600
+    with pytest.raises(ConfigError, match=r"^unfilledtimeout\.exit_timeout_count: expected 0"):
+        validate_config({"unfilledtimeout": {"entry": 1, "exit": 1, "exit_timeout_count": 3}})
