@@ -229,6 +229,10 @@ def stalled_among_healthy(rounds: int, n: int = 50) -> list[dict]:
     try:
         for c in clients:
             c.read()
+        # "ready" means the clients *sent* their subscriptions: wait until the producer
+        # has applied them, or a client not yet subscribed misses a broadcast of the first
+        # round and waits for it forever (the hang seen once in make bench-quick)
+        wait_for_subscribers(producer, 2 * (n // 2))
 
         def measure() -> float:
             times = []
@@ -242,7 +246,7 @@ def stalled_among_healthy(rounds: int, n: int = 50) -> list[dict]:
 
         baseline = measure()
         stalled_sock = stalled_websocket(port, TOKEN)
-        time.sleep(0.2)
+        wait_for_subscribers(producer, 2 * (n // 2) + 1)
         producer.send("rss")
         rss_before = producer.read()["rss_kb"]
         with_stalled = measure()

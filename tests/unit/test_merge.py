@@ -98,3 +98,19 @@ def test_strip_signals_zeroes_signals_and_clears_tags():
     assert stripped["enter_long"].eq(0).all() and stripped["exit_long"].eq(0).all()
     assert stripped["enter_tag"].isna().all()
     assert frame["enter_long"].eq(1).all()  # the received frame is never mutated
+
+
+def test_a_gap_of_exactly_one_missing_candle_is_not_merged_as_contiguous():
+    history = frames(60)
+    # last stored candle 49, incoming 51: candle 50 is missing
+    result = merge_update(history.iloc[:50], history.iloc[51:52], "5m", requested=False)
+    assert result.frame is None
+    assert result.request_limit == 3  # the two intervals since candle 49, plus the overlap
+
+
+def test_the_answer_to_a_one_candle_gap_closes_it():
+    history = frames(60)
+    stored = history.iloc[:50]
+    answer = history.iloc[49:52]  # what "ask for 3" returns: candles 49, 50, 51
+    result = merge_update(stored, answer, "5m", requested=True)
+    pd.testing.assert_frame_equal(result.frame, history.iloc[:52])
