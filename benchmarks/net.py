@@ -220,8 +220,20 @@ def initial_sync(binary: bool, pairs: int) -> dict:
 
 def stalled_among_healthy(rounds: int, n: int = 50) -> list[dict]:
     """1-candle broadcasts to n healthy consumers, without and then with a stalled one;
-    then 100 full broadcasts that the stalled one never reads: producer memory."""
-    producer = Proc("producer", "--pairs", "20", "--rows", "500", "--columns", "20")
+    then 100 full broadcasts that the stalled one never reads: producer memory. The stalled
+    one is dropped by the byte limit (64 MiB, the default); the time limit is long, so the
+    healthy clients of a loaded machine are never dropped for being slow."""
+    producer = Proc(
+        "producer",
+        "--pairs",
+        "20",
+        "--rows",
+        "500",
+        "--columns",
+        "20",
+        "--max-queue-bytes",
+        str(64 * 1024 * 1024),
+    )
     port = producer.read()["port"]
     clients = [Proc("clients", "--port", str(port), "--n", str(n // 2)) for _ in range(2)]
     results = []
