@@ -132,3 +132,8 @@ def test_now_defaults_to_the_clock():
     claims = auth.verify_jwt(token, SECRET)
     assert claims is not None and claims["exp"] - claims["iat"] == 60
     assert auth.verify_jwt(auth.create_jwt(SECRET, "a", "access", -5), SECRET) is None
+
+
+def test_basic_credentials_with_characters_outside_base64_are_refused():
+    assert auth.basic_credentials(basic("u:p") + "*") is None
+    assert auth.basic_credentials("Basic dT!pw") is None

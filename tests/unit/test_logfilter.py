@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from candlecast.api.logfilter import REDACTOR, install_redaction
+from candlecast.api.logfilter import REDACTOR, _Redactor, install_redaction
 
 
 @pytest.fixture
@@ -78,3 +78,29 @@ def test_a_record_whose_arguments_do_not_format_is_still_created():
         "x", logging.INFO, __file__, 1, "%d items", ("not a number",), None
     )
     assert record.msg == "%d items"  # left alone: the handler reports the formatting error
+
+
+def test_a_longer_secret_is_replaced_before_a_shorter_one_inside_it_whatever_their_order():
+    redactor = _Redactor()
+    redactor.add(["zsecret1"])
+    redactor.add(["a-zsecret1-x"])  # sorts before "zsecret1", but is longer
+    assert redactor.redact("key a-zsecret1-x") == "key ***"
+    assert redactor.secrets == ["a-zsecret1-x", "zsecret1"]
+
+
+def test_installing_wraps_the_record_factory_once():
+    previous = logging.getLogRecordFactory()
+    redactor = _Redactor()
+    redactor.add(["fresh-secret-9911"])
+    try:
+        redactor.install()
+        installed = logging.getLogRecordFactory()
+        assert installed is not previous
+        redactor.install()  # a second call changes nothing
+        assert logging.getLogRecordFactory() is installed
+        record = installed("x", logging.INFO, __file__, 1, "a %s b", ("fresh-secret-9911",), None)
+        assert (record.msg, record.args, record.getMessage()) == ("a *** b", None, "a *** b")
+        plain = installed("x", logging.INFO, __file__, 1, "a %s b", ("c",), None)
+        assert (plain.msg, plain.args) == ("a %s b", ("c",))  # untouched: formatted lazily
+    finally:
+        logging.setLogRecordFactory(previous)

@@ -114,3 +114,50 @@ def test_the_answer_to_a_one_candle_gap_closes_it():
     answer = history.iloc[49:52]  # what "ask for 3" returns: candles 49, 50, 51
     result = merge_update(stored, answer, "5m", requested=True)
     pd.testing.assert_frame_equal(result.frame, history.iloc[:52])
+
+
+def test_an_answer_with_new_columns_replaces_the_stored_frame():
+    history = frames(60)
+    answer = history.iloc[40:].assign(new_indicator=1.0)  # fewer than 100 rows, requested
+    result = merge_update(history.iloc[:50], answer, "5m", requested=True)
+    pd.testing.assert_frame_equal(result.frame, answer.reset_index(drop=True))
+    assert result.request_limit is None
+
+
+def test_exactly_100_candles_is_a_full_frame_and_99_is_not():
+    history = frames(120)
+    full = merge_update(history.iloc[:10], history.iloc[20:120], "5m", requested=False)
+    pd.testing.assert_frame_equal(full.frame, history.iloc[20:120].reset_index(drop=True))
+    short = merge_update(None, history.iloc[21:120], "5m", requested=False)
+    assert short.frame is None and short.request_limit == 1500
+
+
+def test_a_gap_under_100_intervals_asks_for_those_candles_and_100_for_the_full_frame():
+    history = frames(400)
+    stored = history.iloc[:100]  # last stored candle 99
+    near = merge_update(stored, history.iloc[198:199], "5m", requested=False)
+    assert near.request_limit == 100  # 99 intervals: 98 missing, the new one, the overlap
+    assert isinstance(near.request_limit, int)
+    far = merge_update(stored, history.iloc[199:200], "5m", requested=False)
+    assert far.request_limit == 1500
+
+
+def test_a_full_store_drops_its_oldest_rows_to_take_new_ones():
+    history = frames(1503)
+    stored = history.iloc[:1500]
+    result = merge_update(stored, history.iloc[1499:1503], "5m", requested=False)
+    pd.testing.assert_frame_equal(result.frame, history.iloc[3:1503].reset_index(drop=True))
+
+
+def test_an_update_overlapping_every_stored_row_replaces_them_all():
+    history = frames(10)
+    changed = history.iloc[2:8].assign(close=1.0)
+    result = merge_update(history.iloc[4:7], changed, "5m", requested=False)
+    pd.testing.assert_frame_equal(result.frame, changed.reset_index(drop=True))
+
+
+def test_a_trimmed_frame_keeps_its_columns_and_a_fresh_index():
+    history = frames(1600).set_index(pd.RangeIndex(5, 1605))
+    result = merge_update(None, history, "5m", requested=True)
+    assert list(result.frame.columns) == list(history.columns)
+    assert isinstance(result.frame.index, pd.RangeIndex) and result.frame.index[0] == 0
