@@ -33,7 +33,7 @@ bench-quick: $(STAMP)
 	$(PY) -m benchmarks.run --quick
 
 fuzz: $(STAMP)
-	# 5000 examples per property; the run prints how many messages it fed (about 96,000)
+	# 5000 examples per property; the run prints how many messages it fed (about 95,000)
 	CANDLECAST_FUZZ_EXAMPLES=5000 $(PY) -m pytest -q tests/unit/test_fuzz.py tests/unit/test_codec_json.py tests/unit/test_numrows.py -p no:cacheprovider --timeout=3600
 
 soak: $(STAMP)
