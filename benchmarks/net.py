@@ -220,8 +220,20 @@ def initial_sync(binary: bool, pairs: int) -> dict:
 
 def stalled_among_healthy(rounds: int, n: int = 50) -> list[dict]:
     """1-candle broadcasts to n healthy consumers, without and then with a stalled one;
-    then 100 full broadcasts that the stalled one never reads: producer memory."""
-    producer = Proc("producer", "--pairs", "20", "--rows", "500", "--columns", "20")
+    then 100 full broadcasts that the stalled one never reads: producer memory. The stalled
+    one is dropped by the byte limit (64 MiB, the default); the time limit is long, so the
+    healthy clients of a loaded machine are never dropped for being slow."""
+    producer = Proc(
+        "producer",
+        "--pairs",
+        "20",
+        "--rows",
+        "500",
+        "--columns",
+        "20",
+        "--max-queue-bytes",
+        str(64 * 1024 * 1024),
+    )
     port = producer.read()["port"]
     clients = [Proc("clients", "--port", str(port), "--n", str(n // 2)) for _ in range(2)]
     results = []
@@ -229,6 +241,10 @@ def stalled_among_healthy(rounds: int, n: int = 50) -> list[dict]:
     try:
         for c in clients:
             c.read()
+        # "ready" means the clients *sent* their subscriptions: wait until the producer
+        # has applied them, or a client not yet subscribed misses a broadcast of the first
+        # round and waits for it forever (the hang seen once in make bench-quick)
+        wait_for_subscribers(producer, 2 * (n // 2))
 
         def measure() -> float:
             times = []
@@ -242,7 +258,7 @@ def stalled_among_healthy(rounds: int, n: int = 50) -> list[dict]:
 
         baseline = measure()
         stalled_sock = stalled_websocket(port, TOKEN)
-        time.sleep(0.2)
+        wait_for_subscribers(producer, 2 * (n // 2) + 1)
         producer.send("rss")
         rss_before = producer.read()["rss_kb"]
         with_stalled = measure()

@@ -26,7 +26,7 @@ from candlecast.data.dataprovider import DataProvider
 from candlecast.data.producer_store import ProducerStore
 from candlecast.domain.enums import CandleType
 from candlecast.messaging.client import ProducerClient
-from candlecast.messaging.hub import MessageHub
+from candlecast.messaging.hub import ChannelPolicy, MessageHub
 from candlecast.persistence.repository import TradeRepository
 
 TOKEN = "benchmark-token-0123456789abcdef"
@@ -59,7 +59,7 @@ async def producer(args: argparse.Namespace) -> None:
                 "enabled": True,
                 "listen_port": 0,
                 "ws_token": TOKEN,
-                "ws_max_queue_bytes": 2**31,
+                "ws_max_queue_bytes": args.max_queue_bytes,
                 "ws_send_timeout": 600,
             }
         }
@@ -71,7 +71,12 @@ async def producer(args: argparse.Namespace) -> None:
     for pair, frame in frames.items():
         dp.set_analyzed(pair, frame, now)
     dp.set_whitelist(pairs)
-    hub = MessageHub(dp)
+    # the policy from the config above (MessageHub's defaults would drop a healthy but slow
+    # client of a loaded machine after 10 s and stall the benchmark waiting for it)
+    api = config.api_server
+    hub = MessageHub(
+        dp, ChannelPolicy(api.ws_max_queue_messages, api.ws_max_queue_bytes, api.ws_send_timeout)
+    )
     await hub.start()
     repo = TradeRepository(f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite")
     server = ApiServer(
@@ -275,6 +280,9 @@ def main() -> None:
     p.add_argument("--columns", type=int, default=20)
     p.add_argument(
         "--analysis-ms", type=float, default=2.0, help="simulated analysis time per pair"
+    )
+    p.add_argument(
+        "--max-queue-bytes", type=int, default=2**31, help="slow-consumer byte limit per client"
     )
     c = sub.add_parser("clients")
     c.add_argument("--port", type=int, required=True)

@@ -37,3 +37,12 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(socket, "getaddrinfo", guarded)
     yield
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.claims import COUNTS
+
+    if COUNTS:
+        terminalreporter.section("figures measured by this run")
+        for figure, n in sorted(COUNTS.items()):
+            terminalreporter.write_line(f"{figure}: {n:,}")

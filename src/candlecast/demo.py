@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from candlecast.data.merge import MAX_STORED_CANDLES
 from candlecast.exceptions import ConfigError
 
 DEMO_PAIRS = [
@@ -281,15 +282,21 @@ class Fleet:
         for bot in self.consumers:
             result[bot.name] = {}
             for pair in pairs:
-                try:
-                    theirs = self.get(bot, "pair_candles", pair=pair, producer="default")
-                    ours = self.get(self.producer, "pair_candles", pair=pair)
-                except httpx.HTTPStatusError as exc:
-                    result[bot.name][pair] = f"missing ({exc.response.status_code})"
-                    continue
-                # the copy is read first: the producer may analyze one more candle before its
-                # own frame is read, never more within one 1-second timeframe
-                result[bot.name][pair] = compare_payloads(ours, theirs, allow_lag=1)
+                for _ in range(3):
+                    try:
+                        theirs = self.get(bot, "pair_candles", pair=pair, producer="default")
+                        ours = self.get(self.producer, "pair_candles", pair=pair)
+                    except httpx.HTTPStatusError as exc:
+                        result[bot.name][pair] = f"missing ({exc.response.status_code})"
+                        break
+                    # the copy is read first: the producer may analyze one more candle before
+                    # its own frame is read. A copy caught reading while its newest candle is
+                    # on the way (a loaded machine, 1 s candles) is read again, at most twice:
+                    # a copy that stays behind, or differs in any row, is reported.
+                    verdict = compare_payloads(ours, theirs, allow_lag=1)
+                    result[bot.name][pair] = verdict
+                    if not verdict.endswith("candles behind"):
+                        break
         return result
 
     def close(self) -> None:
@@ -310,16 +317,17 @@ def compare_payloads(
     producer: dict[str, Any],
     consumer: dict[str, Any],
     allow_lag: int = 0,
-    max_rows: int = 1500,
+    max_rows: int = MAX_STORED_CANDLES,
 ) -> str:
     """Compare a consumer's copy with the producer's frame, every row both ways, exactly.
 
     ``producer`` and ``consumer`` are ``pair_candles`` payloads (columns + rows). The copy
-    must hold exactly the producer's newest rows up to the copy's last candle, as many as the
-    producer has or ``max_rows`` (what a consumer keeps: freqtrade's 1500-candle limit): a
-    missing, extra or different row is reported. The copy may end up to ``allow_lag``
-    candles before the producer's last one (the producer moved on between the two reads);
-    rows older than the producer's window are the producer's to forget and are not compared.
+    must hold exactly the producer's rows from the producer's first candle up to the copy's
+    last candle, or the newest ``max_rows`` of them (a consumer keeps at most 1500 candles
+    while a producer's history may grow past that): a missing, extra or different row is
+    reported. The copy may end up to ``allow_lag`` candles before the producer's last one
+    (the producer moved on between the two reads); rows older than the producer's window
+    are the producer's to forget and are not compared.
     """
     if producer["columns"] != consumer["columns"]:
         return "different columns"
@@ -334,7 +342,9 @@ def compare_payloads(
     if newer > allow_lag:
         return f"copy is {newer} candles behind"
     expected = [row for row in prod_rows if row[date_col] <= cons_last][-max_rows:]
-    first = expected[0][date_col] if expected else cons_last + 1
+    if not expected:
+        return "the copy ends before the producer's first candle"
+    first = expected[0][date_col]
     held = [row for row in cons_rows if row[date_col] >= first]
     if len(held) != len(expected):
         return f"copy holds {len(held)} of the producer's {len(expected)} candles"

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
 
-from candlecast.testing import wait_until
+from candlecast.messaging import protocol as proto
+from candlecast.testing import make_ohlcv, wait_until
 from tests.integration.harness import (
     PAIRS,
     PASSWORD,
@@ -334,3 +338,64 @@ async def test_a_malformed_producer_url_stops_only_that_producer(tmp_path: Path)
             )  # the other one works
             await advance(producer, clock)
             await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+
+
+class ScriptedProducer:
+    """A bare websocket server speaking the producer's side of the protocol as a test says,
+    recording every request a consumer sends (nothing of candlecast's producer involved)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.connected = asyncio.Event()
+        self.ws: ServerConnection | None = None
+
+    async def handler(self, ws: ServerConnection) -> None:
+        self.ws = ws
+        self.connected.set()
+        async for raw in ws:
+            self.requests.append(orjson.loads(raw))
+
+    def analyzed_df_requests(self, pair: str | None) -> list[dict]:
+        return [
+            r for r in self.requests if r["type"] == "analyzed_df" and r["data"]["pair"] == pair
+        ]
+
+
+async def test_several_gapped_updates_before_the_answer_send_one_request_per_pair(tmp_path: Path):
+    # The producer keeps sending updates after a hole while the consumer's request is
+    # unanswered; the consumer must not ask again for each of them (a request storm).
+    history = make_ohlcv(300, "1m")
+    history["enter_long"] = 0
+    la = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    fake = ScriptedProducer()
+
+    def frame_msg(pair: str, rows: slice) -> str:
+        return proto.encode_analyzed_df_json((pair, "1m", "spot"), history.iloc[rows], la).decode()
+
+    async with serve(fake.handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        raw = consumer_config(
+            tmp_path, {"default": port}, external_message_consumer={"binary": False}
+        )
+        async with running(make_bot(raw, "ConsumerStrategy", new_clock())) as consumer:
+            await asyncio.wait_for(fake.connected.wait(), 10)
+            assert fake.ws is not None
+            await wait_until(lambda: len(fake.requests) == 3, timeout=10)  # the initial three
+            await fake.ws.send(proto.encode_whitelist(["BTC/USDT", "ETH/USDT"]).decode())
+            for pair in ("BTC/USDT", "ETH/USDT"):  # seed: 200 candles each (0..199)
+                await fake.ws.send(frame_msg(pair, slice(0, 200)))
+            await wait_until(
+                lambda: all(
+                    len(consumer.dp.get_producer_df(p)[0]) == 200 for p in ("BTC/USDT", "ETH/USDT")
+                ),
+                timeout=10,
+            )
+            for n in range(205, 210):  # five updates after a hole, none answered
+                await fake.ws.send(frame_msg("BTC/USDT", slice(n, n + 1)))
+            # then one gapped ETH update: its request comes after any BTC request
+            await fake.ws.send(frame_msg("ETH/USDT", slice(205, 206)))
+            await wait_until(lambda: fake.analyzed_df_requests("ETH/USDT"), timeout=10)
+            btc = fake.analyzed_df_requests("BTC/USDT")
+            assert btc == [{"type": "analyzed_df", "data": {"limit": 7, "pair": "BTC/USDT"}}]
+            assert len(fake.analyzed_df_requests("ETH/USDT")) == 1
+            assert len(consumer.dp.get_producer_df("BTC/USDT")[0]) == 200  # no hole merged

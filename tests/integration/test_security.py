@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from candlecast.testing import wait_until
+from tests.claims import count
 from tests.integration.harness import (
     PAIRS,
     TOKEN,
@@ -68,6 +69,7 @@ async def test_wrong_tokens_are_never_accepted_nor_logged(tmp_path: Path):
                     *(handshake_status(bot.api_port, t) for t in tokens[start : start + 50])
                 )
             assert 101 not in statuses
+            count("security test: wrong tokens tried", len(statuses))
             assert (
                 statuses.count(403) >= len(tokens) - 1
             )  # the 8000-character URL may be refused earlier

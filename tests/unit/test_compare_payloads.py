@@ -67,3 +67,12 @@ def test_the_copy_keeps_only_the_newest_max_rows():
     assert compare_payloads(producer, payload([3, 4, 5]), max_rows=3) == "equal"
     assert compare_payloads(producer, payload([4, 5]), max_rows=3) != "equal"
     assert compare_payloads(producer, payload([2, 3, 4, 5]), max_rows=3) == "equal"
+
+
+def test_a_copy_keeps_only_the_newest_rows_when_the_producer_holds_more():
+    # a consumer keeps at most 1500 candles; a producer's history grows past that
+    producer = payload(list(range(1, 11)))
+    assert compare_payloads(producer, payload(list(range(5, 11))), max_rows=6) == "equal"
+    assert compare_payloads(producer, payload(list(range(6, 11))), max_rows=6) != "equal"
+    holed = payload([4, 5, 6, 7, 9, 10])
+    assert compare_payloads(producer, holed, max_rows=6) != "equal"

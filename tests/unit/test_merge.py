@@ -127,3 +127,51 @@ def test_strip_signals_adds_the_signal_columns_a_frame_lacks():
     added = ["enter_long", "exit_long", "enter_short", "exit_short", "enter_tag", "exit_tag"]
     assert list(stripped.columns[-6:]) == added
     assert stripped[added[:4]].eq(0).all().all() and stripped[added[4:]].isna().all().all()
+
+
+def test_a_gap_of_exactly_one_missing_candle_is_not_merged_as_contiguous():
+    history = frames(60)
+    # last stored candle 49, incoming 51: candle 50 is missing
+    result = merge_update(history.iloc[:50], history.iloc[51:52], "5m", requested=False)
+    assert result.frame is None
+    assert result.request_limit == 3  # the two intervals since candle 49, plus the overlap
+
+
+def test_the_answer_to_a_one_candle_gap_closes_it():
+    history = frames(60)
+    stored = history.iloc[:50]
+    answer = history.iloc[49:52]  # what "ask for 3" returns: candles 49, 50, 51
+    result = merge_update(stored, answer, "5m", requested=True)
+    pd.testing.assert_frame_equal(result.frame, history.iloc[:52])
+
+
+def test_exactly_100_candles_is_a_full_frame_and_99_is_not():
+    history = frames(120)
+    full = merge_update(history.iloc[:10], history.iloc[20:120], "5m", requested=False)
+    pd.testing.assert_frame_equal(full.frame, history.iloc[20:120])  # as sent, index too
+    short = merge_update(None, history.iloc[21:120], "5m", requested=False)
+    assert short.frame is None and short.request_limit == 1500
+
+
+def test_a_gap_under_99_intervals_asks_for_those_candles_and_1500_beyond():
+    history = frames(400)
+    stored = history.iloc[:100]  # last stored candle 99
+    near = merge_update(stored, history.iloc[197:198], "5m", requested=False)
+    assert near.request_limit == 99  # 98 intervals: 97 missing, the new one, the overlap
+    assert isinstance(near.request_limit, int)
+    far = merge_update(stored, history.iloc[198:199], "5m", requested=False)
+    assert far.request_limit == 1500  # 100 candles or more: the full frame
+
+
+def test_a_full_store_drops_its_oldest_rows_to_take_new_ones():
+    history = frames(1503)
+    stored = history.iloc[:1500]
+    result = merge_update(stored, history.iloc[1499:1503], "5m", requested=False)
+    pd.testing.assert_frame_equal(result.frame, history.iloc[3:1503].reset_index(drop=True))
+
+
+def test_an_update_overlapping_every_stored_row_replaces_them_all():
+    history = frames(10)
+    changed = history.iloc[2:8].assign(close=1.0)
+    result = merge_update(history.iloc[4:7], changed, "5m", requested=False)
+    pd.testing.assert_frame_equal(result.frame, changed)  # nothing kept: the update as sent
