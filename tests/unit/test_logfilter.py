@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+
 from candlecast.util.logfilter import REDACTOR, _Redactor, install_redaction
 
 
