@@ -366,9 +366,16 @@ def test_bot_killed_10_times_while_trading_loses_and_duplicates_nothing(tmp_path
                     "select count(*) from trades where is_open = 1 group by pair"
                 )
             )
-            orders = conn.execute("select trade_id, side from orders").fetchall()
+            orders = conn.execute("select trade_id, side, status from orders").fetchall()
         for trade_id, *_rest, is_open, _close in now:
-            sides = sorted(side for tid, side in orders if tid == trade_id)
-            assert sides == (["buy"] if is_open else ["buy", "sell"])
+            mine = [(side, status) for tid, side, status in orders if tid == trade_id]
+            sides = sorted(side for side, _ in mine)
+            if is_open:
+                # the kill may land after an exit order was placed and before it settled:
+                # the trade stays open with that order unfilled, to be settled on restart
+                assert sides in (["buy"], ["buy", "sell"]), mine
+                assert all(status != "closed" for side, status in mine if side == "sell"), mine
+            else:
+                assert sides == ["buy", "sell"], mine
     assert len(seen) >= 2
     print(f"killed 10 times, {sorted(round(d, 2) for d in delays)} s after a trade was committed")

@@ -58,6 +58,7 @@ async def handshake_status(port: int, token: str) -> int:
         writer.close()
 
 
+@pytest.mark.timeout(600)  # 10,000 handshakes: about 30 s idle, minutes on a loaded machine
 async def test_wrong_tokens_are_never_accepted_nor_logged(tmp_path: Path):
     with captured_logs() as logs:
         raw = producer_config(tmp_path, api_server={"verbosity": "info"})
@@ -70,9 +71,14 @@ async def test_wrong_tokens_are_never_accepted_nor_logged(tmp_path: Path):
                 )
             assert 101 not in statuses
             count("security test: wrong tokens tried", len(statuses))
-            assert (
-                statuses.count(403) >= len(tokens) - 1
-            )  # the 8000-character URL may be refused earlier
+            # a token that cannot stand raw in a request line (whitespace, 8000 characters)
+            # may be refused by the HTTP parser before the token check; every other one is
+            # refused by the token check
+            for token, status in zip(tokens, statuses, strict=True):
+                if any(c.isspace() for c in token) or len(token) > 4000:
+                    assert status in (400, 403, 414), (token[:20], status)
+                else:
+                    assert status == 403, (token, status)
             assert not bot.hub.channels
             assert await handshake_status(bot.api_port, TOKEN) == 101  # the right one still works
     text = logs.getvalue()
