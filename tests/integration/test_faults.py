@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from candlecast.api.app import frame_payload
+from candlecast.api.frames import frame_payload
 from candlecast.clock import LiveClock
 from candlecast.demo import compare_payloads
 from candlecast.testing import wait_until, wait_until_sync
