@@ -244,7 +244,8 @@ async def test_producer_killed_and_restarted_20_times_consumer_resyncs_each_time
                     return False
                 try:
                     response = await http.get(
-                        f"http://127.0.0.1:{port}/api/v1/pair_candles", params={"pair": pair}
+                        f"http://127.0.0.1:{port}/api/v1/pair_candles",
+                        params={"pair": pair, "format": "candlecast"},
                     )
                 except httpx.HTTPError:
                     return False
@@ -278,7 +279,7 @@ async def test_producer_killed_and_restarted_20_times_consumer_resyncs_each_time
                             got = (
                                 await http.get(
                                     f"http://127.0.0.1:{port}/api/v1/pair_candles",
-                                    params={"pair": pair},
+                                    params={"pair": pair, "format": "candlecast"},
                                 )
                             ).json()
                             verdicts[pair] = (

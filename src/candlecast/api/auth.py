@@ -85,7 +85,7 @@ def verify_jwt(
             algorithms=["HS256"],
             options={"verify_exp": False, "verify_iat": False, "require": ["exp"]},
         )
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, ValueError):  # ValueError: text that is not UTF-8 encodable
         return None
     if not isinstance(claims, dict) or claims.get("type") != kind:
         return None

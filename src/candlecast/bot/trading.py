@@ -69,6 +69,7 @@ class TradeManager:
         self.order_plan = order_plan or OrderPlan()
         if orders is not None:
             orders.on_entry_fill = self._after_entry_fill
+            orders.on_entry_placed = lambda t: self._event(events.entry, "entry", t, t.open_rate)
         #: where freqtrade's event messages go (``bot/events.py``); the bot publishes them
         self.notify: Callable[[dict[str, Any]], None] = lambda message: None
         #: False while the bot is paused through the REST API (exits still run)
@@ -235,6 +236,7 @@ class TradeManager:
                 )
                 if done:
                     self.stats.exits += 1
+                    self._event(events.exit, "exit_fill", done, done.close_rate or price)
                     await self._protect([done])
             except ExchangeError as exc:
                 logger.warning("Exit of %s not placed: %s", trade.pair, exc)
@@ -469,7 +471,6 @@ class TradeManager:
             max_rate=rate,
             min_rate=rate,
         )
-        self._event(events.entry, "entry", trade, rate)
         if self.orders is not None:
             try:
                 stored = await self.orders.enter(
@@ -480,6 +481,7 @@ class TradeManager:
                 return None
             return stored.stake_amount
         stored = await asyncio.to_thread(self.repository.add_open_trade, trade, now)
+        self._event(events.entry, "entry", stored, rate)
         logger.info(
             "Entered %s: %.8g @ %.8g (stake %.2f %s)",
             plan.pair,
