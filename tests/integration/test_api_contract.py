@@ -40,7 +40,7 @@ if not OPENAPI.is_file():
 DOC = json.loads(OPENAPI.read_text())
 
 #: candlecast's own routes under /api/v1 (not in freqtrade's document)
-OURS = {"/api/v1/message/clients", "/api/v1/producers", "/api/v1/message/ws"}
+OURS = {"/api/v1/message/clients", "/api/v1/producers", "/api/v1/message/ws", "/api/v1/fleet"}
 
 
 def response_schema(method: str, path: str) -> dict[str, Any]:

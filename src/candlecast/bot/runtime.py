@@ -247,6 +247,7 @@ class Bot:
         control.on_state = lambda state: self.notify(events.status("status", state))
         self.trading.entries_allowed = lambda: control.entries_allowed
         self.trading.notify = self.notify
+        self.dp.message_sink = lambda text: self.notify(events.strategy_msg(text))
         return control
 
     def _dry_run_balance(self, currency: str) -> float:

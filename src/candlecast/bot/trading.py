@@ -500,9 +500,14 @@ class TradeManager:
             return
         balance = await self._starting_balance() if self.protections.needs_balance else 0.0
         for trade in closed:
-            await asyncio.to_thread(
+            made = await asyncio.to_thread(
                 self.protections.handle_close, trade.pair, self.clock.now(), "long", balance
             )
+            for lock in made[1:]:  # the first is the auto lock, which freqtrade does not announce
+                try:
+                    self.notify(events.protection_trigger(lock.to_json(), lock.pair))
+                except Exception:
+                    logger.exception("Event protection_trigger not sent")
 
     async def _starting_balance(self) -> float:
         """The wallet before any closed trade: dry-run the dry_run_wallet; live the free
