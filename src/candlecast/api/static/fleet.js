@@ -128,6 +128,7 @@ function ensureChart() {
     autoSize: true,
   });
   state.candles = state.chart.addSeries(lib.CandlestickSeries, {});
+  state.candles.priceScale().applyOptions({ scaleMargins: { top: 0.05, bottom: 0.3 } });
   state.markers = lib.createSeriesMarkers(state.candles, []);
 }
 
@@ -144,14 +145,26 @@ async function loadChart() {
   state.candles.setData(payload.data.map((row) => ({ time: time(row), open: row[col.open],
     high: row[col.high], low: row[col.low], close: row[col.close] })));
   const indicators = payload.columns.filter((c) => !OHLCV.has(c) && !c.startsWith("_") &&
+    !/^(enter|exit)_(long|short)$|^(enter|exit)_tag$/.test(c) &&
     payload.data.some((row) => typeof row[col[c]] === "number"));
+  const closes = payload.data.map((row) => row[col.close]).filter((v) => typeof v === "number");
+  const typical = closes.length ? closes[Math.floor(closes.length / 2)] : 0;
+  // indicators on the price's scale share its axis; the others (RSI, ...) get a lower band
+  const onPrice = (name) => {
+    const v = payload.data.map((row) => row[col[name]]).filter((x) => typeof x === "number");
+    const mid = v[Math.floor(v.length / 2)];
+    return typical > 0 && mid > typical / 2 && mid < typical * 2;
+  };
   for (const [name, series] of Object.entries(state.lines)) {
     if (!indicators.includes(name)) { state.chart.removeSeries(series); delete state.lines[name]; }
   }
   indicators.forEach((name, i) => {
     if (!state.lines[name]) {
+      const own = !onPrice(name);
       state.lines[name] = state.chart.addSeries(lib.LineSeries, { color: COLORS[i % COLORS.length],
-        lineWidth: 1, priceLineVisible: false, lastValueVisible: false, title: name });
+        lineWidth: 1, priceLineVisible: false, lastValueVisible: false, title: name,
+        priceScaleId: own ? "indicators" : "right" });
+      if (own) state.chart.priceScale("indicators").applyOptions({ scaleMargins: { top: 0.75, bottom: 0 } });
     }
     state.lines[name].setData(payload.data.filter((row) => typeof row[col[name]] === "number")
       .map((row) => ({ time: time(row), value: row[col[name]] })));
