@@ -71,6 +71,10 @@ function when(epochSeconds) {
   return epochSeconds ? new Date(epochSeconds * 1000).toISOString().replace("T", " ").slice(0, 19) : null;
 }
 
+function ms(value) {
+  return typeof value === "number" ? value.toFixed(1) : "–";
+}
+
 function renderFleet(fleet) {
   $("bot-name").textContent = `— ${fleet.bot_name} (${fleet.roles.join(", ") || "bot"})`;
   const badge = $("bot-state");
@@ -88,7 +92,7 @@ function renderFleet(fleet) {
     div.dataset.producer = p.name;
     const title = document.createElement("h3");
     title.textContent = `${p.name}: ${p.state} (${p.encoding || "?"}), reconnects ${p.reconnects}, ` +
-      `latency p50 ${p.latency_ms_p50 ?? "–"} ms, p99 ${p.latency_ms_p99 ?? "–"} ms` +
+      `latency p50 ${ms(p.latency_ms_p50)} ms, p99 ${ms(p.latency_ms_p99)} ms` +
       (p.last_error ? `, last error: ${p.last_error}` : "");
     div.appendChild(title);
     const table = document.createElement("table");
