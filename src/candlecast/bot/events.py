@@ -90,6 +90,37 @@ def exit(kind: str, trade: Trade, exchange: str, stake_currency: str, rate: floa
     }
 
 
+def cancel(
+    kind: str,
+    trade_id: int,
+    pair: str,
+    amount: float,
+    price: float,
+    exchange: str,
+    stake_currency: str,
+) -> dict[str, Any]:
+    """``entry_cancel`` or ``exit_cancel``: an order cancelled unfilled after
+    ``unfilledtimeout``."""
+    base, quote = _currencies(pair)
+    return {
+        "type": kind,
+        "trade_id": trade_id,
+        "reason": "cancelled due to timeout",
+        "exchange": exchange.capitalize(),
+        "pair": pair,
+        "leverage": 1.0,
+        "direction": "Long",
+        "limit": price,
+        "order_type": "limit",
+        "amount": amount,
+        "stake_currency": stake_currency,
+        "base_currency": base,
+        "quote_currency": quote,
+        "fiat_currency": None,
+        "sub_trade": False,
+    }
+
+
 def status(kind: str, text: str) -> dict[str, Any]:
     """``status``, ``startup`` or ``warning``: ``{"type": kind, "status": text}``."""
     return {"type": kind, "status": text}

@@ -52,6 +52,8 @@ class OrderManager:
         self.on_entry_fill: Callable[[Trade], Awaitable[None]] | None = None
         #: told of each entry order placed (the bot's ``entry`` event)
         self.on_entry_placed: Callable[[Trade], None] | None = None
+        #: told of each order cancelled unfilled (the bot's ``entry_cancel``/``exit_cancel``)
+        self.on_cancel: Callable[[OrderRecord, OrderState], None] | None = None
         self._polled_at = float("-inf")
         self._pending: set[int] = {o.trade_id for o in repository.open_orders()}
 
@@ -188,6 +190,8 @@ class OrderManager:
                         age,
                     )
                     order = await self.exchange.cancel_order(record.pair, record.order_id)
+                    if self.on_cancel is not None:
+                        self.on_cancel(record, order)
             except ExchangeError as exc:
                 logger.warning("Order %s (%s): %s", record.order_id, record.pair, exc)
                 continue

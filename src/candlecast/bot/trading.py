@@ -21,7 +21,8 @@ from candlecast.bot.protections import ProtectionManager
 from candlecast.clock import Clock
 from candlecast.config.models import Config
 from candlecast.data.dataprovider import DataProvider
-from candlecast.domain.trades import Trade
+from candlecast.domain.orders import OrderState
+from candlecast.domain.trades import OrderRecord, Trade
 from candlecast.exceptions import ExchangeError
 from candlecast.exchange import Exchange, Ticker
 from candlecast.persistence.repository import TradeRepository
@@ -70,6 +71,7 @@ class TradeManager:
         if orders is not None:
             orders.on_entry_fill = self._after_entry_fill
             orders.on_entry_placed = lambda t: self._event(events.entry, "entry", t, t.open_rate)
+            orders.on_cancel = self._on_cancel
         #: where freqtrade's event messages go (``bot/events.py``); the bot publishes them
         self.notify: Callable[[dict[str, Any]], None] = lambda message: None
         #: False while the bot is paused through the REST API (exits still run)
@@ -103,6 +105,24 @@ class TradeManager:
         try:
             self.notify(
                 build(kind, trade, self.config.exchange.name, self.config.stake_currency, rate)
+            )
+        except Exception:  # a listener's failure never stops trading
+            logger.exception("Event %s not sent", kind)
+
+    def _on_cancel(self, record: OrderRecord, order: OrderState) -> None:
+        kind = "entry_cancel" if record.side == "buy" else "exit_cancel"
+        cfg = self.config
+        try:
+            self.notify(
+                events.cancel(
+                    kind,
+                    record.trade_id,
+                    record.pair,
+                    record.amount,
+                    order.price,
+                    cfg.exchange.name,
+                    cfg.stake_currency,
+                )
             )
         except Exception:  # a listener's failure never stops trading
             logger.exception("Event %s not sent", kind)
