@@ -77,7 +77,8 @@ def fleet(ctx: ApiContext = Depends(get_ctx)) -> dict[str, Any]:
         name = status.get("name", "default")
         producers.append({**status, "pair_freshness": _pairs(ctx, name, now)})
     consumers = system.message_clients(ctx)
-    roles = [r for r, on in (("producer", ctx.hub is not None), ("consumer", producers)) if on]
+    serving = ctx.hub is not None and bool(ctx.config.api_server.ws_token or consumers)
+    roles = [r for r, on in (("producer", serving), ("consumer", producers)) if on]
     return {
         "bot_name": ctx.config.bot_name,
         "state": ctx.control.state.value,
