@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test check bench bench-quick fuzz soak mutation clean
+.PHONY: install browser demo test check bench bench-quick fuzz soak mutation clean
 
 $(STAMP): pyproject.toml setup.py src/candlecast/_numrows.c
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/candlecast demo $(DEMO_ARGS)
 
-test: $(STAMP)
+# Headless Chromium for the fleet page's browser test (tests/integration/test_fleet_page.py):
+# Debian's chromium and chromium-driver. Without root or the package registry the test
+# skips and says why; nothing else depends on it.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+		|| echo "browser: could not install chromium (the fleet page test will skip)"; \
+	else echo "browser: chromium not installed and no root apt-get (the fleet page test will skip)"; fi
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 check: $(STAMP)

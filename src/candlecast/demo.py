@@ -251,15 +251,15 @@ class Fleet:
         for pair in snap.pairs:
             with contextlib.suppress(httpx.HTTPError):
                 snap.last[pair] = _last_row(
-                    self.get(self.producer, "pair_candles", pair=pair, limit=2)
+                    self.get(self.producer, "pair_candles", pair=pair, limit=2, format="candlecast")
                 )
         for bot in self.bots:
             with contextlib.suppress(httpx.HTTPError):
                 snap.open_trades[bot.name] = self.get(bot, "status")
-                trades = self.get(bot, "trades")["trades"]
+                closed = self.get(bot, "trades")["total_trades"]  # /trades lists closed ones
                 snap.trades[bot.name] = {
-                    "opened": len(trades),
-                    "closed": sum(1 for t in trades if not t["is_open"]),
+                    "opened": len(snap.open_trades[bot.name]) + closed,
+                    "closed": closed,
                 }
         for bot in self.consumers:
             with contextlib.suppress(httpx.HTTPError):
@@ -270,7 +270,14 @@ class Fleet:
             for pair in snap.pairs:
                 with contextlib.suppress(httpx.HTTPError):
                     copies[pair] = _last_row(
-                        self.get(bot, "pair_candles", pair=pair, producer="default", limit=2)
+                        self.get(
+                            bot,
+                            "pair_candles",
+                            pair=pair,
+                            producer="default",
+                            limit=2,
+                            format="candlecast",
+                        )
                     )
             snap.copies[bot.name] = copies
         return snap
@@ -284,8 +291,12 @@ class Fleet:
             for pair in pairs:
                 for _ in range(3):
                     try:
-                        theirs = self.get(bot, "pair_candles", pair=pair, producer="default")
-                        ours = self.get(self.producer, "pair_candles", pair=pair)
+                        theirs = self.get(
+                            bot, "pair_candles", pair=pair, producer="default", format="candlecast"
+                        )
+                        ours = self.get(
+                            self.producer, "pair_candles", pair=pair, format="candlecast"
+                        )
                     except httpx.HTTPStatusError as exc:
                         result[bot.name][pair] = f"missing ({exc.response.status_code})"
                         break

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from candlecast.api.app import frame_payload
+from candlecast.api.frames import frame_payload
 from candlecast.clock import LiveClock
 from candlecast.demo import compare_payloads
 from candlecast.testing import wait_until, wait_until_sync
@@ -244,7 +244,8 @@ async def test_producer_killed_and_restarted_20_times_consumer_resyncs_each_time
                     return False
                 try:
                     response = await http.get(
-                        f"http://127.0.0.1:{port}/api/v1/pair_candles", params={"pair": pair}
+                        f"http://127.0.0.1:{port}/api/v1/pair_candles",
+                        params={"pair": pair, "format": "candlecast"},
                     )
                 except httpx.HTTPError:
                     return False
@@ -278,7 +279,7 @@ async def test_producer_killed_and_restarted_20_times_consumer_resyncs_each_time
                             got = (
                                 await http.get(
                                     f"http://127.0.0.1:{port}/api/v1/pair_candles",
-                                    params={"pair": pair},
+                                    params={"pair": pair, "format": "candlecast"},
                                 )
                             ).json()
                             verdicts[pair] = (

@@ -317,7 +317,9 @@ async def test_rest_api_requires_auth_and_serves_data(tmp_path: Path):
             assert (await http.get(f"{base}/whitelist", auth=auth)).json()["whitelist"] == PAIRS
             candles = (
                 await http.get(
-                    f"{base}/pair_candles", params={"pair": "ETH/USDT", "limit": 10}, auth=auth
+                    f"{base}/pair_candles",
+                    params={"pair": "ETH/USDT", "limit": 10, "format": "candlecast"},
+                    auth=auth,
                 )
             ).json()
             frame = producer_frame(bot, "ETH/USDT").tail(10)
@@ -325,7 +327,9 @@ async def test_rest_api_requires_auth_and_serves_data(tmp_path: Path):
             assert [row[frame.columns.get_loc("close")] for row in candles["data"]] == frame[
                 "close"
             ].tolist()
-            config = (await http.get(f"{base}/show_config", auth=auth)).json()
+            config = (
+                await http.get(f"{base}/show_config", params={"format": "candlecast"}, auth=auth)
+            ).json()
             assert (
                 config["api_server"]["ws_token"] == ["***"]
                 and config["api_server"]["password"] == "***"

@@ -1,16 +1,14 @@
-"""Authentication: ws tokens, HTTP basic, and HS256 JWTs; every comparison constant-time."""
+"""Authentication: ws tokens, HTTP basic, and HS256 JWTs (PyJWT); every comparison constant-time."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import secrets
 import time
 from typing import Any
 
-import orjson
+import jwt
 
 ACCESS_TOKEN_SECONDS = 15 * 60
 REFRESH_TOKEN_SECONDS = 30 * 24 * 3600
@@ -62,46 +60,37 @@ def bearer_token(header: str | None) -> str | None:
     return None
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def create_jwt(
     secret: str, subject: str, kind: str, lifetime: float, now: float | None = None
 ) -> str:
+    """An HS256 token (PyJWT) for ``subject``: ``kind`` is "access" or "refresh"."""
     now = time.time() if now is None else now
-    header = _b64(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
-    payload = _b64(
-        orjson.dumps({"sub": subject, "type": kind, "iat": int(now), "exp": int(now + lifetime)})
-    )
-    signing_input = f"{header}.{payload}".encode()
-    signature = _b64(hmac.new(secret.encode(), signing_input, hashlib.sha256).digest())
-    return f"{header}.{payload}.{signature}"
+    claims = {"sub": subject, "type": kind, "iat": int(now), "exp": int(now + lifetime)}
+    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def verify_jwt(
     token: str, secret: str, kind: str = "access", now: float | None = None
 ) -> dict[str, Any] | None:
-    """Return the claims of a valid, unexpired token of ``kind``, else None."""
+    """Return the claims of a valid, unexpired HS256 token of ``kind``, else None.
+
+    PyJWT checks the signature (constant time) and that the header names HS256; expiry
+    is checked here against ``now`` so that tests can inject time (valid up to ``exp``
+    itself).
+    """
     try:
-        header_b64, payload_b64, signature_b64 = token.split(".")
-        expected = hmac.new(
-            secret.encode(), f"{header_b64}.{payload_b64}".encode(), hashlib.sha256
-        ).digest()
-        if not hmac.compare_digest(expected, _unb64(signature_b64)):
-            return None
-        header = orjson.loads(_unb64(header_b64))
-        claims = orjson.loads(_unb64(payload_b64))
-    except (ValueError, binascii.Error, orjson.JSONDecodeError):
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            options={"verify_exp": False, "verify_iat": False, "require": ["exp"]},
+        )
+    except (jwt.PyJWTError, ValueError):  # ValueError: text that is not UTF-8 encodable
         return None
-    if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
+    if not isinstance(claims, dict) or claims.get("type") != kind:
         return None
-    if claims.get("type") != kind or float(claims.get("exp", 0)) < (
-        time.time() if now is None else now
-    ):
+    try:
+        expires = float(claims["exp"])
+    except (TypeError, ValueError):
         return None
-    return claims
+    return claims if expires >= (time.time() if now is None else now) else None

@@ -50,6 +50,10 @@ class OrderManager:
         self.poll_interval = poll_interval
         #: awaited with the trade after a buy order filled (wholly or in part) and is final
         self.on_entry_fill: Callable[[Trade], Awaitable[None]] | None = None
+        #: told of each entry order placed (the bot's ``entry`` event)
+        self.on_entry_placed: Callable[[Trade], None] | None = None
+        #: told of each order cancelled unfilled (the bot's ``entry_cancel``/``exit_cancel``)
+        self.on_cancel: Callable[[OrderRecord, OrderState], None] | None = None
         self._polled_at = float("-inf")
         self._pending: set[int] = {o.trade_id for o in repository.open_orders()}
 
@@ -79,6 +83,8 @@ class OrderManager:
         logger.info(
             "Placed buy order %s: %.10g %s @ %.10g", order.id, order.amount, trade.pair, order.price
         )
+        if self.on_entry_placed is not None:
+            self.on_entry_placed(stored)
         if order.status != "open":
             await self._settle(record, order)
         return stored
@@ -184,6 +190,8 @@ class OrderManager:
                         age,
                     )
                     order = await self.exchange.cancel_order(record.pair, record.order_id)
+                    if self.on_cancel is not None:
+                        self.on_cancel(record, order)
             except ExchangeError as exc:
                 logger.warning("Order %s (%s): %s", record.order_id, record.pair, exc)
                 continue

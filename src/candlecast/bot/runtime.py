@@ -15,12 +15,14 @@ import time
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from candlecast import __version__
-from candlecast.api.app import ApiContext, create_app
+from candlecast.api.app import create_app
+from candlecast.api.context import ApiContext, BotControl
 from candlecast.api.server import ApiServer, bind_socket
-from candlecast.bot import callbacks
+from candlecast.bot import callbacks, events
 from candlecast.bot.orders import POLL_INTERVAL, OrderManager
 from candlecast.bot.ordertypes import resolve_order_plan
 from candlecast.bot.protections import ProtectionManager, parse_protections
@@ -43,7 +45,8 @@ from candlecast.exchange import Exchange, create_exchange
 from candlecast.exchange.dryrun import DryRunBook
 from candlecast.messaging.broadcast import plan_broadcast
 from candlecast.messaging.client import ProducerClient
-from candlecast.messaging.hub import ChannelPolicy, MessageHub
+from candlecast.messaging.hub import ChannelPolicy, MessageHub, Outgoing
+from candlecast.messaging.protocol import MessageType
 from candlecast.pairlist import PairListChain
 from candlecast.persistence.locks import LockRepository
 from candlecast.persistence.repository import TradeRepository, default_db_url
@@ -170,8 +173,7 @@ class Bot:
             config.db_url or default_db_url(config.user_data_dir, config.dry_run)
         )
         CallbackTrade.bind(self.repository)  # Trade.get_trades_proxy in strategies
-        # dry-run orders go through a simulated book on the exchange's prices, so
-        # limit orders wait for the price and unfilled ones time out as live ones do
+        # dry-run orders: a simulated book on the exchange's prices (limits wait, time out)
         self.trading_exchange: Exchange = (
             DryRunBook(self.exchange, self.timeframe, self._dry_run_balance)
             if config.dry_run
@@ -220,6 +222,7 @@ class Bot:
                 else getattr(strategy, "order_time_in_force", None),
             ),
         )
+        self.control = self._wire_control()
         self.whitelist: list[str] = []
         self._markets: Any = {}
         self._history = max(HISTORY_TARGET, strategy.startup_candle_count + 100)
@@ -234,6 +237,18 @@ class Bot:
         install_redaction(self._secrets())
         if self.clients:
             self.producer_store.add_listener(self._on_producer_update)
+
+    def _wire_control(self) -> BotControl:
+        """REST switches (start/stop/pause, forced trades) and freqtrade's event messages."""
+        control = BotControl(started_at=self.clock.now())
+        control.force_enter = self.trading.force_enter
+        control.force_exit = self.trading.force_exit
+        control.set_blacklist = self.pairlists.set_blacklist
+        control.on_state = lambda state: self.notify(events.status("status", state))
+        self.trading.entries_allowed = lambda: control.entries_allowed
+        self.trading.notify = self.notify
+        self.dp.message_sink = lambda text: self.notify(events.strategy_msg(text))
+        return control
 
     def _dry_run_balance(self, currency: str) -> float:
         """The dry-run wallet: ``dry_run_wallet`` plus realized profit minus open stakes."""
@@ -282,9 +297,20 @@ class Bot:
             locks=self.locks,
             clock=self.clock,
             timeframe=self.timeframe,
+            control=self.control,
+            strategy=self.strategy,
+            blacklist=lambda: list(self.pairlists.blacklist),
+            pairlist_methods=lambda: list(self.pairlists.methods),
         )
+        logging.getLogger().addHandler(self.control.logs)
         self.api_server = ApiServer(create_app(ctx), api, sock)
         await self.api_server.start()
+
+    def notify(self, message: dict[str, Any]) -> None:
+        """Send one of freqtrade's event messages (``bot/events.py``) to subscribers."""
+        if self.hub is not None:
+            text = orjson.dumps(message).decode()
+            self.hub.publish_threadsafe(Outgoing(MessageType(message["type"]), text))
 
     def producers_status(self) -> list[dict[str, Any]]:
         return [c.status.as_dict(self.producer_store.pairs(c.name)) for c in self.clients]
@@ -310,6 +336,8 @@ class Bot:
         for line in self.protections.short_desc():
             logger.info("Protection: %s", line)
         self._log_startup()
+        self.notify(events.status("startup", f"candlecast {__version__} started"))
+        self.notify(events.status("status", self.control.state.value))
 
     async def _load_markets(self) -> None:
         """Load markets, waiting out temporary failures (a bot started during an outage
@@ -361,6 +389,7 @@ class Bot:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        logging.getLogger().removeHandler(self.control.logs)
         if self.hub is not None:
             await self.hub.stop()
         if self.api_server is not None:
@@ -460,7 +489,9 @@ class Bot:
             if only is None:  # as freqtrade: after the candles, before the analysis
                 callbacks.call(self.strategy, "bot_loop_start", None, current_time=self.clock.now())
             await asyncio.to_thread(self._analyze, pairs)
-            await self.trading.manage(pairs)
+            if self.control.trading_allowed:
+                await self.trading.manage(pairs)
+            self.control.last_process = self.clock.now()
         except asyncio.CancelledError:
             raise
         except (StrategyError, ExchangeError) as exc:

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from candlecast.bot import callbacks, exits, trader
+from candlecast.bot import callbacks, events, exits, trader
 from candlecast.bot.orders import OrderManager
 from candlecast.bot.ordertypes import OrderPlan
 from candlecast.bot.protections import ProtectionManager
 from candlecast.clock import Clock
 from candlecast.config.models import Config
 from candlecast.data.dataprovider import DataProvider
-from candlecast.domain.trades import Trade
+from candlecast.domain.orders import OrderState
+from candlecast.domain.trades import OrderRecord, Trade
 from candlecast.exceptions import ExchangeError
 from candlecast.exchange import Exchange, Ticker
 from candlecast.persistence.repository import TradeRepository
@@ -67,6 +70,12 @@ class TradeManager:
         self.order_plan = order_plan or OrderPlan()
         if orders is not None:
             orders.on_entry_fill = self._after_entry_fill
+            orders.on_entry_placed = lambda t: self._event(events.entry, "entry", t, t.open_rate)
+            orders.on_cancel = self._on_cancel
+        #: where freqtrade's event messages go (``bot/events.py``); the bot publishes them
+        self.notify: Callable[[dict[str, Any]], None] = lambda message: None
+        #: False while the bot is paused through the REST API (exits still run)
+        self.entries_allowed: Callable[[], bool] = lambda: True
 
     async def manage(self, pairs: list[str]) -> None:
         """Settle live orders, exit what should exit, then enter what should enter."""
@@ -74,6 +83,8 @@ class TradeManager:
         if self.orders is not None:
             closed_by_orders = await self.orders.update()
             self.stats.exits += len(closed_by_orders)
+            for done in closed_by_orders:
+                self._event(events.exit, "exit_fill", done, done.close_rate or done.open_rate)
             await self._protect(closed_by_orders)
             pending = set(self.orders.pending_trades)
         open_trades = await asyncio.to_thread(self.repository.open_trades)
@@ -85,7 +96,71 @@ class TradeManager:
             await self.adjust_positions(
                 [t for t in open_trades if t.pair in pairs and t.id not in pending]
             )
-        await self.enter_trades(pairs, await asyncio.to_thread(self.repository.open_trades))
+        if self.entries_allowed():
+            await self.enter_trades(pairs, await asyncio.to_thread(self.repository.open_trades))
+
+    def _event(
+        self, build: Callable[..., dict[str, Any]], kind: str, trade: Trade, rate: float
+    ) -> None:
+        try:
+            self.notify(
+                build(kind, trade, self.config.exchange.name, self.config.stake_currency, rate)
+            )
+        except Exception:  # a listener's failure never stops trading
+            logger.exception("Event %s not sent", kind)
+
+    def _on_cancel(self, record: OrderRecord, order: OrderState) -> None:
+        kind = "entry_cancel" if record.side == "buy" else "exit_cancel"
+        cfg = self.config
+        try:
+            self.notify(
+                events.cancel(
+                    kind,
+                    record.trade_id,
+                    record.pair,
+                    record.amount,
+                    order.price,
+                    cfg.exchange.name,
+                    cfg.stake_currency,
+                )
+            )
+        except Exception:  # a listener's failure never stops trading
+            logger.exception("Event %s not sent", kind)
+
+    async def force_enter(
+        self, pair: str, price: float | None, stake: float | None, tag: str | None
+    ) -> Trade | None:
+        """Open a trade for ``pair`` now, as a signal would (REST ``forceenter``); the
+        price is the strategy's entry price (``price`` is not used: candlecast places the
+        entry at its usual price). None when no trade was opened."""
+        open_trades = await asyncio.to_thread(self.repository.open_trades)
+        if any(t.pair == pair for t in open_trades):
+            return None
+        available = await self._available_stake(open_trades)
+        if stake is None:
+            stake = trader.stake_for_new_trade(self.config, available, len(open_trades))
+        if not stake or stake <= 0:
+            return None
+        if await self._enter(trader.EntryPlan(pair, tag), min(stake, available), available) is None:
+            return None
+        self.stats.entries += 1
+        found = [t for t in await asyncio.to_thread(self.repository.find_trades, pair) if t.id]
+        return max(found, key=lambda t: t.id or 0) if found else None
+
+    async def force_exit(self, trade_id: int, amount: float | None = None) -> bool:
+        """Exit an open trade now at the bid (REST ``forceexit``); False when not possible."""
+        found = [
+            t for t in await asyncio.to_thread(self.repository.open_trades) if t.id == trade_id
+        ]
+        if not found:
+            return False
+        ticker = await self._ticker(found[0].pair)
+        if ticker is None:
+            return False
+        trade = await asyncio.to_thread(CallbackTrade.load, found[0], self.repository)
+        check = exits.ExitCheck("force_exit", "force_exit")
+        await self._execute_exit(trade, check, ticker.bid, amount)
+        return True
 
     async def _ticker(self, pair: str) -> Ticker | None:
         try:
@@ -168,6 +243,7 @@ class TradeManager:
             return False
         value = trade.value
         assert value.id is not None
+        self._event(events.exit, "exit", replace(value, exit_reason=check.reason), price)
         if self.orders is not None:
             try:
                 done = await self.orders.exit(
@@ -180,6 +256,7 @@ class TradeManager:
                 )
                 if done:
                     self.stats.exits += 1
+                    self._event(events.exit, "exit_fill", done, done.close_rate or price)
                     await self._protect([done])
             except ExchangeError as exc:
                 logger.warning("Exit of %s not placed: %s", trade.pair, exc)
@@ -201,6 +278,7 @@ class TradeManager:
             self.repository.close_trade, value.closed(price, now, check.reason)
         )
         self.stats.exits += 1
+        self._event(events.exit, "exit_fill", closed, price)
         await self._protect([closed])
         logger.info(
             "Exited %s (%s) at %.8g: profit %.2f%% (%.4f %s)",
@@ -298,6 +376,7 @@ class TradeManager:
     async def _after_entry_fill(self, stored: Trade) -> None:
         """As freqtrade after an entry fills: the stop follows a higher average open rate,
         and custom_stoploss is asked with ``after_fill=True``."""
+        self._event(events.entry, "entry_fill", stored, stored.open_rate)
         trade = await asyncio.to_thread(CallbackTrade.load, stored, self.repository)
         if trade.stop_loss_pct is not None:
             trade.adjust_stop_loss(trade.open_rate, trade.stop_loss_pct)
@@ -422,6 +501,7 @@ class TradeManager:
                 return None
             return stored.stake_amount
         stored = await asyncio.to_thread(self.repository.add_open_trade, trade, now)
+        self._event(events.entry, "entry", stored, rate)
         logger.info(
             "Entered %s: %.8g @ %.8g (stake %.2f %s)",
             plan.pair,
@@ -440,9 +520,14 @@ class TradeManager:
             return
         balance = await self._starting_balance() if self.protections.needs_balance else 0.0
         for trade in closed:
-            await asyncio.to_thread(
+            made = await asyncio.to_thread(
                 self.protections.handle_close, trade.pair, self.clock.now(), "long", balance
             )
+            for lock in made[1:]:  # the first is the auto lock, which freqtrade does not announce
+                try:
+                    self.notify(events.protection_trigger(lock.to_json(), lock.pair))
+                except Exception:
+                    logger.exception("Event protection_trigger not sent")
 
     async def _starting_balance(self) -> float:
         """The wallet before any closed trade: dry-run the dry_run_wallet; live the free

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 
 import pandas as pd
@@ -35,6 +36,20 @@ class DataProvider:
         self._analyzed: dict[PairKey, tuple[pd.DataFrame, datetime]] = {}
         self._whitelist: list[str] = []
         self._timeframe_hint_logged: set[tuple[str, str, str]] = set()
+        #: where ``send_msg`` goes (the bot's ``strategy_msg`` event); None: nowhere
+        self.message_sink: Callable[[str], None] | None = None
+        self._sent: set[str] = set()
+
+    def send_msg(self, message: str, *, always_send: bool = False) -> None:
+        """freqtrade's ``dp.send_msg``: a ``strategy_msg`` to websocket subscribers. The
+        same text is sent once unless ``always_send`` (freqtrade: once per candle)."""
+        if self.message_sink is None or (not always_send and message in self._sent):
+            return
+        if not always_send:
+            if len(self._sent) > 1000:
+                self._sent.clear()
+            self._sent.add(message)
+        self.message_sink(message)
 
     # --- written by the bot ----------------------------------------------------------
     def set_ohlcv(self, pair: str, timeframe: str, frame: pd.DataFrame) -> None:

@@ -106,16 +106,24 @@ class PairListChain:
                 self.handlers.append(StaticPairList(config, spec))
             else:
                 self.handlers.append(ProducerPairList(config, spec, store))
-        self.blacklist = list(config.exchange.pair_blacklist)
+        self.blacklist: list[str] = []
         self._patterns: list[re.Pattern[str]] = []
-        for entry in self.blacklist:
+        self.set_blacklist(list(config.exchange.pair_blacklist))
+
+    def set_blacklist(self, entries: list[str]) -> list[str]:
+        """Replace the blacklist (REST ``/blacklist``); applies from the next refresh.
+        Returns the entries kept (all: an invalid pattern is matched as written)."""
+        patterns = []
+        for entry in entries:
             compiled = compile_pattern(entry)
             if compiled is None:
                 logger.warning(
                     "Blacklist entry %r is not a valid pattern; matching it as written", entry
                 )
                 compiled = re.compile(re.escape(entry), re.IGNORECASE)
-            self._patterns.append(compiled)
+            patterns.append(compiled)
+        self.blacklist, self._patterns = list(entries), patterns
+        return list(entries)
 
     def blacklisted(self, pair: str) -> bool:
         return any(p.fullmatch(pair) for p in self._patterns)

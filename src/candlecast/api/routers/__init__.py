@@ -1,0 +1,1 @@
+"""The REST routes, one router per area (freqtrade's paths under ``/api/v1``)."""
