@@ -22,9 +22,10 @@ from candlecast.api.app import ApiContext, create_app
 from candlecast.api.server import ApiServer, bind_socket
 from candlecast.bot import callbacks
 from candlecast.bot.orders import POLL_INTERVAL, OrderManager
-from candlecast.bot.ordertypes import resolve_order_plan
+from candlecast.bot.ordertypes import OrderPlan, resolve_order_plan
 from candlecast.bot.protections import ProtectionManager, parse_protections
 from candlecast.bot.protections.manager import StrategyLocks
+from candlecast.bot.stoporders import StopOrderManager
 from candlecast.bot.trading import BotStats, TradeManager
 from candlecast.clock import Clock, LiveClock
 from candlecast.config.models import SECRET_KEYS, Config
@@ -200,6 +201,14 @@ class Bot:
             self.locks.closed_trades,
         )
         strategy.pair_locks = StrategyLocks(self.protections, self.locks, self.clock)
+        order_plan = resolve_order_plan(
+            config.order_types
+            if config.order_types is not None
+            else getattr(strategy, "order_types", None),
+            config.order_time_in_force
+            if config.order_time_in_force is not None
+            else getattr(strategy, "order_time_in_force", None),
+        )
         self.trading = TradeManager(
             config,
             strategy,
@@ -211,14 +220,8 @@ class Bot:
             self.timeframe,
             self.stats,
             protections=self.protections,
-            order_plan=resolve_order_plan(
-                config.order_types
-                if config.order_types is not None
-                else getattr(strategy, "order_types", None),
-                config.order_time_in_force
-                if config.order_time_in_force is not None
-                else getattr(strategy, "order_time_in_force", None),
-            ),
+            order_plan=order_plan,
+            stops=self._stop_orders(order_plan),
         )
         self.whitelist: list[str] = []
         self._markets: Any = {}
@@ -234,6 +237,19 @@ class Bot:
         install_redaction(self._secrets())
         if self.clients:
             self.producer_store.add_listener(self._on_producer_update)
+
+    def _stop_orders(self, plan: OrderPlan) -> StopOrderManager | None:
+        """Stop orders on the exchange when ``stoploss_on_exchange`` asks for them; an
+        exchange that cannot hold them stops the start."""
+        if not plan.stoploss_on_exchange:
+            return None
+        problem = self.trading_exchange.stop_order_problem(plan.stoploss)
+        if problem is not None:
+            raise ConfigError(
+                f"order_types.stoploss_on_exchange: {problem}; set it to false "
+                "(the bot then watches the stop itself)"
+            )
+        return StopOrderManager(self.trading_exchange, self.repository, self.clock, plan)
 
     def _dry_run_balance(self, currency: str) -> float:
         """The dry-run wallet: ``dry_run_wallet`` plus realized profit minus open stakes."""

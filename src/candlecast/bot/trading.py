@@ -16,11 +16,12 @@ from candlecast.bot import callbacks, exits, trader
 from candlecast.bot.orders import OrderManager
 from candlecast.bot.ordertypes import OrderPlan
 from candlecast.bot.protections import ProtectionManager
+from candlecast.bot.stoporders import StopOrderManager
 from candlecast.clock import Clock
 from candlecast.config.models import Config
 from candlecast.data.dataprovider import DataProvider
 from candlecast.domain.trades import Trade
-from candlecast.exceptions import ExchangeError
+from candlecast.exceptions import ExchangeError, InvalidOrderError
 from candlecast.exchange import Exchange, Ticker
 from candlecast.persistence.repository import TradeRepository
 from candlecast.persistence.trade import Trade as CallbackTrade
@@ -53,6 +54,7 @@ class TradeManager:
         stats: BotStats,
         protections: ProtectionManager | None = None,
         order_plan: OrderPlan | None = None,
+        stops: StopOrderManager | None = None,
     ) -> None:
         self.config = config
         self.strategy = strategy
@@ -65,6 +67,8 @@ class TradeManager:
         self.stats = stats
         self.protections = protections
         self.order_plan = order_plan or OrderPlan()
+        #: stop orders on the exchange (``order_types.stoploss_on_exchange``), or None
+        self.stops = stops
         if orders is not None:
             orders.on_entry_fill = self._after_entry_fill
 
@@ -76,6 +80,10 @@ class TradeManager:
             self.stats.exits += len(closed_by_orders)
             await self._protect(closed_by_orders)
             pending = set(self.orders.pending_trades)
+        if self.stops is not None:
+            closed_by_stops = await self.stops.update()
+            self.stats.exits += len(closed_by_stops)
+            await self._protect(closed_by_stops)
         open_trades = await asyncio.to_thread(self.repository.open_trades)
         await self.exit_trades([t for t in open_trades if t.pair in pairs and t.id not in pending])
         if self.strategy.position_adjustment_enable:
@@ -111,12 +119,40 @@ class TradeManager:
         frame, _ = self.dp.get_analyzed_dataframe(value.pair)
         signals = exits.latest_signals(frame, now, self.timeframe)
         trade = await asyncio.to_thread(CallbackTrade.load, value, self.repository)
-        checks = exits.should_exit(self.strategy, trade, ticker.bid, now, signals)
+        checks = exits.should_exit(
+            self.strategy, trade, ticker.bid, now, signals, self._local_stop(value)
+        )
         await self._store_risk(trade, value)
         for check in checks:
             if await self._execute_exit(trade, check, ticker.bid):
                 return True
+        if self.stops is not None:
+            return await self._maintain_stop(trade, ticker.bid)
         return False
+
+    def _local_stop(self, value: Trade) -> bool:
+        """Whether the bot exits at the stop itself: always without stoploss_on_exchange
+        and in dry-run (as freqtrade); live, while no stop order of the trade is open on
+        the exchange (a safety net while it cannot be placed)."""
+        if self.stops is None or self.config.dry_run:
+            return True
+        return self.stops.open_stop(value.id) is None
+
+    async def _maintain_stop(self, trade: CallbackTrade, rate: float, force: bool = False) -> bool:
+        """Place or move the trade's stop order; True when that closed the trade. A stop
+        order the exchange refuses makes the trade exit at once (emergency exit)."""
+        assert self.stops is not None
+        try:
+            closed = await self.stops.maintain(trade.value, force)
+        except InvalidOrderError as exc:
+            logger.error("Stop order of %s refused (%s); exiting the trade", trade.pair, exc)
+            check = exits.ExitCheck(exits.EMERGENCY_EXIT, exits.EMERGENCY_EXIT)
+            return await self._execute_exit(trade, check, rate)
+        if closed is None:
+            return False
+        self.stats.exits += 1
+        await self._protect([closed])
+        return True
 
     async def _store_risk(self, trade: CallbackTrade, before: Trade) -> None:
         state = trade.risk_state()
@@ -168,6 +204,15 @@ class TradeManager:
             return False
         value = trade.value
         assert value.id is not None
+        if self.stops is not None:  # the stop order holds the amount: cancel it first
+            cancelled = await self.stops.cancel(value.id)
+            if cancelled.closed is not None:
+                self.stats.exits += 1
+                await self._protect([cancelled.closed])
+                return True
+            if not cancelled.freed:
+                logger.warning("Exit of %s (%s) waits for its stop order", trade.pair, check.reason)
+                return False
         if self.orders is not None:
             try:
                 done = await self.orders.exit(
@@ -183,7 +228,8 @@ class TradeManager:
                     await self._protect([done])
             except ExchangeError as exc:
                 logger.warning("Exit of %s not placed: %s", trade.pair, exc)
-            return False  # closes when the sell fills
+                return False
+            return True  # placed: it closes the trade when the sell fills
         if partial:
             assert amount is not None
             await asyncio.to_thread(
@@ -310,6 +356,13 @@ class TradeManager:
                 self.strategy, trade, ticker.bid, self.clock.now(), profit, after_fill=True
             )
         await self._store_risk(trade, stored)
+        if self.stops is not None:
+            if trade.stop_loss is None:  # freqtrade sets the stop as the entry fills
+                stoploss = float(self.strategy.stoploss or -1.0)
+                trade.adjust_stop_loss(trade.open_rate, stoploss, initial=True)
+                await self._store_risk(trade, stored)
+            rate = ticker.bid if ticker is not None else trade.open_rate
+            await self._maintain_stop(trade, rate, force=True)
 
     # --- entries --------------------------------------------------------------------
     async def enter_trades(self, pairs: list[str], open_trades: list[Trade]) -> None:
