@@ -210,6 +210,8 @@ async def test_a_cancelled_stop_order_stays_cancelled_and_a_limit_above_the_stop
     order = await exchange.create_stop_order(PAIR, 1.0, 98.0, 97.0, "limit")
     cancelled = await exchange.cancel_stop_order(PAIR, order.id)
     clock.advance(120)  # minute 2
-    assert cancelled.status == (await exchange.fetch_stop_order(PAIR, order.id)).status == "canceled"
+    assert (
+        cancelled.status == (await exchange.fetch_stop_order(PAIR, order.id)).status == "canceled"
+    )
     with pytest.raises(InvalidOrderError, match="at or below its stop"):
         await exchange.create_stop_order(PAIR, 1.0, 98.0, 98.5, "limit")

@@ -155,6 +155,7 @@ class Bot:
             raise ConfigError(
                 f"dry_run: false, but exchange {self.exchange.name} cannot trade live"
             )
+        order_plan = self._order_plan()  # checked before anything is created
         self.producer_store = ProducerStore()
         self.dp = DataProvider(
             self.timeframe,
@@ -201,14 +202,6 @@ class Bot:
             self.locks.closed_trades,
         )
         strategy.pair_locks = StrategyLocks(self.protections, self.locks, self.clock)
-        order_plan = resolve_order_plan(
-            config.order_types
-            if config.order_types is not None
-            else getattr(strategy, "order_types", None),
-            config.order_time_in_force
-            if config.order_time_in_force is not None
-            else getattr(strategy, "order_time_in_force", None),
-        )
         self.trading = TradeManager(
             config,
             strategy,
@@ -238,17 +231,32 @@ class Bot:
         if self.clients:
             self.producer_store.add_listener(self._on_producer_update)
 
+    def _order_plan(self) -> OrderPlan:
+        """The config's (else the strategy's) order types; stoploss_on_exchange on an
+        exchange that cannot hold stop orders stops the start."""
+        config, strategy = self.config, self.strategy
+        plan = resolve_order_plan(
+            config.order_types
+            if config.order_types is not None
+            else getattr(strategy, "order_types", None),
+            config.order_time_in_force
+            if config.order_time_in_force is not None
+            else getattr(strategy, "order_time_in_force", None),
+        )
+        if plan.stoploss_on_exchange:
+            # dry-run too, as freqtrade: the dry-run book simulates the exchange's orders
+            problem = self.exchange.stop_order_problem(plan.stoploss)
+            if problem is not None:
+                raise ConfigError(
+                    f"order_types.stoploss_on_exchange: {problem}; set it to false "
+                    "(the bot then watches the stop itself)"
+                )
+        return plan
+
     def _stop_orders(self, plan: OrderPlan) -> StopOrderManager | None:
-        """Stop orders on the exchange when ``stoploss_on_exchange`` asks for them; an
-        exchange that cannot hold them stops the start."""
+        """Stop orders on the exchange when ``stoploss_on_exchange`` asks for them."""
         if not plan.stoploss_on_exchange:
             return None
-        problem = self.trading_exchange.stop_order_problem(plan.stoploss)
-        if problem is not None:
-            raise ConfigError(
-                f"order_types.stoploss_on_exchange: {problem}; set it to false "
-                "(the bot then watches the stop itself)"
-            )
         return StopOrderManager(self.trading_exchange, self.repository, self.clock, plan)
 
     def _dry_run_balance(self, currency: str) -> float:

@@ -312,9 +312,12 @@ class CcxtExchange(Exchange):
         params: dict[str, Any] = {}
         if order_type == "limit" and time_in_force != "GTC":
             params["timeInForce"] = time_in_force
+        # a market order goes without a price: given one, ccxt turns some (Binance spot)
+        # into an order for amount x price of the quote currency instead of ``amount``
+        limit = price if order_type == "limit" else None
         raw = await self._call(
             f"placing a {order_type} {side} order for {amount:.10g} {pair} at {price:.10g}",
-            lambda: self._api.create_order(pair, order_type, side, amount, price, params),
+            lambda: self._api.create_order(pair, order_type, side, amount, limit, params),
             attempts=1,
         )
         state = _order_state(raw, pair, side, amount, price)
