@@ -8,6 +8,8 @@ bot stored and on the trade it closed.
 
 from __future__ import annotations
 
+import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,9 @@ from candlecast.bot.runtime import Bot
 from candlecast.clock import FixedClock
 from candlecast.config import validate_config
 from candlecast.exceptions import ConfigError
-from candlecast.testing import ScriptedExchange
+from candlecast.testing import ScriptedExchange, wait_until_sync
+from tests.integration.harness import start_trade, write_trading_bot
+from tests.integration.test_protections import db_rows
 from tests.integration.test_risk import PAIR, START, Scripted, at_step, run
 
 pytestmark = pytest.mark.anyio
@@ -186,3 +190,60 @@ async def test_an_exchange_without_stop_orders_is_refused_at_start_in_one_line(t
     message = str(info.value)
     assert message.startswith("order_types.stoploss_on_exchange: exchange scripted does not")
     assert "\n" not in message
+
+
+# --- a real process, kill -9 ------------------------------------------------------------------
+HOLDING_STRATEGY = """
+from pathlib import Path
+from candlecast.strategy import IStrategy
+
+class EveryRise(IStrategy):
+    timeframe = "1s"
+    minimal_roi = {"0": 10.0}
+    stoploss = -0.5
+    process_only_new_candles = False
+    order_types = {"entry": "limit", "exit": "limit", "stoploss": "limit",
+                   "stoploss_on_exchange": True, "stoploss_on_exchange_interval": 1}
+
+    def bot_loop_start(self, current_time, **kwargs):
+        with open(Path(__file__).parent / "cycles.txt", "a") as out:
+            out.write("cycle\\n")
+
+    def populate_indicators(self, dataframe, metadata):
+        return dataframe
+
+    def populate_entry_trend(self, dataframe, metadata):
+        dataframe["enter_long"] = 1
+        return dataframe
+"""
+STOPS = "select trade_id, order_id, status, stop_price from orders where ft_order_side = 'stoploss'"
+
+
+def test_a_stop_order_survives_kill_9_and_the_restarted_bot_places_no_second_one(
+    tmp_path: Path,
+):
+    config = write_trading_bot(tmp_path, HOLDING_STRATEGY, throttle=0.2)
+    raw = json.loads(config.read_text())
+    raw.update(max_open_trades=1)
+    raw["exchange"]["pair_whitelist"] = [PAIR]
+    config.write_text(json.dumps(raw))
+    cycles = tmp_path / "strategies" / "cycles.txt"
+    proc = start_trade(config, tmp_path / "bot.log")
+    try:
+        wait_until_sync(lambda: db_rows(tmp_path, STOPS), timeout=60)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    before = db_rows(tmp_path, STOPS)
+    assert [status for _, _, status, _ in before] == ["open"]
+    cycles.write_text("")
+    proc = start_trade(config, tmp_path / "restarted.log")
+    try:
+        # cycles that each re-read the stop order and would place one if it were missing
+        wait_until_sync(lambda: len(cycles.read_text().split()) >= 5, timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert db_rows(tmp_path, STOPS) == before  # the same order, still open, no other
+    assert db_rows(tmp_path, "select count(*) from trades") == [(1,)]
+    assert "Traceback" not in (tmp_path / "restarted.log").read_text()
