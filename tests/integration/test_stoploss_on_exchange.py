@@ -22,7 +22,7 @@ from candlecast.exceptions import ConfigError
 from candlecast.testing import ScriptedExchange, wait_until_sync
 from tests.integration.harness import start_trade, write_trading_bot
 from tests.integration.test_protections import db_rows
-from tests.integration.test_risk import PAIR, START, Scripted, at_step, run
+from tests.integration.test_risk import PAIR, START, Pyramid, Scripted, at_step, run
 
 pytestmark = pytest.mark.anyio
 
@@ -122,6 +122,44 @@ async def test_another_exit_cancels_the_stop_order_first(tmp_path: Path):
         ("sell", "closed"),
     ]
     assert orders[1]["updated_at"] <= orders[2]["created_at"]
+
+
+async def test_an_added_entry_and_a_partial_exit_give_the_stop_order_the_new_amount(
+    tmp_path: Path,
+):
+    strategy = Pyramid()
+    strategy.seen = []
+    strategy.stoploss = -0.05
+
+    def halve_at_2(i: int, bot: Bot) -> None:
+        strategy.take_half = i == 2
+
+    order_types = {**ON_EXCHANGE, "stoploss_on_exchange_interval": 600}
+    # 110: +10 %, adds 100 at 110; minute 2 sells half; minute 3 holds the rest
+    result = await run(
+        strategy, [100, 110, 110, 110], tmp_path, before=halve_at_2, order_types=order_types
+    )
+    trade = result.trade
+    held = 1 + 100 / 110
+    average = 2200 / 21
+    stops = stop_orders(result.orders[trade.id or 0])
+    # replaced at once after the added entry (the interval is for moves of the stop), cancelled
+    # before the partial sell, placed again for what is left after it
+    assert [(o["created_at"], o["status"]) for o in stops] == [
+        (at_step(0), "canceled"),
+        (at_step(1), "canceled"),
+        (at_step(3), "open"),
+    ]
+    assert [o["amount"] for o in stops] == [
+        1.0,
+        pytest.approx(held, rel=1e-12),
+        pytest.approx(held / 2, rel=1e-12),
+    ]
+    assert [o["stop_price"] for o in stops] == [
+        pytest.approx(95.0),
+        pytest.approx(average * 0.95),
+        pytest.approx(average * 0.95),
+    ]
 
 
 async def test_a_restarted_bot_reads_its_open_stop_order_from_the_exchange(tmp_path: Path):
