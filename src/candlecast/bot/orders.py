@@ -50,6 +50,9 @@ class OrderManager:
         self.poll_interval = poll_interval
         #: awaited with the trade after a buy order filled (wholly or in part) and is final
         self.on_entry_fill: Callable[[Trade], Awaitable[None]] | None = None
+        #: awaited for an order still open within its timeout: True cancels it now
+        #: (the strategy's check_entry_timeout / check_exit_timeout)
+        self.ask_timeout: Callable[[OrderRecord], Awaitable[bool]] | None = None
         self._polled_at = float("-inf")
         self._pending: set[int] = {o.trade_id for o in repository.open_orders()}
 
@@ -175,7 +178,10 @@ class OrderManager:
                 order = await self.exchange.fetch_order(record.pair, record.order_id)
                 side = "entry" if record.side == "buy" else "exit"
                 age = (self.clock.now() - record.created_at).total_seconds()
-                if order.status == "open" and age >= self.timeouts.seconds(side):
+                timed_out = age >= self.timeouts.seconds(side)
+                if order.status == "open" and not timed_out and self.ask_timeout is not None:
+                    timed_out = await self.ask_timeout(record)
+                if order.status == "open" and timed_out:
                     logger.info(
                         "Cancelling %s order %s for %s: unfilled after %.0f s",
                         record.side,

@@ -20,7 +20,7 @@ from candlecast.bot.stoporders import StopOrderManager
 from candlecast.clock import Clock
 from candlecast.config.models import Config
 from candlecast.data.dataprovider import DataProvider
-from candlecast.domain.trades import Trade
+from candlecast.domain.trades import OrderRecord, Trade
 from candlecast.exceptions import ExchangeError, InvalidOrderError
 from candlecast.exchange import Exchange, Ticker
 from candlecast.persistence.repository import TradeRepository
@@ -71,6 +71,7 @@ class TradeManager:
         self.stops = stops
         if orders is not None:
             orders.on_entry_fill = self._after_entry_fill
+            orders.ask_timeout = self._check_timeout
 
     async def manage(self, pairs: list[str]) -> None:
         """Settle live orders, exit what should exit, then enter what should enter."""
@@ -94,6 +95,30 @@ class TradeManager:
                 [t for t in open_trades if t.pair in pairs and t.id not in pending]
             )
         await self.enter_trades(pairs, await asyncio.to_thread(self.repository.open_trades))
+
+    async def _check_timeout(self, record: OrderRecord) -> bool:
+        """The strategy's check_entry_timeout / check_exit_timeout for an open order."""
+        name = "check_entry_timeout" if record.side == "buy" else "check_exit_timeout"
+        if not callbacks.overrides(self.strategy, name):
+            return False
+        found = await asyncio.to_thread(self.repository.find_trades, record.pair, True)
+        value = next((t for t in found if t.id == record.trade_id), None)
+        if value is None:
+            return False
+        trade = await asyncio.to_thread(CallbackTrade.load, value, self.repository)
+        order = next((o for o in trade.orders if o.order_id == record.order_id), None)
+        if order is None:
+            return False
+        answer = callbacks.call(
+            self.strategy,
+            name,
+            False,
+            pair=record.pair,
+            trade=trade,
+            order=order,
+            current_time=self.clock.now(),
+        )
+        return answer is True
 
     async def _ticker(self, pair: str) -> Ticker | None:
         try:

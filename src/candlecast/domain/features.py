@@ -127,9 +127,11 @@ FEATURES: tuple[Feature, ...] = (
             Setting("ignore_roi_if_buy_signal", _truthy),
         ),
     ),
+    # asked each poll about an order still open within unfilledtimeout (bot/trading.py)
     Feature(
         "order timeouts callbacks",
         (Callback("check_entry_timeout"), Callback("check_exit_timeout")),
+        honoured=True,
     ),
     Feature(
         "order price adjustment",

@@ -286,6 +286,19 @@ class IStrategy(PairLocking, ABC):
         optionally with an order tag as ``(stake, tag)``; None does nothing."""
         return None
 
+    def check_entry_timeout(
+        self, pair: str, trade: Trade, order: Any, current_time: datetime, **kwargs: Any
+    ) -> bool:
+        """Asked each poll about an entry order still open within ``unfilledtimeout``:
+        True cancels it now."""
+        return False
+
+    def check_exit_timeout(
+        self, pair: str, trade: Trade, order: Any, current_time: datetime, **kwargs: Any
+    ) -> bool:
+        """As ``check_entry_timeout``, for an exit order."""
+        return False
+
     # --- what the bot calls ---------------------------------------------------------
     def analyze(self, dataframe: pd.DataFrame, pair: str) -> pd.DataFrame:
         """Run the ``@informative`` methods and the three ``populate_*`` steps on a copy.

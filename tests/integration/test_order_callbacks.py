@@ -1,0 +1,141 @@
+"""``check_entry_timeout`` / ``check_exit_timeout``: the strategy cancels an open order
+before ``unfilledtimeout`` does, as in freqtrade. A whole dry-run bot (real SQLite) on a
+scripted market and a test clock: one price per minute, one cycle per minute."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from candlecast.bot.runtime import Bot
+from candlecast.clock import FixedClock
+from candlecast.config import validate_config
+from candlecast.strategy import IStrategy
+from candlecast.testing import ScriptedExchange
+from tests.integration.test_dry_orders import PAIR, START, at_step
+
+pytestmark = pytest.mark.anyio
+
+
+class Patient(IStrategy):
+    """Buys 2 % under the price (entries rest); sells 2 % over it on minute 1 (the exit
+    rests); gives any open order ``patience`` seconds before cancelling it itself."""
+
+    timeframe = "1m"
+    stoploss = -0.5
+    minimal_roi = {"0": 10.0}
+    process_only_new_candles = False
+    entry_discount = 0.98
+    exit_on: datetime | None = None
+    patience = 120.0
+
+    def __init__(self, config: dict | None = None) -> None:
+        super().__init__(config)
+        self.asked: list[tuple[str, str, str, datetime, datetime]] = []
+
+    def populate_indicators(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+        return dataframe
+
+    def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+        dataframe["enter_long"] = 1
+        return dataframe
+
+    def custom_entry_price(self, pair, trade, current_time, proposed_rate, entry_tag, side, **kw):
+        return proposed_rate * self.entry_discount
+
+    def custom_exit(self, pair, trade, current_time, current_rate, current_profit, **kwargs):
+        return "leave" if current_time == self.exit_on else None
+
+    def custom_exit_price(
+        self, pair, trade, current_time, proposed_rate, current_profit, exit_tag, **kw
+    ):
+        return proposed_rate * 1.02
+
+    def _timeout(self, name: str, pair: str, trade: Any, order: Any, now: datetime) -> bool:
+        self.asked.append((name, pair, order.ft_order_side, order.order_date_utc, now))
+        assert trade.pair == pair and order in trade.orders
+        return (now - order.order_date_utc).total_seconds() >= self.patience
+
+    def check_entry_timeout(self, pair, trade, order, current_time, **kwargs):
+        return self._timeout("entry", pair, trade, order, current_time)
+
+    def check_exit_timeout(self, pair, trade, order, current_time, **kwargs):
+        return self._timeout("exit", pair, trade, order, current_time)
+
+
+async def run(strategy: Patient, tmp_path: Path, prices: list[float]) -> Bot:
+    clock = FixedClock(at_step(0))
+    raw = {
+        "bot_name": "order-callbacks",
+        "stake_amount": 98,
+        "max_open_trades": 1,
+        "exchange": {"name": "simulated", "pair_whitelist": [PAIR]},
+        "internals": {"process_throttle_secs": 3600},
+        "db_url": f"sqlite:///{tmp_path / 'trades.sqlite'}",
+        # freqtrade's default of 10 minutes would never cancel within these 4 minutes
+        "unfilledtimeout": {"entry": 10, "exit": 10, "unit": "minutes"},
+    }
+    exchange = ScriptedExchange(clock, {PAIR: prices}, START)
+    bot = Bot(validate_config(raw), strategy, exchange=exchange, clock=clock)
+    await bot.open()
+    try:
+        for _ in prices:
+            await bot.cycle()
+            clock.advance(60)
+    finally:
+        await bot.close()
+    return bot
+
+
+async def test_check_entry_timeout_cancels_a_resting_buy_when_it_says_so(tmp_path: Path):
+    strategy = Patient()
+    bot = await run(strategy, tmp_path, [100, 100, 100, 100])
+    # minute 0: a buy at 98 rests; minute 1: asked, 60 s old, kept; minute 2: asked,
+    # 120 s old, cancelled (its trade with it) and a new buy placed; minute 3: kept
+    assert [(name, side, now) for name, _, side, _, now in strategy.asked] == [
+        ("entry", "buy", at_step(1)),
+        ("entry", "buy", at_step(2)),
+        ("entry", "buy", at_step(3)),
+    ]
+    assert [placed for _, _, _, placed, _ in strategy.asked] == [
+        at_step(0),
+        at_step(0),
+        at_step(2),
+    ]
+    (trade,) = bot.repository.trades()
+    assert trade.open_date == at_step(2) and bot.stats.entries == 2
+
+
+async def test_check_exit_timeout_cancels_a_resting_sell_and_the_trade_stays_open(
+    tmp_path: Path,
+):
+    strategy = Patient()
+    strategy.entry_discount = 1.0  # the buy fills at once
+    strategy.exit_on = at_step(1)
+    bot = await run(strategy, tmp_path, [100, 100, 100, 100, 100])
+    # minute 1: a sell at 102 rests; asked on minutes 2 and 3; cancelled on minute 3
+    assert [(name, side, now) for name, _, side, _, now in strategy.asked] == [
+        ("exit", "sell", at_step(2)),
+        ("exit", "sell", at_step(3)),
+    ]
+    (trade,) = bot.repository.trades()
+    assert trade.is_open
+    sell = [o for o in bot.repository.orders_for(trade.id or 0) if o["side"] == "sell"]
+    assert [(o["status"], o["filled"], o["updated_at"]) for o in sell] == [
+        ("canceled", 0.0, at_step(3))
+    ]
+
+
+async def test_a_failing_timeout_callback_keeps_the_order(tmp_path: Path):
+    class Broken(Patient):
+        def check_entry_timeout(self, pair, trade, order, current_time, **kwargs):
+            raise RuntimeError("boom")
+
+    bot = await run(Broken(), tmp_path, [100, 100, 100])
+    (trade,) = bot.repository.trades()
+    (buy,) = bot.repository.orders_for(trade.id or 0)
+    assert (trade.open_date, buy["status"]) == (at_step(0), "open")
