@@ -1,6 +1,7 @@
-"""``check_entry_timeout`` / ``check_exit_timeout``: the strategy cancels an open order
-before ``unfilledtimeout`` does, as in freqtrade. A whole dry-run bot (real SQLite) on a
-scripted market and a test clock: one price per minute, one cycle per minute."""
+"""Order timeouts as in freqtrade: ``check_entry_timeout`` / ``check_exit_timeout`` cancel
+an open order before ``unfilledtimeout`` does, and ``exit_timeout_count`` cancelled exits
+turn into an emergency exit. A whole dry-run bot (real SQLite) on a scripted market and a
+test clock: one price per minute, one cycle per minute."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ class Patient(IStrategy):
         return self._timeout("exit", pair, trade, order, current_time)
 
 
-async def run(strategy: Patient, tmp_path: Path, prices: list[float]) -> Bot:
+async def run(strategy: Patient, tmp_path: Path, prices: list[float], **config: Any) -> Bot:
     clock = FixedClock(at_step(0))
     raw = {
         "bot_name": "order-callbacks",
@@ -78,6 +79,7 @@ async def run(strategy: Patient, tmp_path: Path, prices: list[float]) -> Bot:
         "db_url": f"sqlite:///{tmp_path / 'trades.sqlite'}",
         # freqtrade's default of 10 minutes would never cancel within these 4 minutes
         "unfilledtimeout": {"entry": 10, "exit": 10, "unit": "minutes"},
+        **config,
     }
     exchange = ScriptedExchange(clock, {PAIR: prices}, START)
     bot = Bot(validate_config(raw), strategy, exchange=exchange, clock=clock)
@@ -139,3 +141,47 @@ async def test_a_failing_timeout_callback_keeps_the_order(tmp_path: Path):
     (trade,) = bot.repository.trades()
     (buy,) = bot.repository.orders_for(trade.id or 0)
     assert (trade.open_date, buy["status"]) == (at_step(0), "open")
+
+
+async def test_exit_timeout_count_cancelled_exits_make_an_emergency_exit(tmp_path: Path):
+    class KeepsLeaving(Patient):
+        patience = 3600.0
+
+        def custom_exit(self, pair, trade, current_time, current_rate, current_profit, **kw):
+            return "leave" if current_time >= at_step(1) else None
+
+    strategy = KeepsLeaving()
+    strategy.entry_discount = 1.0
+    timeouts = {"entry": 10, "exit": 1, "unit": "minutes", "exit_timeout_count": 2}
+    bot = await run(strategy, tmp_path, [100, 100, 100, 100.5, 101], unfilledtimeout=timeouts)
+    # sells at 102 rest from minutes 1 and 2, each cancelled a minute later; the second
+    # cancellation (minute 3) makes a market sell at the bid of minute 3
+    trade = bot.repository.trades()[-1]  # the first (minute 4 enters again)
+    assert (trade.exit_reason, trade.close_rate, trade.close_date) == (
+        "emergency_exit",
+        100.5,
+        at_step(3),
+    )
+    sells = [o for o in bot.repository.orders_for(trade.id or 0) if o["side"] == "sell"]
+    assert [(o["reason"], o["status"], o["created_at"]) for o in sells] == [
+        ("leave", "canceled", at_step(1)),
+        ("leave", "canceled", at_step(2)),
+        ("emergency_exit", "closed", at_step(3)),
+    ]
+
+
+async def test_without_exit_timeout_count_cancelled_exits_are_placed_again(tmp_path: Path):
+    class KeepsLeaving(Patient):
+        patience = 3600.0
+
+        def custom_exit(self, pair, trade, current_time, current_rate, current_profit, **kw):
+            return "leave" if current_time >= at_step(1) else None
+
+    strategy = KeepsLeaving()
+    strategy.entry_discount = 1.0
+    timeouts = {"entry": 10, "exit": 1, "unit": "minutes"}
+    bot = await run(strategy, tmp_path, [100, 100, 100, 100.5, 101], unfilledtimeout=timeouts)
+    (trade,) = bot.repository.trades()
+    assert trade.is_open
+    sells = [o for o in bot.repository.orders_for(trade.id or 0) if o["side"] == "sell"]
+    assert [o["reason"] for o in sells] == ["leave"] * 4

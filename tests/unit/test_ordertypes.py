@@ -64,7 +64,7 @@ def test_what_cannot_be_placed_is_refused_at_start_in_one_line(
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_unfilledtimeout_keys_are_freqtrades_and_exit_timeout_count_is_refused():
+def test_unfilledtimeout_keys_are_freqtrades():
     from candlecast.config import validate_config
 
     config = validate_config({"unfilledtimeout": {"entry": 90, "exit": 2, "unit": "seconds"}})
@@ -73,8 +73,10 @@ def test_unfilledtimeout_keys_are_freqtrades_and_exit_timeout_count_is_refused()
         2,
     )
     assert validate_config({}).unfilledtimeout.seconds("entry") == 600
-    with pytest.raises(ConfigError, match=r"^unfilledtimeout\.exit_timeout_count: expected 0"):
-        validate_config({"unfilledtimeout": {"entry": 1, "exit": 1, "exit_timeout_count": 3}})
+    counted = validate_config({"unfilledtimeout": {"entry": 1, "exit": 1, "exit_timeout_count": 3}})
+    assert counted.unfilledtimeout.exit_timeout_count == 3
+    with pytest.raises(ConfigError, match=r"^unfilledtimeout\.exit_timeout_count"):
+        validate_config({"unfilledtimeout": {"exit_timeout_count": -1}})
 
 
 def test_stoploss_on_exchange_settings_are_read_with_freqtrades_defaults():

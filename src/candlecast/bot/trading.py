@@ -148,12 +148,32 @@ class TradeManager:
             self.strategy, trade, ticker.bid, now, signals, self._local_stop(value)
         )
         await self._store_risk(trade, value)
+        if self._exit_timed_out_too_often(trade):
+            checks.insert(0, exits.ExitCheck(exits.EMERGENCY_EXIT, exits.EMERGENCY_EXIT))
         for check in checks:
             if await self._execute_exit(trade, check, ticker.bid):
                 return True
         if self.stops is not None:
             return await self._maintain_stop(trade, ticker.bid)
         return False
+
+    def _exit_timed_out_too_often(self, trade: CallbackTrade) -> bool:
+        """``unfilledtimeout.exit_timeout_count`` exit orders were cancelled (0: never):
+        the trade leaves with an emergency exit, as freqtrade."""
+        limit = self.config.unfilledtimeout.exit_timeout_count
+        if limit <= 0:
+            return False
+        cancelled = [
+            o for o in trade.orders if o.ft_order_side == "sell" and o.status == "canceled"
+        ]
+        if len(cancelled) < limit:
+            return False
+        logger.warning(
+            "Emergency exit of %s: its exit order was cancelled %d times",
+            trade.pair,
+            len(cancelled),
+        )
+        return True
 
     def _local_stop(self, value: Trade) -> bool:
         """Whether the bot exits at the stop itself: always without stoploss_on_exchange
