@@ -1,6 +1,6 @@
-"""Order timeouts as in freqtrade: ``check_entry_timeout`` / ``check_exit_timeout`` cancel
-an open order before ``unfilledtimeout`` does, and ``exit_timeout_count`` cancelled exits
-turn into an emergency exit. A whole dry-run bot (real SQLite) on a scripted market and a
+"""Order callbacks as in freqtrade: ``check_entry_timeout`` / ``check_exit_timeout`` cancel
+an open order before ``unfilledtimeout`` does, ``exit_timeout_count`` cancelled exits
+turn into an emergency exit, and ``order_filled`` hears of every filled order. A whole dry-run bot (real SQLite) on a scripted market and a
 test clock: one price per minute, one cycle per minute."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from candlecast.config import validate_config
 from candlecast.strategy import IStrategy
 from candlecast.testing import ScriptedExchange
 from tests.integration.test_dry_orders import PAIR, START, at_step
+from tests.integration.test_risk import Scripted
+from tests.integration.test_risk import run as run_risk
 
 pytestmark = pytest.mark.anyio
 
@@ -185,3 +187,51 @@ async def test_without_exit_timeout_count_cancelled_exits_are_placed_again(tmp_p
     assert trade.is_open
     sells = [o for o in bot.repository.orders_for(trade.id or 0) if o["side"] == "sell"]
     assert [o["reason"] for o in sells] == ["leave"] * 4
+
+
+# --- order_filled ---------------------------------------------------------------------------
+class Recorder(Scripted):
+    def __init__(self, config: dict | None = None) -> None:
+        super().__init__(config)
+        self.filled: list[tuple[str, float, bool, datetime]] = []
+
+    def order_filled(self, pair, trade, order, current_time, **kwargs):
+        assert pair == trade.pair and order in trade.orders
+        self.filled.append((order.ft_order_side, order.filled, trade.is_open, current_time))
+
+
+async def test_order_filled_is_called_once_for_each_filled_order(tmp_path: Path):
+    strategy = Recorder()
+    await run_risk(strategy, [100, 101, 102], tmp_path, exit_at=[1], until_closed=True)
+    assert strategy.filled == [
+        ("buy", 1.0, True, at_step(0)),
+        ("sell", 1.0, False, at_step(1)),
+    ]
+
+
+async def test_order_filled_sees_a_stop_order_fill_on_the_exchange(tmp_path: Path):
+    strategy = Recorder()
+    strategy.stoploss = -0.05
+    order_types = {
+        "entry": "limit",
+        "exit": "limit",
+        "stoploss": "market",
+        "stoploss_on_exchange": True,
+    }
+    result = await run_risk(
+        strategy, [100, 100, 94], tmp_path, until_closed=True, order_types=order_types
+    )
+    assert result.trade.exit_reason == "stoploss_on_exchange"
+    assert strategy.filled == [
+        ("buy", 1.0, True, at_step(0)),
+        ("stoploss", 1.0, False, at_step(2)),
+    ]
+
+
+async def test_a_failing_order_filled_changes_nothing(tmp_path: Path):
+    class Broken(Scripted):
+        def order_filled(self, pair, trade, order, current_time, **kwargs):
+            raise RuntimeError("boom")
+
+    result = await run_risk(Broken(), [100, 101, 102], tmp_path, exit_at=[1], until_closed=True)
+    assert (result.trade.exit_reason, result.trade.close_rate) == ("exit_signal", 101)

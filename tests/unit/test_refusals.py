@@ -60,6 +60,7 @@ HONOURED_CASES = {
     "stoploss_on_exchange": "    order_types = {'entry': 'limit', 'exit': 'limit', 'stoploss': 'limit', 'stoploss_on_exchange': True, 'stoploss_on_exchange_interval': 60}\n",
     "check_entry_timeout": "    def check_entry_timeout(self, pair, trade, order, current_time, **kwargs):\n        return False\n",
     "check_exit_timeout": "    def check_exit_timeout(self, pair, trade, order, current_time, **kwargs):\n        return False\n",
+    "order_filled": "    def order_filled(self, pair, trade, order, current_time, **kwargs):\n        return None\n",
     "order_time_in_force": "    order_time_in_force = {'entry': 'IOC', 'exit': 'GTC'}\n",
     "protections": "    @property\n    def protections(self):\n        return [{'method': 'CooldownPeriod', 'stop_duration_candles': 5}]\n",
 }

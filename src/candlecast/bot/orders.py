@@ -53,6 +53,8 @@ class OrderManager:
         #: awaited for an order still open within its timeout: True cancels it now
         #: (the strategy's check_entry_timeout / check_exit_timeout)
         self.ask_timeout: Callable[[OrderRecord], Awaitable[bool]] | None = None
+        #: awaited once an order is final with a fill (the strategy's order_filled)
+        self.on_order_filled: Callable[[OrderRecord], Awaitable[None]] | None = None
         self._polled_at = float("-inf")
         self._pending: set[int] = {o.trade_id for o in repository.open_orders()}
 
@@ -214,12 +216,16 @@ class OrderManager:
                         trade.open_rate,
                         order.id,
                     )
+                    if order.filled > 0 and self.on_order_filled is not None:
+                        await self.on_order_filled(record)
                     if order.filled > 0 and self.on_entry_fill is not None:
                         await self.on_entry_fill(trade)
             return None
         closed = await asyncio.to_thread(self.repository.settle_exit, record, order, now)
         if order.status != "open":
             self._pending.discard(record.trade_id)
+            if order.filled > 0 and self.on_order_filled is not None:
+                await self.on_order_filled(record)
         if closed is not None:
             logger.info(
                 "Exited %s (%s) at %.10g: profit %.2f%%",

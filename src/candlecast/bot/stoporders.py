@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from candlecast.bot.ordertypes import OrderPlan
@@ -65,6 +66,8 @@ class StopOrderManager:
         self.interval = plan.stoploss_on_exchange_interval
         self.limit_ratio = plan.stoploss_on_exchange_limit_ratio
         self._open: dict[int, OrderRecord] = {}
+        #: awaited once a stop order is final with a fill (the strategy's order_filled)
+        self.on_order_filled: Callable[[OrderRecord], Awaitable[None]] | None = None
 
     def open_stop(self, trade_id: int | None) -> OrderRecord | None:
         """The trade's stop order open on the exchange (as of the last ``update``)."""
@@ -104,6 +107,8 @@ class StopOrderManager:
         closed = await asyncio.to_thread(
             self.repository.settle_exit, record, order, self.clock.now()
         )
+        if order.status != "open" and order.filled > 0 and self.on_order_filled is not None:
+            await self.on_order_filled(record)
         if closed is not None:
             self._open.pop(record.trade_id, None)
             logger.info(

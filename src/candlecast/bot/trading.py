@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from candlecast.bot import callbacks, exits, trader
 from candlecast.bot.orders import OrderManager
@@ -72,6 +73,9 @@ class TradeManager:
         if orders is not None:
             orders.on_entry_fill = self._after_entry_fill
             orders.ask_timeout = self._check_timeout
+            orders.on_order_filled = self._order_filled
+        if stops is not None:
+            stops.on_order_filled = self._order_filled
 
     async def manage(self, pairs: list[str]) -> None:
         """Settle live orders, exit what should exit, then enter what should enter."""
@@ -96,19 +100,42 @@ class TradeManager:
             )
         await self.enter_trades(pairs, await asyncio.to_thread(self.repository.open_trades))
 
+    async def _trade_and_order(self, record: OrderRecord) -> tuple[CallbackTrade, Any] | None:
+        """The callback ``Trade`` and ``Order`` of a stored order (None: gone)."""
+        found = await asyncio.to_thread(self.repository.find_trades, record.pair)
+        value = next((t for t in found if t.id == record.trade_id), None)
+        if value is None:
+            return None
+        trade = await asyncio.to_thread(CallbackTrade.load, value, self.repository)
+        order = next((o for o in trade.orders if o.order_id == record.order_id), None)
+        return None if order is None else (trade, order)
+
+    async def _order_filled(self, record: OrderRecord) -> None:
+        """The strategy's order_filled, once an order is final with a fill."""
+        if not callbacks.overrides(self.strategy, "order_filled"):
+            return
+        found = await self._trade_and_order(record)
+        if found is not None:
+            trade, order = found
+            callbacks.call(
+                self.strategy,
+                "order_filled",
+                None,
+                pair=record.pair,
+                trade=trade,
+                order=order,
+                current_time=self.clock.now(),
+            )
+
     async def _check_timeout(self, record: OrderRecord) -> bool:
         """The strategy's check_entry_timeout / check_exit_timeout for an open order."""
         name = "check_entry_timeout" if record.side == "buy" else "check_exit_timeout"
         if not callbacks.overrides(self.strategy, name):
             return False
-        found = await asyncio.to_thread(self.repository.find_trades, record.pair, True)
-        value = next((t for t in found if t.id == record.trade_id), None)
-        if value is None:
+        found = await self._trade_and_order(record)
+        if found is None:
             return False
-        trade = await asyncio.to_thread(CallbackTrade.load, value, self.repository)
-        order = next((o for o in trade.orders if o.order_id == record.order_id), None)
-        if order is None:
-            return False
+        trade, order = found
         answer = callbacks.call(
             self.strategy,
             name,

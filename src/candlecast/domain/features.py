@@ -143,7 +143,7 @@ FEATURES: tuple[Feature, ...] = (
     ),
     # custom_roi() is called only with use_custom_roi = True
     Feature("custom_roi", (Setting("use_custom_roi", _truthy),)),
-    Feature("order_filled callback", (Callback("order_filled"),)),
+    Feature("order_filled callback", (Callback("order_filled"),), honoured=True),
     Feature(
         "FreqAI",
         (

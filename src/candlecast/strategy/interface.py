@@ -299,6 +299,13 @@ class IStrategy(PairLocking, ABC):
         """As ``check_entry_timeout``, for an exit order."""
         return False
 
+    def order_filled(
+        self, pair: str, trade: Trade, order: Any, current_time: datetime, **kwargs: Any
+    ) -> None:
+        """Called once an order is final with a fill: entries, exits, added entries and
+        stop orders on the exchange."""
+        return None
+
     # --- what the bot calls ---------------------------------------------------------
     def analyze(self, dataframe: pd.DataFrame, pair: str) -> pd.DataFrame:
         """Run the ``@informative`` methods and the three ``populate_*`` steps on a copy.
