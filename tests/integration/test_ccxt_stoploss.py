@@ -170,3 +170,47 @@ def test_an_exchange_without_stop_orders_is_refused_at_start_in_one_line(tmp_pat
         "on spot markets; set it to false (the bot then watches the stop itself)"
     )
     assert not (tmp_path / "trades.sqlite").exists()
+
+
+class Tightens(Stopped):
+    """A custom stoploss that tightens to 1 % below the price when told to."""
+
+    use_custom_stoploss = True
+    tight = False
+
+    def custom_stoploss(self, pair, trade, current_time, current_rate, current_profit, **kwargs):
+        return -0.01 if self.tight else None
+
+
+async def test_a_stop_that_moves_up_replaces_the_stop_order_on_the_exchange(
+    fake: FakeBinance, tmp_path: Path
+):
+    strategy = Tightens()
+    raw = live_config(
+        fake, tmp_path, order_types={**ON_EXCHANGE, "stoploss_on_exchange_interval": 0.01}
+    )
+    bot = make_bot(raw, strategy)
+    await bot.open()
+    try:
+        await bot.cycle()
+        (first,) = stops(fake)
+        strategy.mode, strategy.tight = "idle", True
+        await bot.cycle()
+        (trade,) = bot.repository.open_trades()
+        old, new = stops(fake)
+        assert old is first and old["status"] == "CANCELED" and new["status"] == "NEW"
+        assert float(new["stopPrice"]) == pytest.approx(trade.stop_loss, abs=0.01)
+        assert float(new["stopPrice"]) > float(old["stopPrice"])
+        assert float(new["origQty"]) == pytest.approx(trade.amount)
+        assert order_requests(fake)[-2:] == [
+            ("DELETE", str(old["orderId"])),
+            ("POST", "STOP_LOSS_LIMIT"),
+        ]
+        stored = [
+            (o["order_id"], o["status"])
+            for o in bot.repository.orders_for(trade.id or 0)
+            if o["ft_order_side"] == "stoploss"
+        ]
+        assert stored == [(str(old["orderId"]), "canceled"), (str(new["orderId"]), "open")]
+    finally:
+        await bot.close()
