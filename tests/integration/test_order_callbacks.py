@@ -235,3 +235,102 @@ async def test_a_failing_order_filled_changes_nothing(tmp_path: Path):
 
     result = await run_risk(Broken(), [100, 101, 102], tmp_path, exit_at=[1], until_closed=True)
     assert (result.trade.exit_reason, result.trade.close_rate) == ("exit_signal", 101)
+
+
+# --- adjust_entry_price / adjust_exit_price ---------------------------------------------------
+class Adjusts(Patient):
+    """``answers``: what adjust_*_price returns on each call (a callable of the proposed
+    and the current rate); the calls are recorded."""
+
+    patience = 3600.0
+
+    def __init__(self, answers: list[Any]) -> None:
+        super().__init__()
+        self.answers = answers
+        self.adjusted: list[tuple[str, datetime, float, float]] = []
+
+    def _answer(self, kind: str, current_time, proposed_rate, current_order_rate):
+        self.adjusted.append((kind, current_time, proposed_rate, current_order_rate))
+        answer = self.answers.pop(0) if self.answers else None
+        return answer(proposed_rate, current_order_rate) if callable(answer) else answer
+
+    def adjust_entry_price(
+        self,
+        trade,
+        order,
+        pair,
+        current_time,
+        proposed_rate,
+        current_order_rate,
+        entry_tag,
+        side,
+        **kw,
+    ):
+        assert order.ft_order_side == "buy" and order in trade.orders
+        return self._answer("entry", current_time, proposed_rate, current_order_rate)
+
+    def adjust_exit_price(
+        self,
+        trade,
+        order,
+        pair,
+        current_time,
+        proposed_rate,
+        current_order_rate,
+        entry_tag,
+        side,
+        **kw,
+    ):
+        assert order.ft_order_side == "sell"
+        return self._answer("exit", current_time, proposed_rate, current_order_rate)
+
+
+def keep(proposed: float, current: float) -> float:
+    return current
+
+
+async def test_adjust_entry_price_replaces_a_resting_buy_on_the_same_trade(tmp_path: Path):
+    strategy = Adjusts([lambda proposed, current: proposed * 0.995, keep])
+    bot = await run(strategy, tmp_path, [100, 100, 99, 99])
+    # minute 0: a buy at 98 rests; minute 1 (a candle closed since): asked, moved to
+    # 99.5; minute 2 (ask 99) fills it there
+    assert strategy.adjusted == [("entry", at_step(1), 100.0, 98.0)]
+    (trade,) = bot.repository.trades()
+    assert (trade.open_date, trade.open_rate, trade.amount) == (
+        at_step(0),
+        99.5,
+        pytest.approx(98 / 99.5),  # the same stake at the new price
+    )
+    (buy,) = bot.repository.orders_for(trade.id or 0)  # the unfilled first one is gone
+    assert (buy["price"], buy["status"], buy["created_at"], buy["updated_at"]) == (
+        99.5,
+        "closed",
+        at_step(1),
+        at_step(2),
+    )
+
+
+async def test_adjust_entry_price_returning_none_cancels_the_buy_and_its_trade(tmp_path: Path):
+    strategy = Adjusts([None, keep, keep])
+    bot = await run(strategy, tmp_path, [100, 100, 100])
+    assert [when for _, when, _, _ in strategy.adjusted] == [at_step(1), at_step(2)]
+    (trade,) = bot.repository.trades()  # the first went with its buy; minute 1 entered again
+    assert trade.open_date == at_step(1)
+    (buy,) = bot.repository.orders_for(trade.id or 0)
+    assert (buy["price"], buy["status"]) == (98.0, "open")
+
+
+async def test_adjust_exit_price_moves_a_resting_sell_to_the_bid(tmp_path: Path):
+    strategy = Adjusts([lambda proposed, current: proposed])
+    strategy.entry_discount = 1.0
+    strategy.exit_on = at_step(1)
+    bot = await run(strategy, tmp_path, [100, 100, 100.5, 101])
+    # minute 1: a sell at 102 rests; minute 2: moved to the bid (100.5), filled at once
+    assert strategy.adjusted == [("exit", at_step(2), 100.5, 102.0)]
+    trade = bot.repository.trades()[-1]
+    assert (trade.exit_reason, trade.close_rate, trade.close_date) == ("leave", 100.5, at_step(2))
+    sells = [o for o in bot.repository.orders_for(trade.id or 0) if o["side"] == "sell"]
+    assert [(o["price"], o["status"], o["reason"]) for o in sells] == [
+        (102.0, "canceled", "leave"),
+        (100.5, "closed", "leave"),
+    ]

@@ -61,6 +61,9 @@ HONOURED_CASES = {
     "check_entry_timeout": "    def check_entry_timeout(self, pair, trade, order, current_time, **kwargs):\n        return False\n",
     "check_exit_timeout": "    def check_exit_timeout(self, pair, trade, order, current_time, **kwargs):\n        return False\n",
     "order_filled": "    def order_filled(self, pair, trade, order, current_time, **kwargs):\n        return None\n",
+    "adjust_entry_price": "    def adjust_entry_price(self, trade, order, pair, current_time, proposed_rate, current_order_rate, entry_tag, side, **kwargs):\n        return current_order_rate\n",
+    "adjust_exit_price": "    def adjust_exit_price(self, trade, order, pair, current_time, proposed_rate, current_order_rate, entry_tag, side, **kwargs):\n        return current_order_rate\n",
+    "adjust_order_price": "    def adjust_order_price(self, trade, order, pair, current_time, proposed_rate, current_order_rate, entry_tag, side, is_entry, **kwargs):\n        return current_order_rate\n",
     "order_time_in_force": "    order_time_in_force = {'entry': 'IOC', 'exit': 'GTC'}\n",
     "protections": "    @property\n    def protections(self):\n        return [{'method': 'CooldownPeriod', 'stop_duration_candles': 5}]\n",
 }

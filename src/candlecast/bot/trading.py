@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from candlecast.bot import callbacks, exits, trader
@@ -21,6 +22,8 @@ from candlecast.bot.stoporders import StopOrderManager
 from candlecast.clock import Clock
 from candlecast.config.models import Config
 from candlecast.data.dataprovider import DataProvider
+from candlecast.domain.orders import OrderState
+from candlecast.domain.timeframes import timeframe_to_seconds
 from candlecast.domain.trades import OrderRecord, Trade
 from candlecast.exceptions import ExchangeError, InvalidOrderError
 from candlecast.exchange import Exchange, Ticker
@@ -74,6 +77,7 @@ class TradeManager:
             orders.on_entry_fill = self._after_entry_fill
             orders.ask_timeout = self._check_timeout
             orders.on_order_filled = self._order_filled
+            orders.ask_price = self._adjust_order_price
         if stops is not None:
             stops.on_order_filled = self._order_filled
 
@@ -126,6 +130,48 @@ class TradeManager:
                 order=order,
                 current_time=self.clock.now(),
             )
+
+    async def _adjust_order_price(self, record: OrderRecord, placed: OrderState) -> float | None:
+        """The strategy's adjust_order_price (adjust_entry_price / adjust_exit_price) for an
+        open order, once a candle closed after it was placed; its own price: keep it."""
+        if not any(
+            callbacks.overrides(self.strategy, n)
+            for n in ("adjust_order_price", "adjust_entry_price", "adjust_exit_price")
+        ):
+            return placed.price
+        frame, _ = self.dp.get_analyzed_dataframe(record.pair)
+        if frame.empty:
+            return placed.price
+        closed_at = frame["date"].iloc[-1].to_pydatetime() + timedelta(
+            seconds=timeframe_to_seconds(self.timeframe)
+        )
+        if closed_at <= record.created_at:
+            return placed.price  # no new candle since it was placed
+        ticker = await self._ticker(record.pair)
+        found = await self._trade_and_order(record)
+        if ticker is None or found is None:
+            return placed.price
+        trade, order = found
+        is_entry = record.side == "buy"
+        answer = callbacks.call(
+            self.strategy,
+            "adjust_order_price",
+            placed.price,
+            trade=trade,
+            order=order,
+            pair=record.pair,
+            current_time=self.clock.now(),
+            proposed_rate=ticker.ask if is_entry else ticker.bid,
+            current_order_rate=placed.price,
+            entry_tag=trade.enter_tag,
+            side="long",
+            is_entry=is_entry,
+        )
+        if answer is None:
+            return None
+        if not isinstance(answer, int | float) or not math.isfinite(answer) or answer < 0:
+            return placed.price
+        return float(answer) or None
 
     async def _check_timeout(self, record: OrderRecord) -> bool:
         """The strategy's check_entry_timeout / check_exit_timeout for an open order."""

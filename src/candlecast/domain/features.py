@@ -133,6 +133,7 @@ FEATURES: tuple[Feature, ...] = (
         (Callback("check_entry_timeout"), Callback("check_exit_timeout")),
         honoured=True,
     ),
+    # asked about open orders once a candle closed after them (bot/trading.py)
     Feature(
         "order price adjustment",
         (
@@ -140,6 +141,7 @@ FEATURES: tuple[Feature, ...] = (
             Callback("adjust_exit_price"),
             Callback("adjust_order_price"),
         ),
+        honoured=True,
     ),
     # custom_roi() is called only with use_custom_roi = True
     Feature("custom_roi", (Setting("use_custom_roi", _truthy),)),

@@ -285,6 +285,29 @@ class TradeRepository:
             )
             return [_to_record(o, pair) for o, pair in rows]
 
+    def replace_order(
+        self, record: OrderRecord, cancelled: OrderState, new: OrderState, when: datetime
+    ) -> OrderRecord:
+        """An order replaced at another price (``adjust_entry_price`` and friends): the
+        cancelled one keeps what it filled (a buy without fill goes), the new one joins the
+        same trade, which stays as it is (an unfilled entry takes the new order's price)."""
+        with self._tx() as session:
+            row = session.get(OrderRow, record.id)
+            trade = session.get(TradeRow, record.trade_id)
+            if row is None or trade is None:
+                raise ValueError(f"order {record.order_id} is not stored")
+            _update_order_row(row, cancelled, when)
+            if record.side == "buy" and cancelled.filled <= 0:
+                session.delete(row)
+            new_row = _order_row(record.trade_id, new, when, record.reason)
+            session.add(new_row)
+            session.flush()
+            if record.side == "buy" and not _recalc_entries(session, trade):
+                trade.open_rate = new.price
+                trade.amount = new.amount
+                trade.stake_amount = new.amount * new.price * (1 + trade.fee_open)
+            return _to_record(new_row, trade.pair)
+
     def add_stop_order(
         self, trade: Trade, order: OrderState, stop_price: float, when: datetime
     ) -> OrderRecord:

@@ -299,6 +299,65 @@ class IStrategy(PairLocking, ABC):
         """As ``check_entry_timeout``, for an exit order."""
         return False
 
+    def adjust_entry_price(
+        self,
+        trade: Trade,
+        order: Any,
+        pair: str,
+        current_time: datetime,
+        proposed_rate: float,
+        current_order_rate: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> float | None:
+        """Asked, once a candle closed after an open entry order was placed, for its price:
+        ``current_order_rate`` keeps it, another price replaces it, None cancels it."""
+        return current_order_rate
+
+    def adjust_exit_price(
+        self,
+        trade: Trade,
+        order: Any,
+        pair: str,
+        current_time: datetime,
+        proposed_rate: float,
+        current_order_rate: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> float | None:
+        """As ``adjust_entry_price``, for an open exit order."""
+        return current_order_rate
+
+    def adjust_order_price(
+        self,
+        trade: Trade,
+        order: Any,
+        pair: str,
+        current_time: datetime,
+        proposed_rate: float,
+        current_order_rate: float,
+        entry_tag: str | None,
+        side: str,
+        is_entry: bool,
+        **kwargs: Any,
+    ) -> float | None:
+        """Both at once (freqtrade's newer form): by default asks ``adjust_entry_price`` or
+        ``adjust_exit_price``."""
+        ask = self.adjust_entry_price if is_entry else self.adjust_exit_price
+        return ask(
+            trade=trade,
+            order=order,
+            pair=pair,
+            current_time=current_time,
+            proposed_rate=proposed_rate,
+            current_order_rate=current_order_rate,
+            entry_tag=entry_tag,
+            side=side,
+            **kwargs,
+        )
+
     def order_filled(
         self, pair: str, trade: Trade, order: Any, current_time: datetime, **kwargs: Any
     ) -> None:
