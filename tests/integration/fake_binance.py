@@ -8,6 +8,8 @@ market, so prices are deterministic. Tests steer it:
 - ``fail(path, status, body, times)`` answers the next ``times`` requests to ``path``
   with that status and raw body (429, 5xx, a malformed body, ...);
 - ``fill_mode`` decides how new orders fill: "immediate", "never" or "partial";
+- stop orders (STOP_LOSS, STOP_LOSS_LIMIT) wait until ``trigger_stops(price)``, which
+  fills those whose stop price is at or above ``price``; ``reject_stops`` refuses them;
 - ``requests`` records every request (method, path, params, API key header).
 """
 
@@ -86,6 +88,7 @@ class FakeBinance:
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     port: int = 0
+    reject_stops: bool = False
     api_key: str = API_KEY
     api_secret: str = API_SECRET
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
@@ -122,6 +125,26 @@ class FakeBinance:
                 }
             }
         }
+
+    def trigger_stops(self, price: float) -> list[dict[str, Any]]:
+        """The market traded down to ``price``: fill every waiting stop order at or above
+        it (a stop-limit at its limit price, a stop-market at ``price``)."""
+        filled = []
+        for order in self.orders.values():
+            if order["status"] != "NEW" or not order["type"].startswith("STOP_LOSS"):
+                continue
+            if float(order["stopPrice"]) < price:
+                continue
+            at = float(order["price"]) if order["type"] == "STOP_LOSS_LIMIT" else price
+            qty = float(order["origQty"])
+            order.update(
+                status="FILLED",
+                executedQty=order["origQty"],
+                cummulativeQuoteQty=f"{qty * at:.8f}",
+                updateTime=int(time.time() * 1000),
+            )
+            filled.append(order)
+        return filled
 
     def symbol(self, symbol_id: str) -> Symbol | None:
         return next((s for s in self.symbols if s.id == symbol_id), None)
@@ -327,13 +350,21 @@ class FakeBinance:
         return _json(order)
 
     def _new_order(self, symbol: Symbol, params: dict[str, str]) -> Response:
-        qty, price = float(params["quantity"]), float(params.get("price", "0"))
+        qty = float(params["quantity"])
+        price = float(params.get("price") or params.get("stopPrice") or "0")
+        if params["type"] == "MARKET":
+            price = self._price(symbol) * (1.0001 if params["side"] == "BUY" else 0.9999)
+        is_stop = params["type"] in ("STOP_LOSS", "STOP_LOSS_LIMIT")
+        if is_stop and self.reject_stops:
+            return _error(400, -2010, "Stop price would trigger immediately.")
         if qty * price < float(symbol.min_notional):
             return _error(400, -1013, "Filter failure: NOTIONAL")
         if params["side"] == "BUY" and qty * price > self.balances.get(symbol.quote, 0):
             return _error(400, -2010, "Account has insufficient balance for requested action.")
         half = math.floor(qty / 2 / float(symbol.step)) * float(symbol.step)  # fills are in steps
         filled = {"immediate": qty, "never": 0.0, "partial": half}[self.fill_mode]
+        if is_stop:
+            filled = 0.0  # waits for trigger_stops
         order_id = next(self._ids)
         self.orders[order_id] = order = {
             "symbol": symbol.id,
@@ -350,6 +381,7 @@ class FakeBinance:
             "status": "FILLED" if filled >= qty else ("PARTIALLY_FILLED" if filled else "NEW"),
             "timeInForce": params.get("timeInForce", "GTC"),
             "type": params["type"],
+            "stopPrice": params.get("stopPrice", "0.00000000"),
             "side": params["side"],
             "workingTime": int(time.time() * 1000),
             "selfTradePreventionMode": "NONE",

@@ -155,3 +155,63 @@ async def test_an_order_placed_right_after_the_bot_read_the_ticker_meets_that_ti
     assert order.average == 100.5
     clock.advance(2)  # later than 2 s after the read: the current ask
     assert (await exchange.create_order(PAIR, "buy", 1.0, 100.5)).average == 99.5
+
+
+# --- stop orders (stoploss_on_exchange) -------------------------------------------------
+async def test_a_stop_order_waits_above_its_stop_and_fills_at_it_once_a_candle_trades_through():
+    clock = FixedClock(at(0))
+    exchange = book(clock)  # bid 99.5 now; minute 1 trades down to 97
+    market = await exchange.create_stop_order(PAIR, 2.0, 98.0, None, "market")
+    limit = await exchange.create_stop_order(PAIR, 2.0, 98.0, 97.02, "limit")
+    assert (market.status, limit.status, limit.price) == ("open", "open", 97.02)
+    clock.advance(60)  # minute 1: bid 98.5, above the stop; its candle is not closed yet
+    assert (await exchange.fetch_stop_order(PAIR, market.id)).status == "open"
+    clock.advance(60)  # minute 2
+    for order in (market, limit):
+        filled = await exchange.fetch_stop_order(PAIR, order.id)
+        assert (filled.status, filled.filled, filled.average) == ("closed", 2.0, 98.0)
+
+
+async def test_a_stop_below_the_bid_fills_at_the_bid_when_placed_as_a_real_stop_would_trigger():
+    clock = FixedClock(at(0))
+    order = await book(clock).create_stop_order(PAIR, 1.0, 99.8, None, "market")
+    assert (order.status, order.average) == ("closed", 99.5)
+
+
+GAP = [(100, 100, 100, 100), (95, 96, 94, 95), (95, 99, 95, 98), (98, 98, 98, 98)]
+
+
+async def test_a_stop_limit_gapped_past_its_limit_rests_until_the_price_comes_back():
+    clock = FixedClock(at(0))
+    exchange = DryRunBook(Candles(clock, GAP), "1m", lambda currency: 1000.0)
+    limit = await exchange.create_stop_order(PAIR, 1.0, 99.0, 98.01, "limit")
+    market = await exchange.create_stop_order(PAIR, 1.0, 99.0, None, "market")
+    clock.advance(120)  # minute 2: minute 1 opened at 95, below the limit: triggered, not filled
+    assert (await exchange.fetch_stop_order(PAIR, market.id)).average == 95.0
+    assert (await exchange.fetch_stop_order(PAIR, limit.id)).status == "open"
+    clock.advance(60)  # minute 3: minute 2 traded up to 99: the resting sell at 98.01 fills
+    filled = await exchange.fetch_stop_order(PAIR, limit.id)
+    assert (filled.status, filled.average) == ("closed", 98.01)
+
+
+async def test_a_restarted_book_finds_a_stop_order_where_the_market_took_it():
+    clock = FixedClock(at(0))
+    order = await book(clock).create_stop_order(PAIR, 0.00001, 98.0, 97.02, "limit")
+    assert "e~" in order.id  # a tiny amount has no "-" in the id
+    clock.advance(120)  # minute 2
+    fresh = book(clock)  # as after kill -9: nothing but the id
+    again = await fresh.fetch_stop_order(PAIR, order.id)
+    assert (again.status, again.filled, again.average) == ("closed", 0.00001, 98.0)
+
+
+async def test_a_cancelled_stop_order_stays_cancelled_and_a_limit_above_the_stop_is_refused():
+    clock = FixedClock(at(0))
+    exchange = book(clock)
+    order = await exchange.create_stop_order(PAIR, 1.0, 98.0, 97.0, "limit")
+    cancelled = await exchange.cancel_stop_order(PAIR, order.id)
+    clock.advance(120)  # minute 2
+    assert (
+        cancelled.status == (await exchange.fetch_stop_order(PAIR, order.id)).status == "canceled"
+    )
+    with pytest.raises(InvalidOrderError, match="at or below its stop"):
+        await exchange.create_stop_order(PAIR, 1.0, 98.0, 98.5, "limit")

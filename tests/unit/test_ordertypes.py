@@ -34,9 +34,14 @@ def test_stop_exits_place_the_stoploss_type_and_other_exits_the_exit_type():
         ),
         ({**COMPLETE, "entry": "stop"}, None, 'order_types.entry: expected "limit" or "market"'),
         (
-            {**COMPLETE, "stoploss_on_exchange": True},
+            {**COMPLETE, "stoploss_on_exchange": True, "stoploss_on_exchange_limit_ratio": 1.0},
             None,
-            "order_types.stoploss_on_exchange: candlecast does not place",
+            "order_types.stoploss_on_exchange_limit_ratio: expected a ratio above 0 and below 1",
+        ),
+        (
+            {**COMPLETE, "stoploss_price_type": "median"},
+            None,
+            "order_types.stoploss_price_type: expected one of last, mark, index, got 'median'",
         ),
         (
             {**COMPLETE, "stoploss_on_exchange_interval": 0},
@@ -59,7 +64,7 @@ def test_what_cannot_be_placed_is_refused_at_start_in_one_line(
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_unfilledtimeout_keys_are_freqtrades_and_exit_timeout_count_is_refused():
+def test_unfilledtimeout_keys_are_freqtrades():
     from candlecast.config import validate_config
 
     config = validate_config({"unfilledtimeout": {"entry": 90, "exit": 2, "unit": "seconds"}})
@@ -68,5 +73,30 @@ def test_unfilledtimeout_keys_are_freqtrades_and_exit_timeout_count_is_refused()
         2,
     )
     assert validate_config({}).unfilledtimeout.seconds("entry") == 600
-    with pytest.raises(ConfigError, match=r"^unfilledtimeout\.exit_timeout_count: expected 0"):
-        validate_config({"unfilledtimeout": {"entry": 1, "exit": 1, "exit_timeout_count": 3}})
+    counted = validate_config({"unfilledtimeout": {"entry": 1, "exit": 1, "exit_timeout_count": 3}})
+    assert counted.unfilledtimeout.exit_timeout_count == 3
+    with pytest.raises(ConfigError, match=r"^unfilledtimeout\.exit_timeout_count"):
+        validate_config({"unfilledtimeout": {"exit_timeout_count": -1}})
+
+
+def test_stoploss_on_exchange_settings_are_read_with_freqtrades_defaults():
+    plan = resolve_order_plan({**COMPLETE, "stoploss_on_exchange": True}, None)
+    assert (plan.stoploss_on_exchange, plan.stoploss_on_exchange_interval) == (True, 60.0)
+    assert plan.stoploss_on_exchange_limit_ratio == 0.99
+    plan = resolve_order_plan(
+        {
+            **COMPLETE,
+            "stoploss_on_exchange": True,
+            "stoploss_on_exchange_interval": 30,
+            "stoploss_on_exchange_limit_ratio": 0.95,
+            "stoploss_price_type": "mark",  # futures only: read, and changes nothing on spot
+        },
+        None,
+    )
+    assert (plan.stoploss_on_exchange_interval, plan.stoploss_on_exchange_limit_ratio) == (30, 0.95)
+    assert not resolve_order_plan(COMPLETE, None).stoploss_on_exchange
+
+
+def test_an_emergency_exit_places_the_emergency_exit_type():
+    plan = resolve_order_plan({**COMPLETE, "exit": "limit", "emergency_exit": "market"}, None)
+    assert (plan.for_exit("emergency_exit"), plan.for_exit("roi")) == ("market", "limit")

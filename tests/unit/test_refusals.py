@@ -32,7 +32,6 @@ class Asks(IStrategy):
 
 # what a freqtrade strategy writes -> the feature it asks for
 STRATEGY_CASES = {
-    "stoploss_on_exchange": "    order_types = {'entry': 'limit', 'exit': 'limit', 'stoploss': 'market', 'stoploss_on_exchange': True}\n",
     "can_short": "    can_short = True\n",
     "custom_sell": "    def custom_sell(self, pair, trade, current_time, current_rate, current_profit, **kwargs):\n        return None\n",
     "sell_profit_only": "    sell_profit_only = True\n",
@@ -58,6 +57,13 @@ HONOURED_CASES = {
     "ignore_roi_if_entry_signal": "    ignore_roi_if_entry_signal = True\n",
     "use_exit_signal": "    use_exit_signal = False\n",
     "order_types": "    order_types = {'entry': 'market', 'exit': 'market', 'stoploss': 'market', 'stoploss_on_exchange': False}\n",
+    "stoploss_on_exchange": "    order_types = {'entry': 'limit', 'exit': 'limit', 'stoploss': 'limit', 'stoploss_on_exchange': True, 'stoploss_on_exchange_interval': 60}\n",
+    "check_entry_timeout": "    def check_entry_timeout(self, pair, trade, order, current_time, **kwargs):\n        return False\n",
+    "check_exit_timeout": "    def check_exit_timeout(self, pair, trade, order, current_time, **kwargs):\n        return False\n",
+    "order_filled": "    def order_filled(self, pair, trade, order, current_time, **kwargs):\n        return None\n",
+    "adjust_entry_price": "    def adjust_entry_price(self, trade, order, pair, current_time, proposed_rate, current_order_rate, entry_tag, side, **kwargs):\n        return current_order_rate\n",
+    "adjust_exit_price": "    def adjust_exit_price(self, trade, order, pair, current_time, proposed_rate, current_order_rate, entry_tag, side, **kwargs):\n        return current_order_rate\n",
+    "adjust_order_price": "    def adjust_order_price(self, trade, order, pair, current_time, proposed_rate, current_order_rate, entry_tag, side, is_entry, **kwargs):\n        return current_order_rate\n",
     "order_time_in_force": "    order_time_in_force = {'entry': 'IOC', 'exit': 'GTC'}\n",
     "protections": "    @property\n    def protections(self):\n        return [{'method': 'CooldownPeriod', 'stop_duration_candles': 5}]\n",
 }
@@ -74,8 +80,7 @@ def test_a_strategy_asking_for_an_unsupported_feature_is_refused_in_one_line(
     message = str(info.value)
     assert "\n" not in message
     assert str(tmp_path / "Asks.py") in message
-    attribute = case if case != "stoploss_on_exchange" else "order_types"
-    assert f"({attribute})" in message
+    assert f"({case})" in message
 
 
 @pytest.mark.parametrize("case", sorted(HONOURED_CASES))
@@ -136,7 +141,6 @@ def test_an_honoured_feature_is_no_longer_refused(monkeypatch: pytest.MonkeyPatc
 
 CONFIG_CASES = {
     "trading_mode": {"trading_mode": "futures", "margin_mode": "isolated"},
-    "order_types": {"order_types": {"entry": "market", "stoploss_on_exchange": True}},
     "entry_pricing": {"entry_pricing": {"price_side": "same", "use_order_book": True}},
     "exit_pricing": {"exit_pricing": {"price_side": "other", "price_last_balance": 0.5}},
     "use_sell_signal": {"use_sell_signal": False},
@@ -161,7 +165,12 @@ def test_config_keys_that_change_nothing_pass_and_only_unknown_ones_warn(tmp_pat
         "trailing_stop": False,
         "entry_pricing": {"price_side": "other", "use_order_book": True, "order_book_top": 1},
         "exit_pricing": {"price_side": "bid"},
-        "order_types": {"entry": "limit", "exit": "limit", "stoploss": "market"},
+        "order_types": {
+            "entry": "limit",
+            "exit": "limit",
+            "stoploss": "limit",
+            "stoploss_on_exchange": True,  # honoured (bot/stoporders.py)
+        },
         "fiat_display_currency": "USD",
     }
     path.write_text(json.dumps(neutral))

@@ -109,3 +109,19 @@ def test_an_older_database_gains_the_new_columns_and_keeps_its_trades(tmp_path: 
         assert (trade.stop_loss, trade.is_stop_loss_trailing) == (95.0, True)
     finally:
         repository.close()
+
+
+def test_a_stop_order_on_the_exchange_is_a_stoploss_order_not_an_open_order(repo):
+    from candlecast.domain.orders import OrderState
+
+    stored = repo.add_open_trade(value(), NOW)
+    stop = OrderState("s-1", "BTC/USDT", "sell", "open", 1.0, 0.0, 94.05)
+    repo.add_stop_order(stored, stop, 95.0, NOW + timedelta(minutes=1))
+    trade = Trade.load(stored)
+    assert not trade.has_open_orders and trade.open_orders == []
+    assert trade.has_open_sl_orders
+    (order,) = trade.open_sl_orders
+    assert (order.ft_order_side, order.order_id, order.price) == ("stoploss", "s-1", 94.05)
+    assert trade.stoploss_last_update == NOW + timedelta(minutes=1)
+    assert [r.order_id for r in repo.open_orders()] == []  # not polled as an entry/exit
+    assert [(r.order_id, r.stop_price) for r in repo.open_stop_orders()] == [("s-1", 95.0)]

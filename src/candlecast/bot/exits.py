@@ -29,6 +29,7 @@ STOP_LOSS = "stop_loss"
 TRAILING_STOP_LOSS = "trailing_stop_loss"
 ROI = "roi"
 PARTIAL_EXIT = "partial_exit"
+EMERGENCY_EXIT = "emergency_exit"
 
 
 @dataclass(frozen=True)
@@ -146,14 +147,19 @@ def should_exit(
     rate: float,
     now: datetime,
     signals: Signals,
+    local_stop: bool = True,
 ) -> list[ExitCheck]:
     """Every exit that applies to ``trade`` at ``rate`` now, in the order they are tried.
 
     ``rate`` is the current exit rate (the ticker's bid), used by every rule.
+    ``local_stop`` False: the stop still moves, but a stop order on the exchange is what
+    exits at it (``stoploss_on_exchange``), so no stop exit is returned.
     """
     profit = trade.calc_profit_ratio(rate)
     trade.adjust_min_max_rates(rate, rate)
     stop = stoploss_reached(strategy, trade, rate, now, profit)
+    if not local_stop:
+        stop = None
     roi = not (signals.enter and strategy.ignore_roi_if_entry_signal) and roi_reached(
         trade, profit, now, roi_table(strategy.minimal_roi)
     )

@@ -54,6 +54,15 @@ class OrderManager:
         self.on_entry_placed: Callable[[Trade], None] | None = None
         #: told of each order cancelled unfilled (the bot's ``entry_cancel``/``exit_cancel``)
         self.on_cancel: Callable[[OrderRecord, OrderState], None] | None = None
+        #: awaited for an order still open within its timeout: True cancels it now
+        #: (the strategy's check_entry_timeout / check_exit_timeout)
+        self.ask_timeout: Callable[[OrderRecord], Awaitable[bool]] | None = None
+        #: awaited once an order is final with a fill (the strategy's order_filled)
+        self.on_order_filled: Callable[[OrderRecord], Awaitable[None]] | None = None
+        #: awaited for an open order within its timeout: the price it should have (its
+        #: own: kept; another: replaced there; None: cancelled), the strategy's
+        #: adjust_entry_price / adjust_exit_price
+        self.ask_price: Callable[[OrderRecord, OrderState], Awaitable[float | None]] | None = None
         self._polled_at = float("-inf")
         self._pending: set[int] = {o.trade_id for o in repository.open_orders()}
 
@@ -181,7 +190,10 @@ class OrderManager:
                 order = await self.exchange.fetch_order(record.pair, record.order_id)
                 side = "entry" if record.side == "buy" else "exit"
                 age = (self.clock.now() - record.created_at).total_seconds()
-                if order.status == "open" and age >= self.timeouts.seconds(side):
+                timed_out = age >= self.timeouts.seconds(side)
+                if order.status == "open" and not timed_out and self.ask_timeout is not None:
+                    timed_out = await self.ask_timeout(record)
+                if order.status == "open" and timed_out:
                     logger.info(
                         "Cancelling %s order %s for %s: unfilled after %.0f s",
                         record.side,
@@ -192,6 +204,23 @@ class OrderManager:
                     order = await self.exchange.cancel_order(record.pair, record.order_id)
                     if self.on_cancel is not None:
                         self.on_cancel(record, order)
+                elif order.status == "open" and self.ask_price is not None:
+                    price = await self.ask_price(record, order)
+                    if price is None:
+                        logger.info(
+                            "Cancelling %s order %s for %s: asked by the strategy",
+                            record.side,
+                            record.order_id,
+                            record.pair,
+                        )
+                        order = await self.exchange.cancel_order(record.pair, record.order_id)
+                        if self.on_cancel is not None:
+                            self.on_cancel(record, order)
+                    elif price != order.price:
+                        done = await self._replace(record, price)
+                        if done is not None:
+                            closed.append(done)
+                        continue
             except ExchangeError as exc:
                 logger.warning("Order %s (%s): %s", record.order_id, record.pair, exc)
                 continue
@@ -199,6 +228,32 @@ class OrderManager:
             if trade is not None:
                 closed.append(trade)
         return closed
+
+    async def _replace(self, record: OrderRecord, price: float) -> Trade | None:
+        """Cancel ``record``'s order and place the rest at ``price`` (a limit order) on the
+        same trade (a buy: for the same stake); return the trade if a sell closed it."""
+        cancelled = await self.exchange.cancel_order(record.pair, record.order_id)
+        rest = cancelled.remaining
+        if cancelled.status == "closed" or rest <= 0:
+            return await self._settle(record, cancelled)  # it filled meanwhile
+        if record.side == "buy":  # the same stake at the new price, as freqtrade
+            rest = rest * cancelled.price / price
+        new = await self.exchange.create_order(record.pair, record.side, rest, price)
+        new_record = await asyncio.to_thread(
+            self.repository.replace_order, record, cancelled, new, self.clock.now()
+        )
+        logger.info(
+            "Replaced %s order %s for %s by %s: %.10g @ %.10g",
+            record.side,
+            record.order_id,
+            record.pair,
+            new.id,
+            new.amount,
+            new.price,
+        )
+        if new.status != "open":
+            return await self._settle(new_record, new)
+        return None
 
     async def _settle(self, record: OrderRecord, order: OrderState) -> Trade | None:
         now = self.clock.now()
@@ -216,12 +271,16 @@ class OrderManager:
                         trade.open_rate,
                         order.id,
                     )
+                    if order.filled > 0 and self.on_order_filled is not None:
+                        await self.on_order_filled(record)
                     if order.filled > 0 and self.on_entry_fill is not None:
                         await self.on_entry_fill(trade)
             return None
         closed = await asyncio.to_thread(self.repository.settle_exit, record, order, now)
         if order.status != "open":
             self._pending.discard(record.trade_id)
+            if order.filled > 0 and self.on_order_filled is not None:
+                await self.on_order_filled(record)
         if closed is not None:
             logger.info(
                 "Exited %s (%s) at %.10g: profit %.2f%%",

@@ -21,7 +21,9 @@ DEFAULT_ORDER_TYPES: dict[str, Any] = {
     "stoploss": "limit",
     "stoploss_on_exchange": False,
     "stoploss_on_exchange_interval": 60,
+    "stoploss_on_exchange_limit_ratio": 0.99,
 }
+PRICE_TYPES = ("last", "mark", "index")
 DEFAULT_TIME_IN_FORCE = {"entry": "GTC", "exit": "GTC"}
 TIME_IN_FORCE = ("GTC", "FOK", "IOC")
 #: exit reasons that place the ``stoploss`` order type (freqtrade's stop exits)
@@ -40,9 +42,18 @@ class OrderPlan:
     force_exit: str = "limit"
     entry_time_in_force: str = "GTC"
     exit_time_in_force: str = "GTC"
+    #: place the stop on the exchange after each entry fill (bot/stoporders.py)
+    stoploss_on_exchange: bool = False
+    #: seconds between two replacements of a moving stop order
+    stoploss_on_exchange_interval: float = 60.0
+    #: a stop-limit order's limit price, as a ratio of its stop price
+    stoploss_on_exchange_limit_ratio: float = 0.99
 
     def for_exit(self, exit_type: str) -> str:
-        """The order type of an exit of ``exit_type`` (a stop exit places ``stoploss``)."""
+        """The order type of an exit of ``exit_type`` (a stop exit places ``stoploss``,
+        an emergency exit ``emergency_exit``)."""
+        if exit_type == "emergency_exit":
+            return self.emergency_exit
         return self.stoploss if exit_type in STOP_EXITS else self.exit
 
 
@@ -53,7 +64,8 @@ def resolve_order_plan(
 
     Raises:
         ConfigError: a required key is missing, a type is neither "limit" nor "market",
-            ``stoploss_on_exchange`` is asked for, or a time in force is not GTC/FOK/IOC.
+            a stoploss-on-exchange setting is out of range, or a time in force is not
+            GTC/FOK/IOC.
     """
     types = dict(DEFAULT_ORDER_TYPES) if order_types is None else _mapping(order_types, where)
     missing = [k for k in REQUIRED_ORDER_TYPES if k not in types]
@@ -71,16 +83,22 @@ def resolve_order_plan(
                     f'{where}.{key}: expected "limit" or "market", got {types[key]!r}'
                 )
             values[key] = value
-    if types.get("stoploss_on_exchange"):
-        raise ConfigError(
-            f"{where}.stoploss_on_exchange: candlecast does not place stop orders on the "
-            "exchange; set it to false (the bot watches the stop and exits with a "
-            f'"{values.get("stoploss", "limit")}" order)'
-        )
     interval = types.get("stoploss_on_exchange_interval", 60)
     if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
         raise ConfigError(
             f"{where}.stoploss_on_exchange_interval: expected seconds > 0, got {interval!r}"
+        )
+    ratio = types.get("stoploss_on_exchange_limit_ratio", 0.99)
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio < 1:
+        raise ConfigError(
+            f"{where}.stoploss_on_exchange_limit_ratio: expected a ratio above 0 and below 1 "
+            f"(the limit sits below the stop), got {ratio!r}"
+        )
+    price_type = types.get("stoploss_price_type", "last")
+    if str(price_type).lower() not in PRICE_TYPES:
+        raise ConfigError(
+            f"{where}.stoploss_price_type: expected one of {', '.join(PRICE_TYPES)}, "
+            f"got {price_type!r}"
         )
     tif_where = "order_time_in_force"
     tif = (
@@ -102,6 +120,9 @@ def resolve_order_plan(
         force_exit=values.get("force_exit", values["exit"]),
         entry_time_in_force=tif["entry"],
         exit_time_in_force=tif["exit"],
+        stoploss_on_exchange=bool(types.get("stoploss_on_exchange")),
+        stoploss_on_exchange_interval=float(interval),
+        stoploss_on_exchange_limit_ratio=float(ratio),
     )
 
 

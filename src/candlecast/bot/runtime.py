@@ -24,9 +24,10 @@ from candlecast.api.context import ApiContext, BotControl
 from candlecast.api.server import ApiServer, bind_socket
 from candlecast.bot import callbacks, events
 from candlecast.bot.orders import POLL_INTERVAL, OrderManager
-from candlecast.bot.ordertypes import resolve_order_plan
+from candlecast.bot.ordertypes import OrderPlan, resolve_order_plan
 from candlecast.bot.protections import ProtectionManager, parse_protections
 from candlecast.bot.protections.manager import StrategyLocks
+from candlecast.bot.stoporders import StopOrderManager
 from candlecast.bot.trading import BotStats, TradeManager
 from candlecast.clock import Clock, LiveClock
 from candlecast.config.models import SECRET_KEYS, Config
@@ -157,6 +158,7 @@ class Bot:
             raise ConfigError(
                 f"dry_run: false, but exchange {self.exchange.name} cannot trade live"
             )
+        order_plan = self._order_plan()  # checked before anything is created
         self.producer_store = ProducerStore()
         self.dp = DataProvider(
             self.timeframe,
@@ -213,14 +215,8 @@ class Bot:
             self.timeframe,
             self.stats,
             protections=self.protections,
-            order_plan=resolve_order_plan(
-                config.order_types
-                if config.order_types is not None
-                else getattr(strategy, "order_types", None),
-                config.order_time_in_force
-                if config.order_time_in_force is not None
-                else getattr(strategy, "order_time_in_force", None),
-            ),
+            order_plan=order_plan,
+            stops=self._stop_orders(order_plan),
         )
         self.control = self._wire_control()
         self.whitelist: list[str] = []
@@ -249,6 +245,34 @@ class Bot:
         self.trading.notify = self.notify
         self.dp.message_sink = lambda text: self.notify(events.strategy_msg(text))
         return control
+
+    def _order_plan(self) -> OrderPlan:
+        """The config's (else the strategy's) order types; stoploss_on_exchange on an
+        exchange that cannot hold stop orders stops the start."""
+        config, strategy = self.config, self.strategy
+        plan = resolve_order_plan(
+            config.order_types
+            if config.order_types is not None
+            else getattr(strategy, "order_types", None),
+            config.order_time_in_force
+            if config.order_time_in_force is not None
+            else getattr(strategy, "order_time_in_force", None),
+        )
+        if plan.stoploss_on_exchange:
+            # dry-run too, as freqtrade: the dry-run book simulates the exchange's orders
+            problem = self.exchange.stop_order_problem(plan.stoploss)
+            if problem is not None:
+                raise ConfigError(
+                    f"order_types.stoploss_on_exchange: {problem}; set it to false "
+                    "(the bot then watches the stop itself)"
+                )
+        return plan
+
+    def _stop_orders(self, plan: OrderPlan) -> StopOrderManager | None:
+        """Stop orders on the exchange when ``stoploss_on_exchange`` asks for them."""
+        if not plan.stoploss_on_exchange:
+            return None
+        return StopOrderManager(self.trading_exchange, self.repository, self.clock, plan)
 
     def _dry_run_balance(self, currency: str) -> float:
         """The dry-run wallet: ``dry_run_wallet`` plus realized profit minus open stakes."""

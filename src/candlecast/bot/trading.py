@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from candlecast.bot import callbacks, events, exits, trader
 from candlecast.bot.orders import OrderManager
 from candlecast.bot.ordertypes import OrderPlan
 from candlecast.bot.protections import ProtectionManager
+from candlecast.bot.stoporders import StopOrderManager
 from candlecast.clock import Clock
 from candlecast.config.models import Config
 from candlecast.data.dataprovider import DataProvider
 from candlecast.domain.orders import OrderState
+from candlecast.domain.timeframes import timeframe_to_seconds
 from candlecast.domain.trades import OrderRecord, Trade
-from candlecast.exceptions import ExchangeError
+from candlecast.exceptions import ExchangeError, InvalidOrderError
 from candlecast.exchange import Exchange, Ticker
 from candlecast.persistence.repository import TradeRepository
 from candlecast.persistence.trade import Trade as CallbackTrade
@@ -56,6 +59,7 @@ class TradeManager:
         stats: BotStats,
         protections: ProtectionManager | None = None,
         order_plan: OrderPlan | None = None,
+        stops: StopOrderManager | None = None,
     ) -> None:
         self.config = config
         self.strategy = strategy
@@ -68,10 +72,17 @@ class TradeManager:
         self.stats = stats
         self.protections = protections
         self.order_plan = order_plan or OrderPlan()
+        #: stop orders on the exchange (``order_types.stoploss_on_exchange``), or None
+        self.stops = stops
         if orders is not None:
             orders.on_entry_fill = self._after_entry_fill
             orders.on_entry_placed = lambda t: self._event(events.entry, "entry", t, t.open_rate)
             orders.on_cancel = self._on_cancel
+            orders.ask_timeout = self._check_timeout
+            orders.on_order_filled = self._order_filled
+            orders.ask_price = self._adjust_order_price
+        if stops is not None:
+            stops.on_order_filled = self._order_filled
         #: where freqtrade's event messages go (``bot/events.py``); the bot publishes them
         self.notify: Callable[[dict[str, Any]], None] = lambda message: None
         #: False while the bot is paused through the REST API (exits still run)
@@ -87,6 +98,12 @@ class TradeManager:
                 self._event(events.exit, "exit_fill", done, done.close_rate or done.open_rate)
             await self._protect(closed_by_orders)
             pending = set(self.orders.pending_trades)
+        if self.stops is not None:
+            closed_by_stops = await self.stops.update()
+            self.stats.exits += len(closed_by_stops)
+            for done in closed_by_stops:
+                self._event(events.exit, "exit_fill", done, done.close_rate or done.open_rate)
+            await self._protect(closed_by_stops)
         open_trades = await asyncio.to_thread(self.repository.open_trades)
         await self.exit_trades([t for t in open_trades if t.pair in pairs and t.id not in pending])
         if self.strategy.position_adjustment_enable:
@@ -162,6 +179,95 @@ class TradeManager:
         await self._execute_exit(trade, check, ticker.bid, amount)
         return True
 
+    async def _trade_and_order(self, record: OrderRecord) -> tuple[CallbackTrade, Any] | None:
+        """The callback ``Trade`` and ``Order`` of a stored order (None: gone)."""
+        found = await asyncio.to_thread(self.repository.find_trades, record.pair)
+        value = next((t for t in found if t.id == record.trade_id), None)
+        if value is None:
+            return None
+        trade = await asyncio.to_thread(CallbackTrade.load, value, self.repository)
+        order = next((o for o in trade.orders if o.order_id == record.order_id), None)
+        return None if order is None else (trade, order)
+
+    async def _order_filled(self, record: OrderRecord) -> None:
+        """The strategy's order_filled, once an order is final with a fill."""
+        if not callbacks.overrides(self.strategy, "order_filled"):
+            return
+        found = await self._trade_and_order(record)
+        if found is not None:
+            trade, order = found
+            callbacks.call(
+                self.strategy,
+                "order_filled",
+                None,
+                pair=record.pair,
+                trade=trade,
+                order=order,
+                current_time=self.clock.now(),
+            )
+
+    async def _adjust_order_price(self, record: OrderRecord, placed: OrderState) -> float | None:
+        """The strategy's adjust_order_price (adjust_entry_price / adjust_exit_price) for an
+        open order, once a candle closed after it was placed; its own price: keep it."""
+        if not any(
+            callbacks.overrides(self.strategy, n)
+            for n in ("adjust_order_price", "adjust_entry_price", "adjust_exit_price")
+        ):
+            return placed.price
+        frame, _ = self.dp.get_analyzed_dataframe(record.pair)
+        if frame.empty:
+            return placed.price
+        closed_at = frame["date"].iloc[-1].to_pydatetime() + timedelta(
+            seconds=timeframe_to_seconds(self.timeframe)
+        )
+        if closed_at <= record.created_at:
+            return placed.price  # no new candle since it was placed
+        ticker = await self._ticker(record.pair)
+        found = await self._trade_and_order(record)
+        if ticker is None or found is None:
+            return placed.price
+        trade, order = found
+        is_entry = record.side == "buy"
+        answer = callbacks.call(
+            self.strategy,
+            "adjust_order_price",
+            placed.price,
+            trade=trade,
+            order=order,
+            pair=record.pair,
+            current_time=self.clock.now(),
+            proposed_rate=ticker.ask if is_entry else ticker.bid,
+            current_order_rate=placed.price,
+            entry_tag=trade.enter_tag,
+            side="long",
+            is_entry=is_entry,
+        )
+        if answer is None:
+            return None
+        if not isinstance(answer, int | float) or not math.isfinite(answer) or answer < 0:
+            return placed.price
+        return float(answer) or None
+
+    async def _check_timeout(self, record: OrderRecord) -> bool:
+        """The strategy's check_entry_timeout / check_exit_timeout for an open order."""
+        name = "check_entry_timeout" if record.side == "buy" else "check_exit_timeout"
+        if not callbacks.overrides(self.strategy, name):
+            return False
+        found = await self._trade_and_order(record)
+        if found is None:
+            return False
+        trade, order = found
+        answer = callbacks.call(
+            self.strategy,
+            name,
+            False,
+            pair=record.pair,
+            trade=trade,
+            order=order,
+            current_time=self.clock.now(),
+        )
+        return answer is True
+
     async def _ticker(self, pair: str) -> Ticker | None:
         try:
             return await self.exchange.fetch_ticker(pair)
@@ -186,18 +292,82 @@ class TradeManager:
         frame, _ = self.dp.get_analyzed_dataframe(value.pair)
         signals = exits.latest_signals(frame, now, self.timeframe)
         trade = await asyncio.to_thread(CallbackTrade.load, value, self.repository)
-        checks = exits.should_exit(self.strategy, trade, ticker.bid, now, signals)
+        checks = exits.should_exit(
+            self.strategy, trade, ticker.bid, now, signals, self._local_stop(value)
+        )
         await self._store_risk(trade, value)
+        if self._exit_timed_out_too_often(trade):
+            checks.insert(0, exits.ExitCheck(exits.EMERGENCY_EXIT, exits.EMERGENCY_EXIT))
         for check in checks:
             if await self._execute_exit(trade, check, ticker.bid):
                 return True
+        if self.stops is not None:
+            return await self._maintain_stop(trade, ticker.bid)
         return False
+
+    def _exit_timed_out_too_often(self, trade: CallbackTrade) -> bool:
+        """``unfilledtimeout.exit_timeout_count`` exit orders were cancelled (0: never):
+        the trade leaves with an emergency exit, as freqtrade."""
+        limit = self.config.unfilledtimeout.exit_timeout_count
+        if limit <= 0:
+            return False
+        cancelled = [
+            o for o in trade.orders if o.ft_order_side == "sell" and o.status == "canceled"
+        ]
+        if len(cancelled) < limit:
+            return False
+        logger.warning(
+            "Emergency exit of %s: its exit order was cancelled %d times",
+            trade.pair,
+            len(cancelled),
+        )
+        return True
+
+    def _local_stop(self, value: Trade) -> bool:
+        """Whether the bot exits at the stop itself: always without stoploss_on_exchange
+        and in dry-run (as freqtrade); live, while no stop order of the trade is open on
+        the exchange (a safety net while it cannot be placed)."""
+        if self.stops is None or self.config.dry_run:
+            return True
+        return self.stops.open_stop(value.id) is None
+
+    async def _maintain_stop(self, trade: CallbackTrade, rate: float, force: bool = False) -> bool:
+        """Place or move the trade's stop order; True when that closed the trade. A stop
+        order the exchange refuses makes the trade exit at once (emergency exit)."""
+        assert self.stops is not None
+        try:
+            closed = await self.stops.maintain(trade.value, force)
+        except InvalidOrderError as exc:
+            logger.error("Stop order of %s refused (%s); exiting the trade", trade.pair, exc)
+            check = exits.ExitCheck(exits.EMERGENCY_EXIT, exits.EMERGENCY_EXIT)
+            return await self._execute_exit(trade, check, rate)
+        if closed is None:
+            return False
+        self.stats.exits += 1
+        await self._protect([closed])
+        return True
 
     async def _store_risk(self, trade: CallbackTrade, before: Trade) -> None:
         state = trade.risk_state()
         changed = {k: v for k, v in state.items() if getattr(before, k) != v}
         if changed and trade.id is not None:
             await asyncio.to_thread(self.repository.update_risk, trade.id, changed)
+
+    async def _cancel_stop_order(self, trade_id: int, pair: str, reason: str) -> bool | None:
+        """Before another exit: cancel the trade's stop order on the exchange (it holds the
+        amount). None: freed (or none), go on; True: the stop order filled meanwhile and
+        closed the trade; False: not freed yet, the exit waits."""
+        if self.stops is None:
+            return None
+        cancelled = await self.stops.cancel(trade_id)
+        if cancelled.closed is not None:
+            self.stats.exits += 1
+            await self._protect([cancelled.closed])
+            return True
+        if not cancelled.freed:
+            logger.warning("Exit of %s (%s) waits for its stop order", pair, reason)
+            return False
+        return None
 
     async def _execute_exit(
         self,
@@ -243,6 +413,9 @@ class TradeManager:
             return False
         value = trade.value
         assert value.id is not None
+        blocked = await self._cancel_stop_order(value.id, trade.pair, check.reason)
+        if blocked is not None:
+            return blocked
         self._event(events.exit, "exit", replace(value, exit_reason=check.reason), price)
         if self.orders is not None:
             try:
@@ -260,7 +433,8 @@ class TradeManager:
                     await self._protect([done])
             except ExchangeError as exc:
                 logger.warning("Exit of %s not placed: %s", trade.pair, exc)
-            return False  # closes when the sell fills
+                return False
+            return True  # placed: it closes the trade when the sell fills
         if partial:
             assert amount is not None
             await asyncio.to_thread(
@@ -389,6 +563,13 @@ class TradeManager:
                 self.strategy, trade, ticker.bid, self.clock.now(), profit, after_fill=True
             )
         await self._store_risk(trade, stored)
+        if self.stops is not None:
+            if trade.stop_loss is None:  # freqtrade sets the stop as the entry fills
+                stoploss = float(self.strategy.stoploss or -1.0)
+                trade.adjust_stop_loss(trade.open_rate, stoploss, initial=True)
+                await self._store_risk(trade, stored)
+            rate = ticker.bid if ticker is not None else trade.open_rate
+            await self._maintain_stop(trade, rate, force=True)
 
     # --- entries --------------------------------------------------------------------
     async def enter_trades(self, pairs: list[str], open_trades: list[Trade]) -> None:

@@ -91,17 +91,8 @@ class UnfilledTimeoutConfig(_Section):
     entry: float = Field(default=10, gt=0)
     exit: float = Field(default=10, gt=0)
     unit: Literal["seconds", "minutes"] = "minutes"
+    # after this many cancelled exit orders the trade exits with an emergency exit (0: never)
     exit_timeout_count: int = Field(default=0, ge=0)
-
-    @field_validator("exit_timeout_count")
-    @classmethod
-    def _no_emergency_exits(cls, value: int) -> int:
-        if value:
-            raise ValueError(
-                "expected 0: candlecast does not turn repeated exit timeouts into an "
-                f"emergency exit, got {value}"
-            )
-        return value
 
     def seconds(self, side: str) -> float:
         value = self.entry if side == "entry" else self.exit

@@ -59,8 +59,7 @@ def _nonzero(value: Any) -> bool:
 
 
 def _order_types(value: Any) -> bool:
-    """Limit and market orders are placed as asked; stoplosses are watched by the bot, not
-    placed on the exchange."""
+    """Whether ``order_types`` asks for the stop to be placed on the exchange."""
     if not isinstance(value, Mapping):
         return value is not None
     return bool(value.get("stoploss_on_exchange", False))
@@ -128,10 +127,13 @@ FEATURES: tuple[Feature, ...] = (
             Setting("ignore_roi_if_buy_signal", _truthy),
         ),
     ),
+    # asked each poll about an order still open within unfilledtimeout (bot/trading.py)
     Feature(
         "order timeouts callbacks",
         (Callback("check_entry_timeout"), Callback("check_exit_timeout")),
+        honoured=True,
     ),
+    # asked about open orders once a candle closed after them (bot/trading.py)
     Feature(
         "order price adjustment",
         (
@@ -139,10 +141,11 @@ FEATURES: tuple[Feature, ...] = (
             Callback("adjust_exit_price"),
             Callback("adjust_order_price"),
         ),
+        honoured=True,
     ),
     # custom_roi() is called only with use_custom_roi = True
     Feature("custom_roi", (Setting("use_custom_roi", _truthy),)),
-    Feature("order_filled callback", (Callback("order_filled"),)),
+    Feature("order_filled callback", (Callback("order_filled"),), honoured=True),
     Feature(
         "FreqAI",
         (
@@ -182,9 +185,12 @@ FEATURES: tuple[Feature, ...] = (
         (Setting("ignore_buying_expired_candle_after", _nonzero),),
         honoured=True,
     ),
+    # placed on the exchange where it can hold stop orders, else refused at start
+    # (bot/stoporders.py, Exchange.stop_order_problem)
     Feature(
-        "order_types.stoploss_on_exchange (the bot watches the stop itself)",
+        "order_types.stoploss_on_exchange",
         (Setting("order_types", _order_types),),
+        honoured=True,
     ),
     # GTC, FOK and IOC are placed as asked; anything else stops the start (bot/ordertypes.py)
     Feature(

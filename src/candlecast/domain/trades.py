@@ -110,6 +110,7 @@ class OrderRecord:
     amount: float
     created_at: datetime
     reason: str | None = None
+    stop_price: float | None = None  # set for a stop order (``stoploss_on_exchange``)
 
 
 #: The trade fields that change while a trade is open without an order (stop, extremes).

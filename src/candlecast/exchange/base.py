@@ -73,6 +73,31 @@ class Exchange(ABC):
     async def free_balance(self, currency: str) -> float:
         raise ExchangeError(f"exchange {self.name} does not place live orders")
 
+    # --- stop orders (``order_types.stoploss_on_exchange``) -----------------------------
+    def stop_order_problem(self, order_type: str) -> str | None:
+        """Why this exchange cannot hold a sell stop order of ``order_type`` ("limit":
+        stop-limit, "market": stop-market) on a spot market; None when it can."""
+        return f"exchange {self.name} does not place stop orders"
+
+    async def create_stop_order(
+        self,
+        pair: str,
+        amount: float,
+        stop_price: float,
+        limit_price: float | None,
+        order_type: str = "limit",
+    ) -> OrderState:
+        """Place a sell stop order: once the price falls to ``stop_price`` it sells
+        ``amount`` at ``limit_price`` ("limit") or at the market ("market")."""
+        raise ExchangeError(f"exchange {self.name} does not place stop orders")
+
+    async def fetch_stop_order(self, pair: str, order_id: str) -> OrderState:
+        return await self.fetch_order(pair, order_id)
+
+    async def cancel_stop_order(self, pair: str, order_id: str) -> OrderState:
+        """Cancel a stop order and return its final state (it may have filled)."""
+        return await self.cancel_order(pair, order_id)
+
     def now_ms(self) -> int:
         return int(time.time() * 1000)
 

@@ -312,9 +312,12 @@ class CcxtExchange(Exchange):
         params: dict[str, Any] = {}
         if order_type == "limit" and time_in_force != "GTC":
             params["timeInForce"] = time_in_force
+        # a market order goes without a price: given one, ccxt turns some (Binance spot)
+        # into an order for amount x price of the quote currency instead of ``amount``
+        limit = price if order_type == "limit" else None
         raw = await self._call(
             f"placing a {order_type} {side} order for {amount:.10g} {pair} at {price:.10g}",
-            lambda: self._api.create_order(pair, order_type, side, amount, price, params),
+            lambda: self._api.create_order(pair, order_type, side, amount, limit, params),
             attempts=1,
         )
         state = _order_state(raw, pair, side, amount, price)
@@ -338,6 +341,62 @@ class CcxtExchange(Exchange):
         except InvalidOrderError:
             pass  # already filled or cancelled: its final state says which
         return await self.fetch_order(pair, order_id)
+
+    # --- stop orders -----------------------------------------------------------------
+    def _spot_features(self, name: str) -> dict[str, Any]:
+        features = getattr(self._api, "features", None) or {}
+        return ((features.get("spot") or {}).get(name)) or {}
+
+    def stop_order_problem(self, order_type: str) -> str | None:
+        """ccxt says per exchange whether a spot order may carry ``stopLossPrice``."""
+        if not self._spot_features("createOrder").get("stopLossPrice"):
+            return f"ccxt's {self.name} cannot place stop-loss orders on spot markets"
+        return None
+
+    def _trigger_params(self) -> dict[str, Any]:
+        # exchanges that keep trigger orders apart answer for them only when asked so
+        return {"trigger": True} if self._spot_features("fetchOrder").get("trigger") else {}
+
+    async def create_stop_order(
+        self,
+        pair: str,
+        amount: float,
+        stop_price: float,
+        limit_price: float | None,
+        order_type: str = "limit",
+    ) -> OrderState:
+        amount, price = self.prepare_order(pair, amount, limit_price or stop_price)
+        stop = float(self._api.price_to_precision(pair, stop_price))
+        params: dict[str, Any] = {"stopLossPrice": stop}
+        limit = price if order_type == "limit" else None
+        raw = await self._call(
+            f"placing a stop-{order_type} sell order for {amount:.10g} {pair} at {stop:.10g}",
+            lambda: self._api.create_order(pair, order_type, "sell", amount, limit, params),
+            attempts=1,
+        )
+        state = _order_state(raw, pair, "sell", amount, price)
+        if state.status == "open" and not raw.get("status"):
+            state = await self.fetch_stop_order(pair, state.id)
+        return state
+
+    async def fetch_stop_order(self, pair: str, order_id: str) -> OrderState:
+        params = self._trigger_params()
+        raw = await self._call(
+            f"fetching stop order {order_id} ({pair})",
+            lambda: self._api.fetch_order(order_id, pair, params),
+        )
+        return _order_state(raw, pair)
+
+    async def cancel_stop_order(self, pair: str, order_id: str) -> OrderState:
+        params = self._trigger_params()
+        try:
+            await self._call(
+                f"cancelling stop order {order_id} ({pair})",
+                lambda: self._api.cancel_order(order_id, pair, params),
+            )
+        except InvalidOrderError:
+            pass  # already filled or cancelled: its final state says which
+        return await self.fetch_stop_order(pair, order_id)
 
     async def free_balance(self, currency: str) -> float:
         balance = await self._call("fetching the balance", self._api.fetch_balance)

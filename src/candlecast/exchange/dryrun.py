@@ -10,6 +10,13 @@
   a candle opened after it was placed trades at or below the limit (its low <= limit), or
   the ask falls to it; a resting sell once a high >= limit, or the bid rises to it.
 
+- A stop order (``stoploss_on_exchange``) waits until the bid falls to its stop price, or
+  a candle opened after it was placed trades at or below it (low <= stop). It then
+  sells at the price it was triggered at: the stop price, or below it when the price
+  jumped past the stop (the candle's open or the bid). A stop-market fills whole at that
+  price; a stop-limit too, unless that price is below its limit: it then rests as a
+  limit sell that fills at its limit once a later candle's high or the bid reaches it.
+
 Everything an order is made of is kept in its id, so a bot restarted after ``kill -9``
 finds its open dry-run orders where the market has taken them in the meantime.
 """
@@ -40,25 +47,50 @@ TICKER_REUSE_MS = 2000
 @dataclass(frozen=True)
 class _Placed:
     side: str
-    order_type: str
+    order_type: str  # "limit", "market", "stoplimit" or "stopmarket"
     time_in_force: str
     created_ms: int
     amount: float
-    price: float
+    price: float  # a stop-market's: its stop price
     pair: str
+    stop: float | None = None  # a stop order's stop price
+
+    @property
+    def is_stop(self) -> bool:
+        return self.stop is not None
+
+
+def _num(value: float) -> str:
+    # no "-" in the id's fields: a small amount's repr is "1e-05"
+    return repr(float(value)).replace("e-", "e~")
+
+
+def _parse(text: str) -> float:
+    return float(text.replace("e~", "e-"))
 
 
 def _encode(order: _Placed, serial: int) -> str:
+    price = _num(order.price) + ("" if order.stop is None else "@" + _num(order.stop))
     return (
         f"dry-{serial}-{order.side}-{order.order_type}-{order.time_in_force}-"
-        f"{order.created_ms}-{order.amount!r}-{order.price!r}"
+        f"{order.created_ms}-{_num(order.amount)}-{price}"
     )
 
 
 def _decode(order_id: str, pair: str) -> _Placed:
     try:
         _, _, side, kind, tif, created, amount, price = order_id.split("-", 7)
-        return _Placed(side, kind, tif, int(created), float(amount), float(price), pair)
+        limit, _, stop = price.partition("@")
+        return _Placed(
+            side,
+            kind,
+            tif,
+            int(created),
+            _parse(amount),
+            _parse(limit),
+            pair,
+            _parse(stop) if stop else None,
+        )
     except ValueError:
         raise InvalidOrderError(f"{pair}: unknown dry-run order {order_id!r}") from None
 
@@ -147,11 +179,43 @@ class DryRunBook(Exchange):
             self._final[order_id] = state
         return state
 
+    def stop_order_problem(self, order_type: str) -> str | None:
+        return self.inner.stop_order_problem(order_type)
+
+    async def create_stop_order(
+        self,
+        pair: str,
+        amount: float,
+        stop_price: float,
+        limit_price: float | None,
+        order_type: str = "limit",
+    ) -> OrderState:
+        if order_type not in ORDER_TYPES:
+            raise InvalidOrderError(f"{pair}: cannot place a stop-{order_type} order")
+        price = stop_price if order_type == "market" else limit_price
+        if not amount > 0 or not stop_price > 0 or price is None or not price > 0:
+            raise InvalidOrderError(f"{pair}: stop order amount and prices must be positive")
+        if price > stop_price:
+            raise InvalidOrderError(
+                f"{pair}: a sell stop-limit needs its limit {price:.10g} at or below "
+                f"its stop {stop_price:.10g}"
+            )
+        placed = _Placed(
+            "sell", "stop" + order_type, "GTC", self.now_ms(), amount, price, pair, stop_price
+        )
+        order_id = _encode(placed, next(self._serial))
+        return await self.fetch_order(pair, order_id)
+
     async def fetch_order(self, pair: str, order_id: str) -> OrderState:
         final = self._final.get(order_id)
         if final is not None:
             return final
         placed = _decode(order_id, pair)
+        if placed.is_stop:
+            fill = await self._stop_fill(placed)
+            if fill is not None:
+                return self._filled(order_id, placed, fill, final=True)
+            return OrderState(order_id, pair, "sell", "open", placed.amount, 0.0, placed.price)
         if placed.order_type == "market" or placed.time_in_force != "GTC":
             # decided when placed: a market order filled then, an IOC/FOK one that did
             # not cross was cancelled then
@@ -208,3 +272,29 @@ class DryRunBook(Exchange):
         if placed.side == "buy":
             return bool((after["low"] <= placed.price).any())
         return bool((after["high"] >= placed.price).any())
+
+    async def _stop_fill(self, placed: _Placed) -> float | None:
+        """The price ``placed`` (a stop order) filled at, or None while it waits."""
+        assert placed.stop is not None
+        step = timeframe_to_msecs(self.timeframe)
+        newest = self.inner.last_closed_open_ms(self.timeframe)
+        first = -(-placed.created_ms // step) * step  # the first candle opened after it
+        triggered_at: float | None = None
+        if newest >= first:
+            count = min((newest - first) // step + 1, MAX_CANDLES)
+            candles = await self.inner.fetch_ohlcv(placed.pair, self.timeframe, int(count))
+            after = candles[dates_to_ms(candles["date"]) >= first]
+            for open_, high, low in zip(after["open"], after["high"], after["low"], strict=True):
+                if triggered_at is None and low <= placed.stop:
+                    triggered_at = min(placed.stop, float(open_))
+                    if placed.order_type == "stopmarket" or triggered_at >= placed.price:
+                        return triggered_at
+                elif triggered_at is not None and high >= placed.price:
+                    return placed.price  # the resting limit sell is reached
+        bid = (await self.inner.fetch_ticker(placed.pair)).bid
+        if triggered_at is None and bid <= placed.stop:
+            if placed.order_type == "stopmarket" or bid >= placed.price:
+                return bid
+        elif triggered_at is not None and bid >= placed.price:
+            return placed.price
+        return None

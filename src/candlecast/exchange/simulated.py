@@ -161,6 +161,9 @@ class SimulatedExchange(Exchange):
     def fee(self, pair: str) -> float:
         return self._fee
 
+    def stop_order_problem(self, order_type: str) -> str | None:
+        return None  # the dry-run book holds stop orders on these prices
+
 
 class _AnyPairMarkets(dict):
     """A markets mapping that contains every ``BASE/QUOTE`` pair."""

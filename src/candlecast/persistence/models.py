@@ -77,6 +77,10 @@ class OrderRow(Base):
     average: Mapped[float | None] = mapped_column(Float, nullable=True)
     reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A stop order on the exchange (``stoploss_on_exchange``): "stoploss" and its trigger
+    # price (freqtrade's ``ft_order_side`` and ``stop_price``); NULL for other orders.
+    ft_order_side: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    stop_price: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class CustomDataRow(Base):

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, func, inspect, select, text
+from sqlalchemy import create_engine, delete, event, func, inspect, or_, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,6 +48,11 @@ _FIELDS = (
     "close_profit_abs",
     *RISK_FIELDS,
 )
+
+
+#: ``ft_order_side`` of a stop order placed on the exchange, and the exit reason of its fill
+STOPLOSS = "stoploss"
+STOPLOSS_ON_EXCHANGE = "stoploss_on_exchange"
 
 
 def _to_trade(row: TradeRow) -> Trade:
@@ -266,12 +271,63 @@ class TradeRepository:
             return _to_record(order_row, trade.pair)
 
     def open_orders(self) -> list[OrderRecord]:
-        """Orders still open on the exchange, oldest first."""
+        """Entry and exit orders still open on the exchange, oldest first (stop orders,
+        which wait on the exchange for as long as the trade is open, are not among them)."""
         with self._sessions() as session:
             rows = session.execute(
                 select(OrderRow, TradeRow.pair)
                 .join(TradeRow, TradeRow.id == OrderRow.trade_id)
-                .where(OrderRow.status == "open")
+                .where(
+                    OrderRow.status == "open",
+                    or_(OrderRow.ft_order_side.is_(None), OrderRow.ft_order_side != STOPLOSS),
+                )
+                .order_by(OrderRow.id)
+            )
+            return [_to_record(o, pair) for o, pair in rows]
+
+    def replace_order(
+        self, record: OrderRecord, cancelled: OrderState, new: OrderState, when: datetime
+    ) -> OrderRecord:
+        """An order replaced at another price (``adjust_entry_price`` and friends): the
+        cancelled one keeps what it filled (a buy without fill goes), the new one joins the
+        same trade, which stays as it is (an unfilled entry takes the new order's price)."""
+        with self._tx() as session:
+            row = session.get(OrderRow, record.id)
+            trade = session.get(TradeRow, record.trade_id)
+            if row is None or trade is None:
+                raise ValueError(f"order {record.order_id} is not stored")
+            _update_order_row(row, cancelled, when)
+            if record.side == "buy" and cancelled.filled <= 0:
+                session.delete(row)
+            new_row = _order_row(record.trade_id, new, when, record.reason)
+            session.add(new_row)
+            session.flush()
+            if record.side == "buy" and not _recalc_entries(session, trade):
+                trade.open_rate = new.price
+                trade.amount = new.amount
+                trade.stake_amount = new.amount * new.price * (1 + trade.fee_open)
+            return _to_record(new_row, trade.pair)
+
+    def add_stop_order(
+        self, trade: Trade, order: OrderState, stop_price: float, when: datetime
+    ) -> OrderRecord:
+        """Store a stop order placed on the exchange for ``trade``."""
+        assert trade.id is not None
+        with self._tx() as session:
+            order_row = _order_row(trade.id, order, when, STOPLOSS_ON_EXCHANGE)
+            order_row.ft_order_side = STOPLOSS
+            order_row.stop_price = stop_price
+            session.add(order_row)
+            session.flush()
+            return _to_record(order_row, trade.pair)
+
+    def open_stop_orders(self) -> list[OrderRecord]:
+        """The stop orders open on the exchange (``stoploss_on_exchange``), oldest first."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(OrderRow, TradeRow.pair)
+                .join(TradeRow, TradeRow.id == OrderRow.trade_id)
+                .where(OrderRow.status == "open", OrderRow.ft_order_side == STOPLOSS)
                 .order_by(OrderRow.id)
             )
             return [_to_record(o, pair) for o, pair in rows]
@@ -323,10 +379,12 @@ class TradeRepository:
         with self._tx() as session:
             row = session.get(OrderRow, record.id)
             trade = session.get(TradeRow, record.trade_id)
-            if row is None or trade is None or not trade.is_open:
+            if row is None or trade is None:
                 return None
             _update_order_row(row, order, when)
             session.flush()
+            if not trade.is_open:
+                return None
             return _close_on_sells(session, trade, when, record.reason, whole_amount=True)
 
     def close_sold_part(self, trade: Trade, when: datetime) -> Trade | None:
@@ -356,6 +414,8 @@ class TradeRepository:
                     "cost": r.cost,
                     "fee": r.fee,
                     "reason": r.reason,
+                    "ft_order_side": r.ft_order_side or r.side,
+                    "stop_price": r.stop_price,
                 }
                 for r in rows
             ]
@@ -429,6 +489,7 @@ def _to_record(row: OrderRow, pair: str) -> OrderRecord:
         amount=row.amount,
         created_at=row.created_at,
         reason=row.reason,
+        stop_price=row.stop_price,
     )
 
 

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 class Order:
     """One order of a trade (freqtrade's ``Order`` attributes)."""
 
-    ft_order_side: str  # "buy" or "sell"
+    ft_order_side: str  # "buy", "sell" or "stoploss" (a stop order on the exchange)
     status: str
     price: float
     amount: float
@@ -73,7 +73,7 @@ class Order:
 
 def _order(raw: dict[str, Any]) -> Order:
     return Order(
-        ft_order_side=raw["side"],
+        ft_order_side=raw.get("ft_order_side") or raw["side"],
         status=raw["status"],
         price=raw["price"],
         amount=raw["amount"],
@@ -116,7 +116,8 @@ class Trade:
         self.initial_stop_loss: float | None = value.initial_stop_loss
         self.initial_stop_loss_pct: float | None = value.initial_stop_loss_pct
         self.is_stop_loss_trailing: bool = value.is_stop_loss_trailing
-        self.stoploss_last_update: datetime | None = None
+        stops = [o.order_date for o in self.orders if o.ft_order_side == "stoploss"]
+        self.stoploss_last_update: datetime | None = max(stops, default=None)
 
     # --- the repository ---------------------------------------------------------------
     @classmethod
@@ -195,7 +196,7 @@ class Trade:
         """What the trade still holds (bought minus sold by partial exits)."""
         if not self.is_open:
             return self._value.amount
-        sold = [o.filled for o in self.orders if o.ft_order_side == "sell" and o.filled]
+        sold = [o.filled for o in self.orders if o.ft_order_side != "buy" and o.filled]
         return exact_difference(self._value.amount, sold)
 
     @property
@@ -209,11 +210,21 @@ class Trade:
 
     @property
     def has_open_orders(self) -> bool:
-        return any(o.ft_is_open for o in self.orders)
+        """Open entry or exit orders (a stop order on the exchange is not one)."""
+        return bool(self.open_orders)
 
     @property
     def open_orders(self) -> list[Order]:
-        return [o for o in self.orders if o.ft_is_open]
+        return [o for o in self.orders if o.ft_is_open and o.ft_order_side != "stoploss"]
+
+    @property
+    def has_open_sl_orders(self) -> bool:
+        return bool(self.open_sl_orders)
+
+    @property
+    def open_sl_orders(self) -> list[Order]:
+        """Stop orders open on the exchange (``stoploss_on_exchange``)."""
+        return [o for o in self.orders if o.ft_is_open and o.ft_order_side == "stoploss"]
 
     @property
     def nr_of_successful_entries(self) -> int:

@@ -286,6 +286,85 @@ class IStrategy(PairLocking, ABC):
         optionally with an order tag as ``(stake, tag)``; None does nothing."""
         return None
 
+    def check_entry_timeout(
+        self, pair: str, trade: Trade, order: Any, current_time: datetime, **kwargs: Any
+    ) -> bool:
+        """Asked each poll about an entry order still open within ``unfilledtimeout``:
+        True cancels it now."""
+        return False
+
+    def check_exit_timeout(
+        self, pair: str, trade: Trade, order: Any, current_time: datetime, **kwargs: Any
+    ) -> bool:
+        """As ``check_entry_timeout``, for an exit order."""
+        return False
+
+    def adjust_entry_price(
+        self,
+        trade: Trade,
+        order: Any,
+        pair: str,
+        current_time: datetime,
+        proposed_rate: float,
+        current_order_rate: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> float | None:
+        """Asked, once a candle closed after an open entry order was placed, for its price:
+        ``current_order_rate`` keeps it, another price replaces it, None cancels it."""
+        return current_order_rate
+
+    def adjust_exit_price(
+        self,
+        trade: Trade,
+        order: Any,
+        pair: str,
+        current_time: datetime,
+        proposed_rate: float,
+        current_order_rate: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> float | None:
+        """As ``adjust_entry_price``, for an open exit order."""
+        return current_order_rate
+
+    def adjust_order_price(
+        self,
+        trade: Trade,
+        order: Any,
+        pair: str,
+        current_time: datetime,
+        proposed_rate: float,
+        current_order_rate: float,
+        entry_tag: str | None,
+        side: str,
+        is_entry: bool,
+        **kwargs: Any,
+    ) -> float | None:
+        """Both at once (freqtrade's newer form): by default asks ``adjust_entry_price`` or
+        ``adjust_exit_price``."""
+        ask = self.adjust_entry_price if is_entry else self.adjust_exit_price
+        return ask(
+            trade=trade,
+            order=order,
+            pair=pair,
+            current_time=current_time,
+            proposed_rate=proposed_rate,
+            current_order_rate=current_order_rate,
+            entry_tag=entry_tag,
+            side=side,
+            **kwargs,
+        )
+
+    def order_filled(
+        self, pair: str, trade: Trade, order: Any, current_time: datetime, **kwargs: Any
+    ) -> None:
+        """Called once an order is final with a fill: entries, exits, added entries and
+        stop orders on the exchange."""
+        return None
+
     # --- what the bot calls ---------------------------------------------------------
     def analyze(self, dataframe: pd.DataFrame, pair: str) -> pd.DataFrame:
         """Run the ``@informative`` methods and the three ``populate_*`` steps on a copy.
