@@ -182,14 +182,6 @@ async def test_a_missing_update_reads_that_pairs_snapshot_only(tmp_path: Path):
                 await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
                 assert follower(consumer).gaps == 1
                 assert follower(consumer).snapshot_reads == reads + 1
-                # and a purge of the update (a stream limit) is mended the same way
-                nc = await nats.connect(server.url)
-                try:
-                    await advance(producer, clock)
-                    await published(producer)
-                    await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
-                finally:
-                    await nc.close()
 
 
 async def test_nats_down_at_start_then_up_recovers_without_restart(tmp_path: Path):
@@ -249,3 +241,66 @@ async def test_a_consumer_follows_with_the_right_token(tmp_path: Path):
             raw = bus_consumer(tmp_path, server.url, token=token)
             async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
                 await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+
+
+# ---------------------------------------------------------------------- relay
+
+
+def relay_config(tmp_path: Path, url: str) -> dict[str, Any]:
+    raw = bus_consumer(tmp_path, url)
+    raw["bot_name"] = "relay"
+    raw.pop("pairlists")
+    raw["api_server"]["ws_token"] = [TOKEN]
+    return raw
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+async def test_consumers_of_a_relay_see_the_producers_frames(tmp_path: Path, binary: bool):
+    from candlecast.bus.relay import Relay
+    from candlecast.config import validate_config
+
+    clock = new_clock()
+    with nats_server(tmp_path) as server:
+        async with opened(
+            make_bot(bus_producer(tmp_path, server.url), "ProducerStrategy", clock)
+        ) as producer:
+            await published(producer)
+            relay = Relay(validate_config(relay_config(tmp_path, server.url)))
+            await relay.start()
+            try:
+                assert relay.port is not None
+                raw = consumer_config(
+                    tmp_path, {"default": relay.port}, external_message_consumer={"binary": binary}
+                )
+                async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+                    await wait_until(
+                        lambda: copies_match(consumer, producer, PAIRS, exact=binary), timeout=15
+                    )
+                    assert consumer.dp.get_producer_pairs() == PAIRS
+                    for _ in range(3):
+                        await advance(producer, clock)
+                    await published(producer)
+                    await wait_until(
+                        lambda: copies_match(consumer, producer, PAIRS, exact=binary), timeout=15
+                    )
+                    assert_copy_equals_producer(consumer, producer, PAIRS, exact=binary)
+                    # live rows came as broadcasts through the relay, not as re-requests
+                    assert consumer.clients[0].status.requests_sent == 0
+            finally:
+                await relay.stop()
+
+
+def test_a_relay_needs_exactly_one_bus_producer_and_an_api_server(tmp_path: Path):
+    from candlecast.bus.relay import relay_producer
+    from candlecast.config import validate_config
+    from candlecast.exceptions import ConfigError
+
+    raw = relay_config(tmp_path, "nats://127.0.0.1:4222")
+    raw["external_message_consumer"]["producers"] = []
+    raw["external_message_consumer"]["enabled"] = False
+    with pytest.raises(ConfigError, match="exactly one producer with a bus"):
+        relay_producer(validate_config(raw))
+    raw = relay_config(tmp_path, "nats://127.0.0.1:4222")
+    raw["api_server"]["enabled"] = False
+    with pytest.raises(ConfigError, match="api_server.enabled"):
+        relay_producer(validate_config(raw))

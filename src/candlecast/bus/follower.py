@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -37,6 +39,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 API_TIMEOUT = 5.0
+
+# (key, the rows just applied, analyzed_at, whether they end on a new candle): a relay
+# re-broadcasts exactly what arrived
+FrameListener = Callable[[PairKey, pd.DataFrame, datetime, bool], None]
+PairsListener = Callable[[tuple[str, ...]], None]
 
 
 class BusFollower:
@@ -64,6 +71,8 @@ class BusFollower:
         self._connected_once = False
         self.snapshot_reads = 0  # snapshots read (all of them at start, then one per gap)
         self.gaps = 0
+        self.on_frame: FrameListener | None = None
+        self.on_pairs: PairsListener | None = None
 
     # --- connection loop ----------------------------------------------------------------
     async def run(self) -> None:
@@ -187,6 +196,8 @@ class BusFollower:
             frame = frame.tail(limit).reset_index(drop=True)
         self._store(key, frame, message)
         self.follow.applied[key] = at
+        if self.on_frame is not None:
+            self.on_frame(key, self.frames[key], message.analyzed_at, True)
         return at
 
     # --- one update ---------------------------------------------------------------------
@@ -231,10 +242,14 @@ class BusFollower:
         frame = message.frame
         if self.settings.remove_entry_exit_signals:
             frame = strip_signals(frame)
-        result = merge_update(self.frames.get(key), frame, key.timeframe, requested=False)
+        before = self.frames.get(key)
+        result = merge_update(before, frame, key.timeframe, requested=False)
         if result.frame is None:
             return False
         self._store(key, result.frame, message, stripped=True)
+        if self.on_frame is not None:
+            is_new = before is None or frame["date"].iloc[-1] > before["date"].iloc[-1]
+            self.on_frame(key, frame, message.analyzed_at, bool(is_new))
         if len(message.frame) <= 2:
             origin = message.sent_at or message.analyzed_at.timestamp()
             self.status.latencies_ms.append((time.time() - origin) * 1000)
@@ -270,6 +285,8 @@ class BusFollower:
             return
         if isinstance(message, proto.WhitelistMessage) and message.pairs:
             self.store.set_pairs(self.name, message.pairs)
+            if self.on_pairs is not None:
+                self.on_pairs(message.pairs)
 
     def status_dict(self) -> dict[str, Any]:
         return self.status.as_dict(self.store.pairs(self.name))
