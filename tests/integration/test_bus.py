@@ -5,6 +5,7 @@ Every test starts real ``nats-server`` processes on loopback (tests/nats_servers
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +304,56 @@ def test_a_relay_needs_exactly_one_bus_producer_and_an_api_server(tmp_path: Path
     raw["api_server"]["enabled"] = False
     with pytest.raises(ConfigError, match=r"api_server\.enabled"):
         relay_producer(validate_config(raw))
+
+
+# ---------------------------------------------------------------------- hot standby
+
+
+async def test_a_standby_takes_over_within_the_lease_ttl_and_consumers_stay_equal(
+    tmp_path: Path,
+):
+    ttl = 2
+    clock = new_clock()
+    with nats_server(tmp_path) as server:
+        leader_cfg = bus_producer(tmp_path, server.url, lease_ttl=ttl)
+        standby_cfg = bus_producer(tmp_path / "b", server.url, lease_ttl=ttl)
+        standby_cfg["bot_name"] = "standby"
+        async with opened(make_bot(leader_cfg, "ProducerStrategy", clock)) as leader:
+            await wait_until(lambda: leader.bus.leading, 10)
+            async with opened(make_bot(standby_cfg, "ProducerStrategy", clock)) as standby:
+                await published(leader)
+                await wait_until(lambda: standby.bus.lease.identity is not None, 1)
+                assert not standby.bus.leading
+                raw = bus_consumer(tmp_path, server.url)
+                async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+                    await wait_until(lambda: copies_match(consumer, leader, PAIRS), timeout=10)
+                    assert standby.bus.published == 0  # it analysed but did not publish
+                    # the leader dies without giving the lease up (as under SIGKILL)
+                    leader._bus_task.cancel()
+                    started = asyncio.get_running_loop().time()
+                    await wait_until(lambda: standby.bus.leading, ttl * 3)
+                    took = asyncio.get_running_loop().time() - started
+                    assert took <= ttl + 1.5
+                    for _ in range(2):
+                        await advance(standby, clock)
+                    await published(standby)
+                    await wait_until(lambda: copies_match(consumer, standby, PAIRS), timeout=10)
+                    assert_copy_equals_producer(consumer, standby, PAIRS)
+                    assert standby.bus.published > 0
+
+
+async def test_a_cleanly_stopped_leader_hands_over_at_once(tmp_path: Path):
+    ttl = 30  # far longer than the test waits: only the release can explain a takeover
+    clock = new_clock()
+    with nats_server(tmp_path) as server:
+        standby_cfg = bus_producer(tmp_path / "b", server.url, lease_ttl=ttl)
+        standby_cfg["bot_name"] = "standby"
+        leader = make_bot(
+            bus_producer(tmp_path, server.url, lease_ttl=ttl), "ProducerStrategy", clock
+        )
+        async with opened(leader):
+            await wait_until(lambda: leader.bus.leading, 10)
+            async with opened(make_bot(standby_cfg, "ProducerStrategy", clock)) as standby:
+                await published(leader)
+                await leader.close()
+                await wait_until(lambda: standby.bus.leading, 5)

@@ -235,3 +235,17 @@ def test_resume_starts_after_the_last_handled_sequence():
 @pytest.mark.parametrize("headers", [None, {}, {EPOCH: "e"}, {EPOCH: "e", SEQ_N: "x"}])
 def test_messages_without_a_valid_position_have_none(headers):
     assert position(headers) is None
+
+
+def test_a_leader_renews_three_times_per_ttl_and_a_standby_polls_at_least_every_second():
+    from candlecast.bus.lease import renew_interval
+
+    assert renew_interval(9, held=True) == 3
+    assert renew_interval(9, held=False) == 1
+    assert renew_interval(1.5, held=False) == 0.5
+
+
+def test_lease_ttl_is_off_by_default_and_bounded():
+    assert MessageBusConfig(url=[URL]).lease_ttl == 0
+    lines = problems({"message_bus": {"url": URL, "lease_ttl": -1}})
+    assert lines[0].startswith("message_bus.lease_ttl: expected an integer from 0 to 3600")

@@ -375,6 +375,8 @@ class Bot:
             return
         self._stopped.set()
         if self._bus_task is not None:
+            assert self.bus is not None
+            await self.bus.stop()
             self._bus_task.cancel()
             await asyncio.gather(self._bus_task, return_exceptions=True)
         if self.hub is not None:

@@ -177,6 +177,10 @@ class PublishPlanner:
             Publish(self.subjects.whitelist_update, payload, {**headers, MSG_ID: f"v:{ident}"}),
         ]
 
+    def reset(self) -> None:
+        """Start new epochs for every key (a new leader: followers read each snapshot once)."""
+        self._chain = {}
+
     def failed(self, key: PairKey | None) -> None:
         """A publish of ``key`` was lost: start a new epoch, so followers read its snapshot."""
         if key is not None:

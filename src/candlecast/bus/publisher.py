@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from candlecast.bus.connection import backoff, describe, open_connection
+from candlecast.bus.lease import Lease
 from candlecast.bus.plan import Publish, PublishPlanner, Subjects, stream_configs
 from candlecast.config.message_bus import MessageBusConfig
 from candlecast.domain.analyzed import PairKey
@@ -69,16 +70,37 @@ class BusPublisher:
         self.dropped = 0
         self.last_error: str | None = None
         self.last_seq = 0  # update-stream sequence of the last acknowledged update
+        self.lease = Lease(bus, name) if bus.lease_ttl else None
+        if self.lease is not None:
+            self.lease.on_change = self._lead_changed
+        self._whitelist: list[str] | None = None
+        self._nc: NATS | None = None
+
+    @property
+    def leading(self) -> bool:
+        """Whether this producer publishes (always, unless it shares a lease)."""
+        return self.lease is None or self.lease.held
+
+    def _lead_changed(self, held: bool) -> None:
+        self._queue.clear()
+        self._queued_bytes = 0
+        if held:
+            self.planner.reset()
+            if self._whitelist is not None:
+                self._enqueue(self.planner.whitelist(self._whitelist))
 
     # --- what the bot calls -------------------------------------------------------------
     def analyzed_threadsafe(
         self, key: PairKey, frame: pd.DataFrame, part: pd.DataFrame, analyzed_at: datetime
     ) -> None:
         """Queue a broadcast (call from any thread; encoding happens here)."""
+        if not self.leading:
+            return  # a standby analyses but neither encodes nor publishes
         batch = self.planner.analyzed(key, frame, part, analyzed_at)
         self._hand_over(batch)
 
     def whitelist(self, pairs: list[str] | tuple[str, ...]) -> None:
+        self._whitelist = list(pairs)
         self._hand_over(self.planner.whitelist(pairs))
 
     def _hand_over(self, batch: list[Publish]) -> None:
@@ -93,6 +115,8 @@ class BusPublisher:
             self._enqueue(batch)
 
     def _enqueue(self, batch: list[Publish]) -> None:
+        if not self.leading:
+            return  # a standby analyses but does not publish
         for message in batch:
             self._queue.append(message)
             self._queued_bytes += len(message.payload)
@@ -125,6 +149,12 @@ class BusPublisher:
             except BusUnavailable as exc:
                 reason = str(exc)
             else:
+                self._nc = nc
+                lease_task = (
+                    asyncio.create_task(self.lease.keep(nc, lost), name="bus-lease")
+                    if self.lease is not None
+                    else None
+                )
                 try:
                     await ensure_streams(nc, self.bus)
                     self.state = "connected"
@@ -134,10 +164,14 @@ class BusPublisher:
                     await self._publish_loop(nc, lost)
                     reason = "connection to NATS lost"
                 except asyncio.CancelledError:
+                    self._nc = None
+                    await _stop(lease_task)
                     await _close(nc)
                     raise
                 except Exception as exc:
                     reason = f"NATS publish failed: {describe(exc)}"
+                self._nc = None
+                await _stop(lease_task)
                 await _close(nc)
             attempt += 1
             self.state = "disconnected"
@@ -155,7 +189,7 @@ class BusPublisher:
     async def _publish_loop(self, nc: NATS, lost: asyncio.Event) -> None:
         js = nc.jetstream(timeout=PUBLISH_TIMEOUT)
         while not lost.is_set():
-            if not self._queue:
+            if not self._queue or not self.leading:
                 self._ready.clear()
                 waiter = asyncio.ensure_future(self._ready.wait())
                 loser = asyncio.ensure_future(lost.wait())
@@ -175,6 +209,11 @@ class BusPublisher:
             if ack.stream == self.bus.stream:
                 self.last_seq = ack.seq
 
+    async def stop(self) -> None:
+        """A clean stop: give up the lease at once, so a standby takes over now."""
+        if self.lease is not None and self._nc is not None:
+            await self.lease.release(self._nc)
+
     def status(self) -> dict[str, Any]:
         return {
             "state": self.state,
@@ -184,6 +223,12 @@ class BusPublisher:
             "last_error": self.last_error,
             "checked_at": time.time(),
         }
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def _close(nc: NATS) -> None:

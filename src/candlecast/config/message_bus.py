@@ -112,6 +112,9 @@ class MessageBusConfig(BaseModel):
     # how long updates stay in the stream (seconds): a consumer that was away longer
     # reads the snapshot of each pair again instead of replaying
     update_max_age: Annotated[int, BeforeValidator(checks.integer(60))] = 86400
+    # hot standby: > 0 = publish only while holding a lease of this many seconds in the
+    # KV bucket <stream>_LEASE; producers sharing the bus take over within it
+    lease_ttl: Annotated[int, BeforeValidator(checks.integer(0, 3600))] = 0
     connect_timeout: float = Field(default=5.0, gt=0, le=120)
 
     @model_validator(mode="after")
