@@ -357,3 +357,53 @@ async def test_a_cleanly_stopped_leader_hands_over_at_once(tmp_path: Path):
                 await published(leader)
                 await leader.close()
                 await wait_until(lambda: standby.bus.leading, 5)
+
+
+# ---------------------------------------------------------------------- cluster
+
+
+@pytest.mark.slow
+async def test_a_killed_cluster_node_loses_nothing(tmp_path: Path):
+    import nats
+
+    from tests.nats_servers import NatsCluster
+
+    cluster = NatsCluster(tmp_path).start()
+    clock = new_clock()
+    try:
+        raw = bus_producer(tmp_path, cluster.urls, replicas=3)
+        async with opened(make_bot(raw, "ProducerStrategy", clock)) as producer:
+            await wait_until(
+                lambda: producer.bus.state == "connected" and producer.bus.pending == 0, 30
+            )
+            consumer_raw = bus_consumer(tmp_path, cluster.urls)
+            async with running(make_bot(consumer_raw, "ConsumerStrategy", clock)) as consumer:
+                await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=15)
+                await advance(producer, clock)
+                # kill the node the producer publishes through, while it streams
+                assert producer.bus._nc is not None and producer.bus._nc.connected_url
+                victim = cluster.client_ports.index(producer.bus._nc.connected_url.port)
+                await advance(producer, clock)
+                cluster.kill(victim)
+                for _ in range(3):
+                    await advance(producer, clock)
+                await wait_until(
+                    lambda: producer.bus.state == "connected" and producer.bus.pending == 0, 30
+                )
+                await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=20)
+                assert_copy_equals_producer(consumer, producer, PAIRS)
+                assert follower(consumer).gaps == 0
+                # every analysis is in the R3 stream exactly once: first cycle + 5
+                alive = cluster.urls[(victim + 1) % 3]
+                nc = await nats.connect(alive)
+                try:
+                    info = await nc.jetstream().stream_info("CC_TEST", subjects_filter=">")
+                    subjects = Subjects("candlecast.test")
+                    for pair in PAIRS:
+                        key = PairKey(pair, "1m", CandleType.SPOT)
+                        assert info.state.subjects[subjects.update(key)] == 6
+                    assert info.config.num_replicas == 3
+                finally:
+                    await nc.close()
+    finally:
+        cluster.stop()
