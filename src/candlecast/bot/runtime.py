@@ -378,7 +378,7 @@ class Bot:
             assert self.bus is not None
             await self.bus.stop()
             self._bus_task.cancel()
-            await asyncio.gather(self._bus_task, return_exceptions=True)
+            await asyncio.wait({self._bus_task}, timeout=5)
         if self.hub is not None:
             await self.hub.stop()
         if self.api_server is not None:

@@ -8,6 +8,7 @@ decides what happens after a loss. Errors become one line (:class:`BusUnavailabl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RETRY_MIN = 0.5
-RETRY_MAX = 10.0
+RETRY_MAX = 5.0
 
 
 def _nats() -> Any:
@@ -115,12 +116,18 @@ async def open_connection(
         raise BusUnavailable(f"cannot reach NATS at {where}: {shown}") from None
 
 
+async def close_quietly(client: Any, timeout: float = 2.0) -> None:
+    """Close a connection, dead or alive, without raising and without hanging."""
+    try:
+        async with asyncio.timeout(timeout):
+            await client.close()
+    except Exception:  # closing a dead connection may fail; nothing to do about it
+        pass
+
+
 async def _discard(client: Any) -> None:
     """Release a client whose connect() failed (nats-py leaves its socket open)."""
-    try:
-        await client.close()
-    except Exception:
-        pass
+    await close_quietly(client)
     writer = getattr(client, "_transport", None)
     if writer is not None:
         try:
@@ -134,4 +141,11 @@ def backoff(attempt: int) -> float:
     return min(RETRY_MIN * 2 ** max(attempt - 1, 0), RETRY_MAX)
 
 
-__all__ = ["backoff", "connect_options", "describe", "is_auth_error", "open_connection"]
+__all__ = [
+    "backoff",
+    "close_quietly",
+    "connect_options",
+    "describe",
+    "is_auth_error",
+    "open_connection",
+]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from candlecast.bus.connection import backoff, describe, open_connection
+from candlecast.bus.connection import backoff, close_quietly, describe, open_connection
 from candlecast.bus.plan import FollowState, Position, Subjects, Verdict, position
 from candlecast.config.message_bus import MessageBusConfig
 from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
@@ -96,13 +96,13 @@ class BusFollower:
                     reason = "connection to NATS lost"
                 except asyncio.CancelledError:
                     self.status.state = "stopped"
-                    await _close(nc)
+                    await close_quietly(nc)
                     raise
                 except BusUnavailable as exc:
                     reason = str(exc)
                 except Exception as exc:
                     reason = f"following through NATS failed: {describe(exc)}"
-                await _close(nc)
+                await close_quietly(nc)
                 attempt = 0 if self.status.connected_since else attempt
             attempt += 1
             self.status.state = "disconnected"
@@ -148,8 +148,9 @@ class BusFollower:
                 await self._on_update(js, msg)
         finally:
             try:
-                await sub.unsubscribe()
-            except Exception:
+                async with asyncio.timeout(2.0):
+                    await sub.unsubscribe()
+            except Exception:  # the connection may be gone already
                 pass
 
     async def _initial_sync(self, js: JetStreamContext) -> None:
@@ -290,13 +291,6 @@ class BusFollower:
 
     def status_dict(self) -> dict[str, Any]:
         return self.status.as_dict(self.store.pairs(self.name))
-
-
-async def _close(nc: NATS) -> None:
-    try:
-        await nc.close()
-    except Exception:  # closing a dead connection may fail; nothing to do about it
-        pass
 
 
 __all__ = ["BusFollower"]

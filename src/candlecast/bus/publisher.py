@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from candlecast.bus.connection import backoff, describe, open_connection
+from candlecast.bus.connection import backoff, close_quietly, describe, open_connection
 from candlecast.bus.lease import Lease
 from candlecast.bus.plan import Publish, PublishPlanner, Subjects, stream_configs
 from candlecast.config.message_bus import MessageBusConfig
@@ -166,13 +166,13 @@ class BusPublisher:
                 except asyncio.CancelledError:
                     self._nc = None
                     await _stop(lease_task)
-                    await _close(nc)
+                    await close_quietly(nc)
                     raise
                 except Exception as exc:
                     reason = f"NATS publish failed: {describe(exc)}"
                 self._nc = None
                 await _stop(lease_task)
-                await _close(nc)
+                await close_quietly(nc)
             attempt += 1
             self.state = "disconnected"
             self.last_error = reason
@@ -229,13 +229,6 @@ async def _stop(task: asyncio.Task[None] | None) -> None:
     if task is not None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-
-
-async def _close(nc: NATS) -> None:
-    try:
-        await nc.close()
-    except Exception:  # closing a dead connection may fail; nothing to do about it
-        pass
 
 
 __all__ = ["BusPublisher", "ensure_streams"]
