@@ -99,11 +99,13 @@ async def open_connection(
         await client.connect(
             name=name, error_cb=error_cb, closed_cb=closed_cb, **connect_options(bus)
         )
+        raise_if_cancelled()
         return client
     except BaseException as exc:
         await _discard(client)
         if not isinstance(exc, Exception):
             raise
+        raise_if_cancelled()
         causes = [*errors, exc]
         if any(is_auth_error(e) for e in causes):
             raise BusAuthRefused(
@@ -136,6 +138,14 @@ async def _discard(client: Any) -> None:
             pass
 
 
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that a library swallowed (Python 3.11's ``wait_for`` can,
+    inside nats-py's connect); without this a reconnect loop would never stop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def backoff(attempt: int) -> float:
     """Seconds to wait before reconnect attempt ``attempt`` (1, 2, ...)."""
     return min(RETRY_MIN * 2 ** max(attempt - 1, 0), RETRY_MAX)
@@ -148,4 +158,5 @@ __all__ = [
     "describe",
     "is_auth_error",
     "open_connection",
+    "raise_if_cancelled",
 ]

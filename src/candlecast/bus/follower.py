@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from candlecast.bus.connection import backoff, close_quietly, describe, open_connection
+from candlecast.bus.connection import (
+    backoff,
+    close_quietly,
+    describe,
+    open_connection,
+    raise_if_cancelled,
+)
 from candlecast.bus.plan import FollowState, Position, Subjects, Verdict, position
 from candlecast.config.message_bus import MessageBusConfig
 from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
@@ -111,6 +117,7 @@ class BusFollower:
             if reason != last_reason:
                 logger.warning("Lost producer %s: %s; retrying", self.name, reason)
             last_reason = reason
+            raise_if_cancelled()
             await asyncio.sleep(backoff(attempt))
 
     async def _follow(self, nc: NATS, lost: asyncio.Event) -> None:
@@ -144,6 +151,7 @@ class BusFollower:
                 try:
                     msg = await sub.next_msg(timeout=1.0)
                 except NatsTimeout:
+                    raise_if_cancelled()
                     continue
                 await self._on_update(js, msg)
         finally:

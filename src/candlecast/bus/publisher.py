@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from candlecast.bus.connection import backoff, close_quietly, describe, open_connection
+from candlecast.bus.connection import (
+    backoff,
+    close_quietly,
+    describe,
+    open_connection,
+    raise_if_cancelled,
+)
 from candlecast.bus.lease import Lease
 from candlecast.bus.plan import Publish, PublishPlanner, Subjects, stream_configs
 from candlecast.config.message_bus import MessageBusConfig
@@ -184,6 +190,7 @@ class BusPublisher:
                     len(self._queue),
                 )
             last_reason = reason
+            raise_if_cancelled()
             await asyncio.sleep(backoff(attempt))
 
     async def _publish_loop(self, nc: NATS, lost: asyncio.Event) -> None:
@@ -200,6 +207,7 @@ class BusPublisher:
                     loser.cancel()
                 continue
             message = self._queue[0]
+            raise_if_cancelled()
             ack = await js.publish(message.subject, message.payload, headers=dict(message.headers))
             # the head may have been dropped meanwhile (queue full): only pop what we sent
             if self._queue and self._queue[0] is message:
