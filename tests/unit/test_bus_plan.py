@@ -249,3 +249,28 @@ def test_lease_ttl_is_off_by_default_and_bounded():
     assert MessageBusConfig(url=[URL]).lease_ttl == 0
     lines = problems({"message_bus": {"url": URL, "lease_ttl": -1}})
     assert lines[0].startswith("message_bus.lease_ttl: expected an integer from 0 to 3600")
+
+
+def test_relay_command_refuses_a_config_without_a_bus_producer_in_one_line(tmp_path, capsys):
+    import json
+
+    from candlecast.cli import main
+
+    path = tmp_path / "relay.json"
+    path.write_text(
+        json.dumps(
+            {
+                "api_server": {
+                    "enabled": True,
+                    "listen_ip_address": "127.0.0.1",
+                    "listen_port": 0,
+                    "username": "u",
+                    "password": "p",
+                }
+            }
+        )
+    )
+    assert main(["relay", "-c", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "a relay follows exactly one producer with a bus" in err[0]
