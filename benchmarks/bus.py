@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,7 +90,9 @@ def _bus(url: str):  # type: ignore[no-untyped-def]
     return MessageBusConfig(url=[url], subject_prefix=PREFIX, stream=STREAM)
 
 
-async def _publish_ticks(url: str, ticks: int, pause: float) -> list[float]:
+async def _publish_ticks(
+    url: str, ticks: int, pause: float, after_tick: Callable[[int], None] | None = None
+) -> list[float]:
     """Publish a 500-row frame per pair, then ``ticks`` one-row updates of 20 pairs."""
     import nats
 
@@ -107,10 +111,10 @@ async def _publish_ticks(url: str, ticks: int, pause: float) -> list[float]:
     keys = {i: PairKey(f"P{i:03d}/USDT", "5m", CandleType.SPOT) for i in range(PAIRS)}
     starts: list[float] = []
 
-    async def publish(i: int, rows: int, part_rows: int, stamp: float) -> None:
+    async def publish(i: int, rows: int, part_rows: int, stamp: float, tick: int = -1) -> None:
         frame = full[i].iloc[:rows]
         for message in planner.analyzed(keys[i], frame, frame.tail(part_rows), datetime.now(UTC)):
-            headers = {**message.headers, "Bench-T0": repr(stamp)}
+            headers = {**message.headers, "Bench-T0": repr(stamp), "Bench-Tick": str(tick)}
             await js.publish(message.subject, message.payload, headers=headers)
 
     for i in range(PAIRS):
@@ -119,7 +123,9 @@ async def _publish_ticks(url: str, ticks: int, pause: float) -> list[float]:
         t0 = time.time()
         starts.append(t0)
         for i in range(PAIRS):
-            await publish(i, 501 + t, 1, t0)
+            await publish(i, 501 + t, 1, t0, t)
+        if after_tick is not None:
+            after_tick(t)  # closed loop: every subscriber has it before the next tick
         await asyncio.sleep(pause)
     await nc.close()
     return starts
@@ -134,12 +140,14 @@ async def subscribers(args: argparse.Namespace) -> None:
     from nats.js.api import DeliverPolicy
 
     latencies: list[float] = []
+    ticks: Counter[int] = Counter()
     last_subject = f"{PREFIX}.upd.P{PAIRS - 1:03d}/USDT.5m.spot"
     conns = []
 
     async def on_msg(msg) -> None:  # type: ignore[no-untyped-def]
-        if msg.subject == last_subject and msg.headers:
+        if msg.subject == last_subject and msg.headers and msg.headers["Bench-Tick"] != "-1":
             latencies.append((time.time() - float(msg.headers["Bench-T0"])) * 1000)
+            ticks[int(msg.headers["Bench-Tick"])] += 1
 
     for _ in range(args.n):
         nc = await nats.connect(args.url, pending_size=2**26)
@@ -159,6 +167,12 @@ async def subscribers(args: argparse.Namespace) -> None:
             break
         if line == "report":
             print(json.dumps({"latencies": latencies}), flush=True)
+        elif line.startswith("wait "):
+            tick = int(line.split()[1])
+            deadline = time.monotonic() + 120
+            while ticks[tick] < args.n and time.monotonic() < deadline:
+                await asyncio.sleep(0.002)
+            print(json.dumps({"tick": tick, "got": ticks[tick]}), flush=True)
     for nc in conns:
         await nc.close()
 
@@ -172,8 +186,14 @@ def nats_fanout(n: int, ticks: int) -> dict:
         workers = [Worker("sub", "--url", server.url, "--n", str(s)) for s in sizes if s]
         for w in workers:
             w.read(timeout=300)
-        asyncio.run(_publish_ticks(server.url, ticks, 0.3))
-        time.sleep(1.0)
+
+        def after_tick(tick: int) -> None:
+            for w in workers:
+                w.send(f"wait {tick}")
+            for w in workers:
+                w.read(timeout=150)
+
+        asyncio.run(_publish_ticks(server.url, ticks, 0.05, after_tick))
         lat: list[float] = []
         for w in workers:
             w.send("report")
