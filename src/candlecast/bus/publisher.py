@@ -11,6 +11,7 @@ same message id, so JetStream stores it once.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import deque
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 MAX_QUEUED_BYTES = 256 * 1024 * 1024
 PUBLISH_TIMEOUT = 5.0
+PIPELINE = 64  # messages in flight before waiting for their acknowledgements
 
 
 async def ensure_streams(nc: NATS, bus: MessageBusConfig) -> None:
@@ -206,16 +208,34 @@ class BusPublisher:
                     waiter.cancel()
                     loser.cancel()
                 continue
-            message = self._queue[0]
             raise_if_cancelled()
-            ack = await js.publish(message.subject, message.payload, headers=dict(message.headers))
+            await self._publish_batch(js)
+
+    async def _publish_batch(self, js: Any) -> None:
+        """Publish the head of the queue (up to ``PIPELINE`` messages) without waiting for
+        each acknowledgement: first the ``_LAST`` stream's messages (snapshots, whitelist),
+        then the updates, so a snapshot is always stored before the update it precedes.
+        A failure leaves the batch queued; the retry carries the same message ids, so
+        JetStream stores each message once."""
+        batch = list(itertools.islice(self._queue, PIPELINE))
+        last_subjects = (self.planner.subjects.prefix + ".snap.", self.planner.subjects.whitelist)
+        first = [m for m in batch if m.subject.startswith(last_subjects)]
+        then = [m for m in batch if not m.subject.startswith(last_subjects)]
+        for phase in (first, then):
+            futures = [
+                await js.publish_async(m.subject, m.payload, headers=dict(m.headers)) for m in phase
+            ]
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                acks = await asyncio.gather(*futures)
+            for ack in acks:
+                if ack.stream == self.bus.stream:
+                    self.last_seq = max(self.last_seq, ack.seq)
+        for message in batch:
             # the head may have been dropped meanwhile (queue full): only pop what we sent
             if self._queue and self._queue[0] is message:
                 self._queue.popleft()
                 self._queued_bytes -= len(message.payload)
             self.published += 1
-            if ack.stream == self.bus.stream:
-                self.last_seq = ack.seq
 
     async def stop(self) -> None:
         """A clean stop: give up the lease at once, so a standby takes over now."""
