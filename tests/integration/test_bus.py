@@ -136,6 +136,15 @@ async def test_reconnect_resumes_by_sequence_without_reading_snapshots(tmp_path:
     clock = new_clock()
     store = tmp_path / "js"
     server = NatsServer(store).start()
+    with captured_logs() as logs:
+        await _resume_after_outage(tmp_path, server, clock)
+    text = logs.getvalue()
+    lost = [line for line in text.splitlines() if "connection to NATS lost" in line]
+    assert len(lost) == 2, lost  # one line per side (producer, consumer), not one per retry
+    assert "Traceback" not in text
+
+
+async def _resume_after_outage(tmp_path: Path, server: NatsServer, clock) -> None:
     try:
         async with opened(
             make_bot(bus_producer(tmp_path, server.url), "ProducerStrategy", clock)

@@ -107,7 +107,11 @@ class BusFollower:
                 except BusUnavailable as exc:
                     reason = str(exc)
                 except Exception as exc:
-                    reason = f"following through NATS failed: {describe(exc)}"
+                    reason = (
+                        "connection to NATS lost"
+                        if lost.is_set() or not nc.is_connected
+                        else f"following through NATS failed: {describe(exc)}"
+                    )
                 await close_quietly(nc)
                 attempt = 0 if self.status.connected_since else attempt
             attempt += 1

@@ -177,7 +177,11 @@ class BusPublisher:
                     await close_quietly(nc)
                     raise
                 except Exception as exc:
-                    reason = f"NATS publish failed: {describe(exc)}"
+                    reason = (
+                        "connection to NATS lost"
+                        if lost.is_set() or not nc.is_connected
+                        else f"NATS publish failed: {describe(exc)}"
+                    )
                 self._nc = None
                 await _stop(lease_task)
                 await close_quietly(nc)
