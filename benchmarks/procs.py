@@ -57,7 +57,10 @@ async def producer(args: argparse.Namespace) -> None:
         {
             "api_server": {
                 "enabled": True,
+                "listen_ip_address": "127.0.0.1",
                 "listen_port": 0,
+                "username": "bench",
+                "password": "bench",
                 "ws_token": TOKEN,
                 "ws_max_queue_bytes": args.max_queue_bytes,
                 "ws_send_timeout": 600,

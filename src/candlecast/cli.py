@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-binary", action="store_true", help="do not offer candlecast's binary encoding"
     )
 
+    relay = sub.add_parser(
+        "relay",
+        help="follow a producer through NATS and serve its message websocket to local consumers",
+    )
+    _add_config_args(relay)
+    relay.add_argument("--duration", type=float, help="stop after this many seconds")
+
     demo = sub.add_parser("demo", help="run a producer and two consumers on the simulated exchange")
     demo.add_argument("--duration", type=float, default=60.0)
     demo.add_argument("--timeframe", default="1s")
@@ -203,6 +210,17 @@ def cmd_listen(args: argparse.Namespace) -> int:
     return asyncio.run(listen(args))
 
 
+def cmd_relay(args: argparse.Namespace) -> int:
+    from candlecast.bus.relay import Relay
+
+    relay = Relay(_load(args))
+    try:
+        asyncio.run(relay.run(duration=args.duration))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from candlecast.demo import run_demo
 
@@ -217,6 +235,7 @@ COMMANDS = {
     "list-exchanges": cmd_list_exchanges,
     "listen": cmd_listen,
     "demo": cmd_demo,
+    "relay": cmd_relay,
 }
 
 

@@ -13,7 +13,9 @@
     │   ├── ProtocolViolation        drop the message / close with a code
     │   ├── ProducerUnavailable      reconnect after sleep_time
     │   │   └── TokenRefused         reconnect, but say the token is wrong
-    │   └── InvalidProducerURL       stop that producer's task only
+    │   ├── InvalidProducerURL       stop that producer's task only
+    │   └── BusUnavailable           NATS unreachable: retry with backoff, say so once
+    │       └── BusAuthRefused       NATS refused our credentials (never shown)
     └── PortInUseError            refuse to start (exit 2)
 
 Third-party errors (ccxt, websockets, uvicorn) are mapped to these in one adapter
@@ -76,6 +78,14 @@ class TokenRefused(ProducerUnavailable):
 
 class InvalidProducerURL(MessagingError):
     """The producer's host/port cannot form a valid URL."""
+
+
+class BusUnavailable(MessagingError):
+    """The NATS servers of a ``message_bus`` cannot be reached, or JetStream failed."""
+
+
+class BusAuthRefused(BusUnavailable):
+    """NATS refused the token, credentials or nkey (the message never shows them)."""
 
 
 class PortInUseError(CandlecastError):

@@ -29,6 +29,7 @@ from candlecast.bot.protections import ProtectionManager, parse_protections
 from candlecast.bot.protections.manager import StrategyLocks
 from candlecast.bot.stoporders import StopOrderManager
 from candlecast.bot.trading import BotStats, TradeManager
+from candlecast.bus import BusFollower, BusPublisher
 from candlecast.clock import Clock, LiveClock
 from candlecast.config.models import SECRET_KEYS, Config
 from candlecast.data.dataprovider import DataProvider
@@ -135,6 +136,15 @@ def protection_settings(config: Config, strategy: IStrategy) -> object:
     return getattr(strategy, "protections", None)
 
 
+def producer_clients(config: Config, store: ProducerStore) -> list[ProducerClient | BusFollower]:
+    """One task per followed producer: a websocket client, or a NATS follower (``bus``)."""
+    settings = config.external_message_consumer
+    return [
+        BusFollower(p, settings, store) if p.bus is not None else ProducerClient(p, settings, store)
+        for p in (settings.producers if config.is_consumer else [])
+    ]
+
+
 class Bot:
     """One trading bot: producer, consumer, both or neither."""
 
@@ -191,10 +201,9 @@ class Bot:
         self.pairlists = PairListChain(config, self.producer_store)
         self.hub: MessageHub | None = None
         self.api_server: ApiServer | None = None
-        self.clients = [
-            ProducerClient(p, config.external_message_consumer, self.producer_store)
-            for p in (config.external_message_consumer.producers if config.is_consumer else [])
-        ]
+        self.bus = BusPublisher(config.message_bus, config.bot_name) if config.message_bus else None
+        self._bus_task: asyncio.Task[None] | None = None
+        self.clients = producer_clients(config, self.producer_store)
         self.stats = BotStats()
         self.locks = LockRepository.beside(self.repository)
         self.protections = ProtectionManager(
@@ -290,6 +299,8 @@ class Bot:
             cfg.exchange.password,
         ]
         values += [p.ws_token for p in cfg.external_message_consumer.producers]
+        buses = [cfg.message_bus, *(p.bus for p in cfg.external_message_consumer.producers)]
+        values += [b.token for b in buses if b is not None and b.token]
         for extra in (cfg.exchange.ccxt_config, cfg.exchange.ccxt_async_config):
             # credentials given to ccxt directly ("apiKey", "secret", ...)
             values += [v for k, v in extra.items() if k in SECRET_KEYS and isinstance(v, str)]
@@ -347,6 +358,8 @@ class Bot:
         """Start the API server, load markets, greet: everything before the first cycle."""
         if self.api_server is None:
             await self.start_api()
+        if self.bus is not None and self._bus_task is None:
+            self._bus_task = asyncio.create_task(self.bus.run(), name="bus-publisher")
         await self._load_markets()
         if not self.config.dry_run:
             # live: a refused key must stop the start, not fail every order later
@@ -414,6 +427,11 @@ class Bot:
             return
         self._stopped.set()
         logging.getLogger().removeHandler(self.control.logs)
+        if self._bus_task is not None:
+            assert self.bus is not None
+            await self.bus.stop()
+            self._bus_task.cancel()
+            await asyncio.wait({self._bus_task}, timeout=5)
         if self.hub is not None:
             await self.hub.stop()
         if self.api_server is not None:
@@ -543,6 +561,8 @@ class Bot:
             self.dp.set_whitelist(pairs)
             if self.hub is not None:
                 self.hub.publish(self.hub.broadcast_whitelist(pairs))
+            if self.bus is not None:
+                self.bus.whitelist(pairs)
 
     async def _refresh_candles(self, pairs: list[str]) -> None:
         wanted = [(p, self.timeframe) for p in pairs]
@@ -616,7 +636,7 @@ class Bot:
             window_moved = self._first_date.get(pair) not in (None, first)
             self._first_date[pair] = first
             self._last_analyzed_candle[pair] = last_candle
-            if self.hub is not None:
+            if self.hub is not None or self.bus is not None:
                 self._broadcast(pair, frame, analyzed_at, previous, is_new, window_moved)
         for failed in errors.values():
             if len(failed) > 1:
@@ -635,9 +655,12 @@ class Bot:
         is_new: bool,
         window_moved: bool,
     ) -> None:
-        assert self.hub is not None
         part = plan_broadcast(frame, previous, is_new, window_moved)
         key = PairKey(pair, self.timeframe, CandleType.SPOT)
+        if self.bus is not None:
+            self.bus.analyzed_threadsafe(key, frame, part, analyzed_at)
+        if self.hub is None:
+            return
         for message in self.hub.build_analyzed(key, part, analyzed_at, is_new):
             self.hub.publish_threadsafe(message)
 

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from candlecast.config.message_bus import MessageBusConfig
 from candlecast.config.producer_consumer import (
     ApiServerConfig,
     ExternalMessageConsumerConfig,
@@ -32,6 +33,7 @@ __all__ = [
     "ExchangeConfig",
     "ExternalMessageConsumerConfig",
     "InternalsConfig",
+    "MessageBusConfig",
     "PairlistConfig",
     "ProducerConfig",
     "UnfilledTimeoutConfig",
@@ -39,7 +41,17 @@ __all__ = [
 ]
 
 SECRET_KEYS = frozenset(
-    {"ws_token", "password", "jwt_secret_key", "key", "secret", "apiKey", "privateKey", "uid"}
+    {
+        "ws_token",
+        "password",
+        "jwt_secret_key",
+        "key",
+        "secret",
+        "apiKey",
+        "privateKey",
+        "uid",
+        "token",
+    }
 )
 
 
@@ -128,6 +140,8 @@ class Config(_Section):
     external_message_consumer: ExternalMessageConsumerConfig = Field(
         default_factory=ExternalMessageConsumerConfig.absent
     )
+    # publish every broadcast to NATS JetStream too (docs/scale-out.md)
+    message_bus: MessageBusConfig | None = None
     # Exit and risk settings: when given, they override the strategy's (as in freqtrade).
     trailing_stop: bool | None = None
     trailing_stop_positive: float | None = Field(default=None, gt=0, lt=1)

@@ -14,7 +14,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -22,6 +24,7 @@ from pydantic import (
 
 from candlecast.config import checks
 from candlecast.config.checks import kind
+from candlecast.config.message_bus import MessageBusConfig
 from candlecast.util.net import is_valid_host
 
 MIB = 1024 * 1024
@@ -139,6 +142,8 @@ class ProducerConfig(_Section):
     secure: Bool = False
     # wss only: a CA bundle to verify the producer's certificate with (default: system CAs).
     ca_file: str | None = None
+    # follow the producer through NATS JetStream instead (see BusProducerConfig)
+    bus: MessageBusConfig | None = None
 
     @classmethod
     def _object(cls, value: Any) -> Any:
@@ -147,6 +152,28 @@ class ProducerConfig(_Section):
                 f"expected an object {{name, host, port, ws_token}}, got {kind(value)}"
             )
         return value
+
+
+class BusProducerConfig(ProducerConfig):
+    """A producer followed through NATS JetStream: ``{name, bus: {url, subject_prefix, ...}}``
+    instead of host/port/ws_token (docs/scale-out.md)."""
+
+    host: str = ""
+    ws_token: str = ""
+    bus: MessageBusConfig
+
+
+def _producer_kind(value: Any) -> str:
+    # the tags start with "union[" so error paths read producers[0].host, not ...ws.host
+    if isinstance(value, BusProducerConfig) or (isinstance(value, dict) and "bus" in value):
+        return "union[bus]"
+    return "union[ws]"
+
+
+AnyProducer = Annotated[
+    Annotated[ProducerConfig, Tag("union[ws]")] | Annotated[BusProducerConfig, Tag("union[bus]")],
+    Discriminator(_producer_kind),
+]
 
 
 def _producer_list(value: Any) -> Any:
@@ -164,7 +191,7 @@ class ExternalMessageConsumerConfig(_Section):
     """
 
     enabled: Bool = False
-    producers: Annotated[list[ProducerConfig], BeforeValidator(_producer_list)]
+    producers: Annotated[list[AnyProducer], BeforeValidator(_producer_list)]
     wait_timeout: Seconds = 30
     ping_timeout: Seconds = 10
     sleep_time: Seconds = 10
