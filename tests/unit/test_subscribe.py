@@ -44,7 +44,7 @@ class _Source:
 
 def broadcast_types_received(subscribe: list[str]) -> list[str]:
     async def run() -> list[str]:
-        hub = MessageHub(_Source(), ChannelPolicy())
+        hub = MessageHub(_Source(), ChannelPolicy.from_config())
         socket = _Socket()
         channel = hub.open_channel(socket, "test", binary=False)
         channel.handle_request(orjson.dumps({"type": "subscribe", "data": subscribe}))

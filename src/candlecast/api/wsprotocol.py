@@ -4,9 +4,17 @@ uvicorn gives every connection its own compressor with context takeover, so the 
 broadcast is compressed once per subscriber (freqtrade's consumers all offer
 deflate). Here the server always negotiates ``server_no_context_takeover``: each
 message is then compressed from a fresh state, so equal payloads compress to equal
-bytes, and a small cache shared by all connections lets every subscriber after the
-first reuse the result. The cache is keyed by content (length and hash, checked for
-equality on a hit) because uvicorn hands each connection its own copy of the bytes.
+bytes, and a small cache shared by all connections of one server lets every subscriber
+after the first reuse the result. The cache is keyed by content (length and hash,
+checked for equality on a hit) because uvicorn hands each connection its own copy of
+the bytes. Each ``ApiServer`` owns its cache: ``CandlecastWebSocketProtocol.sharing``
+gives uvicorn a protocol class bound to it.
+
+uvicorn has no public hook for a websocket protocol's extensions, so this subclasses
+its sans-I/O implementation (``uvicorn.protocols.websockets.websockets_sansio_impl``,
+importable but not documented API) and replaces the ``conn`` it builds; uvicorn's
+version is pinned in pyproject.toml, and ``tests/integration/test_producer.py`` checks
+that deflating consumers get the shared compressed bytes.
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ MIN_SHARED_BYTES = 1024
 CACHE_BYTES = 64 * 1024 * 1024
 
 
-class _CompressedCache:
+class CompressedCache:
+    """Compressed messages by content, shared by the connections of one server (thread-safe)."""
+
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple[Any, ...], tuple[bytes, bytes]] = OrderedDict()
@@ -58,11 +68,12 @@ class _CompressedCache:
                 self._bytes -= len(old_data) + len(old_compressed)
 
 
-SHARED = _CompressedCache(CACHE_BYTES)
-
-
 class SharedDeflate(PerMessageDeflate):
     """PerMessageDeflate whose single-frame messages are compressed once per content."""
+
+    def __init__(self, cache: CompressedCache, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cache = cache
 
     def encode(self, frame: Frame) -> Frame:
         if (
@@ -80,24 +91,45 @@ class SharedDeflate(PerMessageDeflate):
             self.local_max_window_bits,
             tuple(sorted(self.compress_settings.items())),
         )
-        compressed = SHARED.get(key, data)
+        compressed = self.cache.get(key, data)
         if compressed is None:
             encoded = super().encode(frame)
             compressed = bytes(encoded.data)
-            SHARED.put(key, data, compressed)
+            self.cache.put(key, data, compressed)
             return encoded
         return Frame(frame.opcode, compressed, True, True, frame.rsv2, frame.rsv3)
 
 
 class SharedDeflateFactory(ServerPerMessageDeflateFactory):
+    """websockets' negotiation, answered with a :class:`SharedDeflate` using ``cache``."""
+
+    def __init__(self, cache: CompressedCache, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cache = cache
+
     def process_request_params(self, params: Any, accepted_extensions: Any) -> Any:
-        response, extension = super().process_request_params(params, accepted_extensions)
-        extension.__class__ = SharedDeflate  # same state, shared encode
+        response, negotiated = super().process_request_params(params, accepted_extensions)
+        # the same negotiated settings, through PerMessageDeflate's public constructor
+        extension = SharedDeflate(
+            self.cache,
+            negotiated.remote_no_context_takeover,
+            negotiated.local_no_context_takeover,
+            negotiated.remote_max_window_bits,
+            negotiated.local_max_window_bits,
+            self.compress_settings,
+        )
         return response, extension
 
 
 class CandlecastWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O websocket protocol with compress-once permessage-deflate."""
+
+    cache: CompressedCache | None = None
+
+    @classmethod
+    def sharing(cls, cache: CompressedCache) -> type[CandlecastWebSocketProtocol]:
+        """This protocol class for one server, whose connections share ``cache``."""
+        return type(cls.__name__, (cls,), {"cache": cache})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -105,6 +137,7 @@ class CandlecastWebSocketProtocol(WebSocketsSansIOProtocol):
             self.conn = ServerProtocol(
                 extensions=[
                     SharedDeflateFactory(
+                        self.cache or CompressedCache(CACHE_BYTES),
                         server_no_context_takeover=True,
                         server_max_window_bits=12,
                         client_max_window_bits=12,
