@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import zlib
 from collections import OrderedDict
 from typing import Any
 
@@ -34,6 +35,26 @@ from websockets.server import ServerProtocol
 
 MIN_SHARED_BYTES = 1024
 CACHE_BYTES = 64 * 1024 * 1024
+#: the server's window (it always negotiates server_max_window_bits=12) and zlib memory
+WINDOW_BITS = 12
+MEM_LEVEL = 5
+#: messages this big (full frames: replies, first broadcasts) use zlib's fastest level:
+#: about 3x faster than the default level for ~10 % more bytes on a 1500-row frame
+BIG_MESSAGE = 64 * 1024
+FAST_LEVEL = 1
+
+
+def deflate_message(data: bytes, window_bits: int, mem_level: int = MEM_LEVEL) -> bytes:
+    """One permessage-deflate message compressed from a fresh state (no context takeover),
+    the trailing empty block removed (RFC 7692 7.2.1); zlib's fastest level when big."""
+    level = FAST_LEVEL if len(data) >= BIG_MESSAGE else zlib.Z_DEFAULT_COMPRESSION
+    encoder = zlib.compressobj(level, zlib.DEFLATED, -window_bits, mem_level)
+    out = encoder.compress(data) + encoder.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4] if out.endswith(b"\x00\x00\xff\xff") else out
+
+
+def cache_key(data: bytes, window_bits: int, mem_level: int) -> tuple[Any, ...]:
+    return (len(data), hash(data), window_bits, mem_level)
 
 
 class CompressedCache:
@@ -67,6 +88,19 @@ class CompressedCache:
                 _, (old_data, old_compressed) = self._entries.popitem(last=False)
                 self._bytes -= len(old_data) + len(old_compressed)
 
+    def precompress(self, message: str | bytes) -> None:
+        """Compress ``message`` now (any thread; zlib runs without the GIL), so the
+        connections that send it find it here instead of compressing on the event loop.
+        Uses the settings the server negotiates unless a client asked for a smaller window."""
+        data = message.encode() if isinstance(message, str) else message
+        if len(data) < MIN_SHARED_BYTES:
+            return
+        key = cache_key(data, WINDOW_BITS, MEM_LEVEL)
+        with self._lock:
+            if key in self._entries:
+                return
+        self.put(key, data, deflate_message(data, WINDOW_BITS, MEM_LEVEL))
+
 
 class SharedDeflate(PerMessageDeflate):
     """PerMessageDeflate whose single-frame messages are compressed once per content."""
@@ -85,18 +119,13 @@ class SharedDeflate(PerMessageDeflate):
         ):
             return super().encode(frame)
         data = bytes(frame.data)
-        key = (
-            len(data),
-            hash(data),
-            self.local_max_window_bits,
-            tuple(sorted(self.compress_settings.items())),
-        )
+        mem_level = int(self.compress_settings.get("memLevel", 8))
+        window_bits = self.local_max_window_bits or 15
+        key = cache_key(data, window_bits, mem_level)
         compressed = self.cache.get(key, data)
         if compressed is None:
-            encoded = super().encode(frame)
-            compressed = bytes(encoded.data)
+            compressed = deflate_message(data, window_bits, mem_level)
             self.cache.put(key, data, compressed)
-            return encoded
         return Frame(frame.opcode, compressed, True, True, frame.rsv2, frame.rsv3)
 
 
@@ -139,9 +168,9 @@ class CandlecastWebSocketProtocol(WebSocketsSansIOProtocol):
                     SharedDeflateFactory(
                         self.cache or CompressedCache(CACHE_BYTES),
                         server_no_context_takeover=True,
-                        server_max_window_bits=12,
-                        client_max_window_bits=12,
-                        compress_settings={"memLevel": 5},
+                        server_max_window_bits=WINDOW_BITS,
+                        client_max_window_bits=WINDOW_BITS,
+                        compress_settings={"memLevel": MEM_LEVEL},
                     )
                 ],
                 max_size=self.config.ws_max_size,

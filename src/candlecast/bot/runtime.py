@@ -249,6 +249,7 @@ class Bot:
             timeframe=self.timeframe,
         )
         self.api_server = ApiServer(create_app(ctx), api, sock)
+        self.hub.precompress = self.api_server.deflate_cache.precompress
         await self.api_server.start()
 
     def producers_status(self) -> list[dict[str, Any]]:

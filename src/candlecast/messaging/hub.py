@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -328,6 +329,11 @@ class MessageHub:
         # (json needed, binary needed) per message type: rebuilt on the event loop when a
         # channel comes, goes or subscribes; replaced whole, so other threads read it safely
         self._needed: dict[str, tuple[bool, bool]] = {}
+        #: replies being encoded, awaited by every channel that asks meanwhile
+        self._encoding: dict[tuple[Any, ...], asyncio.Task[str | bytes]] = {}
+        #: set by the server: compress a big text message for its deflating connections
+        #: ahead of sending (called from the encoding thread), so it is compressed once
+        self.precompress: Callable[[str | bytes], None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------
     async def start(self) -> None:
@@ -419,6 +425,8 @@ class MessageHub:
                 if text_needed
                 else None
             )
+            if text is not None and len(frame) > _ENCODE_IN_THREAD_ROWS:
+                self._precompress(text)  # a full frame: the deflating consumers share it
             binary = (
                 proto.encode_analyzed_df_binary(
                     key, frame, analyzed_at, self.dropped_columns, self.clock.timestamp()
@@ -436,9 +444,18 @@ class MessageHub:
         pairs = [pair] if pair else self.source.current_whitelist()
         return [PairKey(p, self.source.timeframe, self.source.candle_type) for p in pairs]
 
+    def _precompress(self, payload: str | bytes) -> None:
+        if self.precompress is not None:
+            try:
+                self.precompress(payload)
+            except Exception as exc:  # an optimisation only: sending compresses anyway
+                logger.debug("Cannot precompress a message: %s", exc)
+
     async def encode_reply(
         self, key: PairKey, limit: int | None, binary: bool
     ) -> str | bytes | None:
+        """The reply for ``key``: encoded (and compressed) once per analysis, however many
+        channels ask; a channel asking while it is encoded waits for that encoding."""
         entry = self.source.analyzed_entry(key)
         if entry is None:
             return None
@@ -454,13 +471,30 @@ class MessageHub:
                 return proto.encode_analyzed_df_binary(
                     key, part, analyzed_at, self.dropped_columns, self.clock.timestamp()
                 )
-            return proto.encode_analyzed_df_json(
-                key, part, analyzed_at, self.dropped_columns
-            ).decode()
+            text = proto.encode_analyzed_df_json(key, part, analyzed_at, self.dropped_columns)
+            if len(part) > _ENCODE_IN_THREAD_ROWS:
+                self._precompress(text)
+            return text.decode()
 
-        # big frames are encoded off the event loop, so other consumers keep being served
-        payload = (
-            await asyncio.to_thread(encode) if len(part) > _ENCODE_IN_THREAD_ROWS else encode()
-        )
-        self._cache.put(cache_key, payload)
-        return payload
+        if len(part) <= _ENCODE_IN_THREAD_ROWS:
+            payload = encode()
+            self._cache.put(cache_key, payload)
+            return payload
+        # big frames are encoded off the event loop, so other consumers keep being served;
+        # the encoding is the hub's task (not the asking channel's): a channel that goes
+        # away does not cancel it for the others waiting on it
+        task = self._encoding.get(cache_key)
+        if task is None:
+            task = self.tasks.spawn(self._encode_once(cache_key, encode), name=f"encode-{key.pair}")
+            self._encoding[cache_key] = task
+        return await asyncio.shield(task)
+
+    async def _encode_once(
+        self, cache_key: tuple[Any, ...], encode: Callable[[], str | bytes]
+    ) -> str | bytes:
+        try:
+            payload = await asyncio.to_thread(encode)
+            self._cache.put(cache_key, payload)
+            return payload
+        finally:
+            self._encoding.pop(cache_key, None)
