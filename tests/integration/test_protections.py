@@ -62,6 +62,7 @@ def make_bot(tmp_path: Path, protections: list[dict[str, Any]], prices: list[flo
         "db_url": f"sqlite:///{tmp_path / 'trades.sqlite'}",
         "api_server": {
             "enabled": True,
+            "listen_ip_address": "127.0.0.1",
             "listen_port": 0,
             "username": USER,
             "password": PASSWORD,

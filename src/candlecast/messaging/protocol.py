@@ -234,14 +234,14 @@ class DroppedColumns:
 
     def report(self, key: PairKey, dropped: list[tuple[Any, str]]) -> None:
         for column, reason in dropped:
-            marker = (key.pair, str(column))
+            marker = (key[0], str(column))
             if marker in self._warned:
                 continue
             self._warned.add(marker)
             logger.warning(
                 "%s: column %r cannot be sent to consumers (it %s); it is left out of the "
                 "analyzed dataframe messages",
-                key.pair,
+                key[0],
                 column,
                 reason,
             )
