@@ -26,9 +26,9 @@ FREQTRADE = {
 
 
 class Proc:
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, module: str = "benchmarks.procs") -> None:
         self.p = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.procs", *args],
+            [sys.executable, "-m", module, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -74,12 +74,10 @@ async def producer(args: argparse.Namespace) -> None:
     for pair, frame in frames.items():
         dp.set_analyzed(pair, frame, now)
     dp.set_whitelist(pairs)
-    # the policy from the config above (MessageHub's defaults would drop a healthy but slow
-    # client of a loaded machine after 10 s and stall the benchmark waiting for it)
+    # the policy from the config above (the default send timeout would drop a healthy but
+    # slow client of a loaded machine after 10 s and stall the benchmark waiting for it)
     api = config.api_server
-    hub = MessageHub(
-        dp, ChannelPolicy(api.ws_max_queue_messages, api.ws_max_queue_bytes, api.ws_send_timeout)
-    )
+    hub = MessageHub(dp, ChannelPolicy.from_config(api))
     await hub.start()
     repo = TradeRepository(f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite")
     server = ApiServer(

@@ -13,7 +13,7 @@ import platform
 import time
 from pathlib import Path
 
-from benchmarks import bus, codec, net
+from benchmarks import bus, codec, e2e, net
 
 RESULTS = Path(__file__).parent / "results.json"
 
@@ -21,7 +21,7 @@ RESULTS = Path(__file__).parent / "results.json"
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (under 60 s)")
-    parser.add_argument("--only", choices=["codec", "net", "bus"], default=None)
+    parser.add_argument("--only", choices=["codec", "net", "bus", "e2e"], default=None)
     args = parser.parse_args()
     started = time.time()
     results = []
@@ -31,6 +31,8 @@ def main() -> None:
         results += net.run(args.quick)
     if args.only in (None, "bus"):
         results += bus.run(args.quick)
+    if args.only in (None, "e2e"):
+        results += e2e.run(args.quick)
     for r in results:
         ref = r.get("reference_ms")
         r["ratio"] = round(ref / r["candlecast_ms"], 2) if ref and r["candlecast_ms"] else None

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from candlecast.exceptions import StrategyError
-from tests.integration.harness import PAIRS, make_bot, new_clock, opened, producer_config
+from tests.integration.harness import (
+    PAIRS,
+    TOKEN,
+    make_bot,
+    new_clock,
+    opened,
+    producer_config,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -70,6 +77,28 @@ async def test_the_bot_fetches_the_pairs_and_timeframes_the_strategy_asks_for(tm
         assert not bot.dp.ohlcv("DOGE/USDT", "15m").empty
         assert bot.stats.strategy_errors == 0
         assert bot.strategy.config["runmode"].value == "dry_run"  # as freqtrade's config
+
+
+def test_the_strategy_reads_the_config_with_every_secret_masked(tmp_path: Path):
+    raw = producer_config(
+        tmp_path,
+        exchange={
+            "name": "simulated",
+            "pair_whitelist": list(PAIRS),
+            "key": "k-9f8e7d",
+            "secret": "s-1a2b3c",
+        },
+    )
+    bot = make_bot(raw, "ProducerStrategy", new_clock())
+    seen = bot.strategy.config
+    assert (seen["exchange"]["key"], seen["exchange"]["secret"]) == ("***", "***")
+    assert seen["api_server"]["password"] == "***"
+    assert seen["api_server"]["ws_token"] == ["***"]
+    assert seen["exchange"]["pair_whitelist"] == list(PAIRS)  # the rest as given
+    assert seen["stake_amount"] == 100
+    # the bot itself still has the real values
+    assert bot.config.exchange.key == "k-9f8e7d" and bot.config.api_server.ws_token == [TOKEN]
+    bot.repository.close()
 
 
 FAILING = """

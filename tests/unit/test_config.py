@@ -307,3 +307,52 @@ def test_unfilled_timeouts_convert_to_seconds():
     assert validate_config({}).unfilledtimeout.seconds("exit") == 600
     (line,) = problems({"unfilledtimeout": {"unit": "hours"}})
     assert line.startswith("unfilledtimeout.unit:")
+
+
+def test_the_config_lists_the_strategy_attributes_it_overrides_and_no_others():
+    assert validate_config({}).strategy_overrides() == {}
+    config = validate_config(
+        {"timeframe": "5m", "stoploss": -0.2, "minimal_roi": {"0": 0.1}, "trailing_stop": False}
+    )
+    assert config.strategy_overrides() == {
+        "timeframe": "5m",
+        "stoploss": -0.2,
+        "minimal_roi": {"0": 0.1},
+        "trailing_stop": False,  # a given false overrides too
+    }
+    # max_open_trades given in the config clears the strategy's own value
+    assert validate_config({"max_open_trades": 2}).strategy_overrides() == {"max_open_trades": None}
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ({"listen_ip_address": "127.0.0.1", "ws_token": "short"}, []),
+        (
+            {
+                "listen_ip_address": "0.0.0.0",
+                "ws_token": "a" * 32,
+                "ssl_certfile": "c.pem",
+                "ssl_keyfile": "k.pem",
+            },
+            [],
+        ),
+        (
+            {
+                "listen_ip_address": "0.0.0.0",
+                "ws_token": "secret",
+                "ssl_certfile": "c.pem",
+                "ssl_keyfile": "k.pem",
+            },
+            ["ws_token"],
+        ),
+        ({"listen_ip_address": "0.0.0.0", "ws_token": "a" * 32}, ["TLS"]),
+        ({"listen_ip_address": "0.0.0.0", "ws_token": "abc"}, ["ws_token", "TLS"]),
+    ],
+    ids=["loopback", "public-strong-tls", "public-sample-token", "public-no-tls", "public-both"],
+)
+def test_a_public_listener_with_a_weak_token_or_without_tls_is_warned_about_at_validation(
+    keys: dict, expected: list[str]
+):
+    warnings = validate_config(api_server(**keys)).startup_warnings()
+    assert [("ws_token" if "ws_token" in w else "TLS") for w in warnings] == expected

@@ -28,7 +28,7 @@ from candlecast.config import Config, unknown_keys, validate_config
 from candlecast.data.dataprovider import DataProvider
 from candlecast.exceptions import ConfigError
 from candlecast.messaging.client import connect_options, producer_url
-from candlecast.messaging.hub import CLOSE_POLICY, MessageHub
+from candlecast.messaging.hub import CLOSE_POLICY, ChannelPolicy, MessageHub
 from candlecast.messaging.protocol import WS_PATH
 from candlecast.persistence.repository import TradeRepository
 from tests import golden
@@ -282,7 +282,7 @@ def producer_app(config: Config, tmp_path: Path) -> FastAPI:
         jwt_secret=config.api_server.jwt_secret_key or secrets.token_urlsafe(32),
         dataprovider=dp,
         repository=TradeRepository(f"sqlite:///{tmp_path / 'trades.sqlite'}"),
-        hub=MessageHub(dp),
+        hub=MessageHub(dp, ChannelPolicy.from_config(config.api_server)),
     )
     return create_app(ctx)
 

@@ -242,7 +242,7 @@ def run_requests(requests: list[str | bytes]) -> tuple[list[str | bytes], _Sourc
     count("fuzz: requests fed to the producer's handler", len(requests))
 
     async def run() -> list[str | bytes]:
-        hub = MessageHub(source, ChannelPolicy())
+        hub = MessageHub(source, ChannelPolicy.from_config())
         sock = _Socket()
         channel = hub.open_channel(sock, "fuzz", binary=False)
         for raw in requests:

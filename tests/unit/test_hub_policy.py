@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pandas as pd
 
+from candlecast.clock import FixedClock
+from candlecast.config.producer_consumer import ApiServerConfig
 from candlecast.domain.enums import CandleType
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
 from candlecast.testing import make_ohlcv, wait_until
@@ -56,7 +59,7 @@ async def _hub(policy: ChannelPolicy) -> MessageHub:
 
 def test_a_consumer_over_the_queue_limit_is_closed_with_1013_try_again_later():
     async def scenario() -> None:
-        hub = await _hub(ChannelPolicy(max_queue_messages=3))
+        hub = await _hub(replace(ChannelPolicy.from_config(), max_queue_messages=3))
         sock = StoppedReading()
         channel = hub.open_channel(sock, "slow", binary=False)
         kept = [channel.enqueue(f'{{"n":{i}}}') for i in range(5)]
@@ -72,7 +75,7 @@ def test_a_consumer_over_the_queue_limit_is_closed_with_1013_try_again_later():
 
 def test_a_consumer_over_the_byte_limit_is_closed_with_1013_the_message_in_flight_not_counted():
     async def scenario() -> None:
-        hub = await _hub(ChannelPolicy(max_queue_bytes=100))
+        hub = await _hub(replace(ChannelPolicy.from_config(), max_queue_bytes=100))
         sock = StoppedReading()
         channel = hub.open_channel(sock, "slow", binary=False)
         assert channel.enqueue("x" * 1000)  # in flight: one message may always be sent
@@ -93,7 +96,7 @@ def test_the_sweeper_drops_a_stalled_consumer_when_no_new_message_comes():
     sweep = min(1.0, send_timeout / 4)
 
     async def scenario() -> None:
-        hub = await _hub(ChannelPolicy(send_timeout=send_timeout))
+        hub = await _hub(replace(ChannelPolicy.from_config(), send_timeout=send_timeout))
         sock = StoppedReading()
         channel = hub.open_channel(sock, "slow", binary=False)
         healthy = hub.open_channel(_Reading(), "healthy", binary=False)
@@ -119,3 +122,54 @@ class _Reading:
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         pass
+
+
+def test_the_send_timeout_is_measured_on_the_injected_clock():
+    # a clock whose intervals move only when told: the stalled consumer is dropped the
+    # moment the clock passes send_timeout, however little real time went by
+    clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC), manual_intervals=True)
+
+    async def scenario() -> None:
+        hub = MessageHub(_Source(), replace(ChannelPolicy.from_config(), send_timeout=30.0), clock)
+        sock = StoppedReading()
+        channel = hub.open_channel(sock, "slow", binary=False)
+        channel.enqueue('{"type":"whitelist","data":[]}')
+        clock.advance(29.9)
+        assert channel.check_policy()
+        clock.advance(0.2)
+        assert not channel.check_policy()
+        assert channel.close_reason == "oldest message waited 30.1 s (limit 30.0 s)"
+        await hub.stop()
+        assert sock.closed_with == (1013, "slow consumer")
+
+    asyncio.run(scenario())
+
+
+def test_stop_closes_every_channel_with_1001_and_leaves_no_task_running():
+    async def scenario() -> None:
+        hub = await _hub(ChannelPolicy.from_config())
+        stalled, idle = StoppedReading(), StoppedReading()
+        hub.open_channel(stalled, "stalled", binary=False).enqueue("x")
+        hub.open_channel(idle, "idle", binary=False)
+        await wait_until(lambda: stalled.started_sending, timeout=5)
+        started = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        assert len(started) == 3  # the sweeper and two writers
+        await hub.stop()
+        assert all(t.done() for t in started)
+        assert len(hub.tasks) == 0 and hub.channels == set()
+        assert stalled.closed_with == idle.closed_with == (1001, "producer shutting down")
+
+    asyncio.run(scenario())
+
+
+def test_the_policy_defaults_are_the_api_server_config_defaults():
+    api = ApiServerConfig.model_validate(
+        {
+            "enabled": True,
+            "listen_ip_address": "127.0.0.1",
+            "listen_port": 8080,
+            "username": "u",
+            "password": "p",
+        }
+    )
+    assert ChannelPolicy.from_config() == ChannelPolicy.from_config(api)

@@ -15,6 +15,7 @@ import pandas as pd
 from candlecast.domain.analyzed import PairKey
 from candlecast.domain.enums import CandleType
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
+from candlecast.messaging.protocol import MessageType
 
 
 class _Socket:
@@ -44,7 +45,7 @@ class _Source:
 
 def broadcast_types_received(subscribe: list[str]) -> list[str]:
     async def run() -> list[str]:
-        hub = MessageHub(_Source(), ChannelPolicy())
+        hub = MessageHub(_Source(), ChannelPolicy.from_config())
         socket = _Socket()
         channel = hub.open_channel(socket, "test", binary=False)
         channel.handle_request(orjson.dumps({"type": "subscribe", "data": subscribe}))
@@ -76,3 +77,24 @@ def test_a_subscription_of_only_unknown_types_receives_nothing():
 
 def test_an_empty_subscription_asks_for_nothing():
     assert broadcast_types_received([]) == []
+
+
+def test_the_encodings_a_broadcast_needs_follow_subscriptions_and_departures():
+    # read by the analysis thread: a snapshot the event loop rebuilds, not the channel set
+    async def run() -> None:
+        hub = MessageHub(_Source(), ChannelPolicy.from_config())
+        assert hub.encodings_needed(MessageType.ANALYZED_DF) == (False, False)
+        text = hub.open_channel(_Socket(), "text", binary=False)
+        binary = hub.open_channel(_Socket(), "binary", binary=True)
+        assert hub.encodings_needed(MessageType.ANALYZED_DF) == (False, False)  # not subscribed
+        text.handle_request(orjson.dumps({"type": "subscribe", "data": ["analyzed_df"]}))
+        assert hub.encodings_needed(MessageType.ANALYZED_DF) == (True, False)
+        binary.handle_request(orjson.dumps({"type": "subscribe", "data": ["analyzed_df"]}))
+        assert hub.encodings_needed(MessageType.ANALYZED_DF) == (True, True)
+        assert hub.encodings_needed(MessageType.WHITELIST) == (False, False)
+        await text.aclose()
+        assert hub.encodings_needed(MessageType.ANALYZED_DF) == (False, True)
+        await hub.stop()
+        assert hub.encodings_needed(MessageType.ANALYZED_DF) == (False, False)
+
+    asyncio.run(run())

@@ -231,9 +231,10 @@ def test_columns_the_encoding_cannot_carry_are_left_out_with_one_warning_each(
     key = (f"ODD{int(binary)}/USDT", "5m", CandleType.SPOT)
     la = datetime(2026, 1, 5, tzinfo=UTC)
     encode = proto.encode_analyzed_df_binary if binary else proto.encode_analyzed_df_json
+    dropped = proto.DroppedColumns()  # the producer's hub owns one
     with caplog.at_level("WARNING", logger="candlecast.messaging.protocol"):
         for _ in range(3):  # three candles: still one warning per column
-            raw = encode(key, awkward_frame(), la)
+            raw = encode(key, awkward_frame(), la, dropped)
     message = proto.parse_message(raw, binary=binary)
     assert isinstance(message, proto.AnalyzedDfMessage)
     left_out = {"blob", "big"}  # a dict, an integer beyond 64 bits

@@ -12,7 +12,7 @@ from collections.abc import Generator
 import uvicorn
 from fastapi import FastAPI
 
-from candlecast.api.wsprotocol import CandlecastWebSocketProtocol
+from candlecast.api.wsprotocol import CACHE_BYTES, CandlecastWebSocketProtocol, CompressedCache
 from candlecast.config.models import ApiServerConfig
 from candlecast.exceptions import PortInUseError
 
@@ -22,7 +22,9 @@ CLIENT_MAX_FRAME = 16 * 1024 * 1024
 
 
 class _EmbeddedServer(uvicorn.Server):
-    # The bot owns signal handling; uvicorn must not install its own.
+    # The bot owns signal handling; uvicorn must not install its own. uvicorn has no
+    # option for that: overriding Server.capture_signals (a public method) is the way
+    # to embed it in a program with its own event loop.
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
@@ -56,18 +58,22 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 class ApiServer:
-    """uvicorn serving ``app`` on an already-bound socket."""
+    """uvicorn serving ``app`` on an already-bound socket.
+
+    Owns the serve task (``stop`` awaits it) and the deflate cache its connections share.
+    """
 
     def __init__(self, app: FastAPI, config: ApiServerConfig, sock: socket.socket) -> None:
         self.sock = sock
         self.port: int = sock.getsockname()[1]
+        self.deflate_cache = CompressedCache(CACHE_BYTES)
         uv_config = uvicorn.Config(
             app,
             log_config=None,
             access_log=config.verbosity == "info",
             # uvicorn's sans-I/O protocol (its sends wait while the transport is paused, so
             # back-pressure reaches our outboxes) with compress-once deflate
-            ws=CandlecastWebSocketProtocol,
+            ws=CandlecastWebSocketProtocol.sharing(self.deflate_cache),
             ws_ping_interval=None,
             ws_max_size=CLIENT_MAX_FRAME,
             ws_per_message_deflate=True,
@@ -90,12 +96,17 @@ class ApiServer:
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
+        """Ask uvicorn to exit; cancel it after 3 s; return once its task has ended."""
         self.server.should_exit = True
-        if self._task is not None:
-            try:
-                async with asyncio.timeout(3):
-                    await asyncio.shield(self._task)
-            except TimeoutError:
-                self._task.cancel()
-            except Exception as exc:
-                logger.warning("API server stopped with an error: %s", exc)
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            async with asyncio.timeout(3):
+                await asyncio.shield(task)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        except Exception as exc:
+            logger.warning("API server stopped with an error: %s", exc)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -179,9 +178,10 @@ class OrderManager:
 
     async def update(self) -> list[Trade]:
         """Poll open orders (at most every ``poll_interval`` s); return trades closed by sells."""
-        if time.monotonic() - self._polled_at < self.poll_interval:
+        now = self.clock.monotonic()
+        if now - self._polled_at < self.poll_interval:
             return []
-        self._polled_at = time.monotonic()
+        self._polled_at = now
         closed: list[Trade] = []
         records = await asyncio.to_thread(self.repository.open_orders)
         self._pending = {r.trade_id for r in records}

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import secrets
 import signal
-import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,12 +31,14 @@ from candlecast.bot.stoporders import StopOrderManager
 from candlecast.bot.trading import BotStats, TradeManager
 from candlecast.bus import BusFollower, BusPublisher
 from candlecast.clock import Clock, LiveClock
+from candlecast.config.loader import mask_secrets
 from candlecast.config.models import SECRET_KEYS, Config
 from candlecast.data.dataprovider import DataProvider
 from candlecast.data.producer_store import ProducerStore
-from candlecast.domain.analyzed import PairKey
+from candlecast.domain.analyzed import MAX_CANDLE_LIMIT, PairKey
 from candlecast.domain.enums import CandleType, RunMode
 from candlecast.domain.timeframes import timeframe_to_msecs
+from candlecast.domain.trades import Trade
 from candlecast.exceptions import (
     ConfigError,
     ExchangeError,
@@ -55,49 +57,22 @@ from candlecast.persistence.repository import TradeRepository, default_db_url
 from candlecast.persistence.trade import Trade as CallbackTrade
 from candlecast.strategy.interface import IStrategy, StrategyRunError
 from candlecast.strategy.support import check_supported
-from candlecast.util.logfilter import install_redaction
+from candlecast.util.logfilter import SecretRedactor
 
 logger = logging.getLogger(__name__)
 # strategy tracebacks: shown with -v (cli sets this logger to DEBUG)
 TRACEBACK_LOG = logging.getLogger("candlecast.strategy.traceback")
 
-HISTORY_TARGET = 1500  # candles a producer can serve (freqtrade consumers ask for 1500)
+HISTORY_TARGET = MAX_CANDLE_LIMIT  # candles a producer can serve (freqtrade consumers ask for 1500)
 CANDLE_FETCH_CONCURRENCY = 8  # pairs whose candles are fetched at once (ccxt paces requests)
 MARKETS_RETRY_MAX_WAIT = 60.0  # seconds between attempts to load markets at start
-SAMPLE_TOKENS = {"secret", "sercet_Ws_t0ken", "secret_ws_token", "changeme", "token", "password"}
-
-
-#: Config keys that override the strategy attribute of the same name when given.
-STRATEGY_OVERRIDES = (
-    "trailing_stop",
-    "trailing_stop_positive",
-    "trailing_stop_positive_offset",
-    "trailing_only_offset_is_reached",
-    "use_exit_signal",
-    "exit_profit_only",
-    "exit_profit_offset",
-    "ignore_roi_if_entry_signal",
-    "ignore_buying_expired_candle_after",
-    "position_adjustment_enable",
-    "max_entry_position_adjustment",
-)
 
 
 def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
-    """Config values win over the strategy's class attributes, as in freqtrade."""
-    if config.timeframe:
-        strategy.timeframe = config.timeframe
-    if config.minimal_roi is not None:
-        strategy.minimal_roi = dict(config.minimal_roi)
-    if config.stoploss is not None:
-        strategy.stoploss = config.stoploss
-    for name in STRATEGY_OVERRIDES:
-        value = getattr(config, name)
-        if value is not None:
-            setattr(strategy, name, value)
-    if "max_open_trades" in config.model_fields_set:
-        # the config's value wins; a strategy (or parameter file) value no longer applies
-        strategy.max_open_trades = None  # type: ignore[attr-defined]
+    """Config values win over the strategy's class attributes, as in freqtrade
+    (``Config.strategy_overrides`` says which); then the required ones must be set."""
+    for name, value in config.strategy_overrides().items():
+        setattr(strategy, name, value)
     if strategy.stoploss is None:
         raise ConfigError("stoploss: required in the strategy or the config (e.g. -0.10)")
     if not strategy.timeframe:
@@ -105,28 +80,23 @@ def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
 
 
 def startup_warnings(config: Config, strategy: IStrategy) -> list[str]:
-    warnings: list[str] = []
-    api = config.api_server
-    if api.enabled:
-        loopback = api.listen_ip_address in ("127.0.0.1", "localhost", "::1")
-        if api.ws_token and not loopback:
-            weak = [t for t in api.ws_token if len(t) < 16 or t in SAMPLE_TOKENS]
-            if weak:
-                warnings.append(
-                    f"api_server listens on {api.listen_ip_address} with a short or sample ws_token: "
-                    "anyone who guesses it can read your signals; use 32 random characters"
-                )
-        if not loopback and not api.ssl_certfile:
-            warnings.append(
-                f"api_server listens on {api.listen_ip_address} without TLS: tokens travel in clear; "
-                "use ssl_certfile/ssl_keyfile or a reverse proxy"
-            )
+    """The config's own warnings, and those that depend on the strategy too."""
+    warnings = config.startup_warnings()
     if config.is_consumer and strategy.process_only_new_candles:
         warnings.append(
             f"strategy {type(strategy).__name__} has process_only_new_candles = True: as a consumer it "
             "would not see producer data that arrives after its own candle closed; set it to False"
         )
     return warnings
+
+
+def strategy_config(config: Config, runmode: RunMode) -> dict[str, Any]:
+    """The config as a strategy reads it (``self.config``): freqtrade's keys, every secret
+    (exchange keys, passwords, tokens) masked as ``***``, and ``runmode`` as an enum
+    (freqtrade strategies read ``config["runmode"].value``)."""
+    data: dict[str, Any] = mask_secrets(config.model_dump(mode="json"))
+    data["runmode"] = runmode
+    return data
 
 
 def protection_settings(config: Config, strategy: IStrategy) -> object:
@@ -136,11 +106,15 @@ def protection_settings(config: Config, strategy: IStrategy) -> object:
     return getattr(strategy, "protections", None)
 
 
-def producer_clients(config: Config, store: ProducerStore) -> list[ProducerClient | BusFollower]:
+def producer_clients(
+    config: Config, store: ProducerStore, clock: Clock
+) -> list[ProducerClient | BusFollower]:
     """One task per followed producer: a websocket client, or a NATS follower (``bus``)."""
     settings = config.external_message_consumer
     return [
-        BusFollower(p, settings, store) if p.bus is not None else ProducerClient(p, settings, store)
+        BusFollower(p, settings, store)
+        if p.bus is not None
+        else ProducerClient(p, settings, store, clock)
         for p in (settings.producers if config.is_consumer else [])
     ]
 
@@ -177,10 +151,7 @@ class Bot:
             RunMode.DRY_RUN if config.dry_run else RunMode.LIVE,
         )
         strategy.dp = self.dp
-        strategy.config = config.model_dump(mode="json")
-        strategy.config["runmode"] = (
-            self.dp.runmode
-        )  # freqtrade strategies read config["runmode"].value
+        strategy.config = strategy_config(config, self.dp.runmode)
         self.repository = TradeRepository(
             config.db_url or default_db_url(config.user_data_dir, config.dry_run)
         )
@@ -203,7 +174,7 @@ class Bot:
         self.api_server: ApiServer | None = None
         self.bus = BusPublisher(config.message_bus, config.bot_name) if config.message_bus else None
         self._bus_task: asyncio.Task[None] | None = None
-        self.clients = producer_clients(config, self.producer_store)
+        self.clients = producer_clients(config, self.producer_store, self.clock)
         self.stats = BotStats()
         self.locks = LockRepository.beside(self.repository)
         self.protections = ProtectionManager(
@@ -239,7 +210,8 @@ class Bot:
         self._stop = asyncio.Event()
         self._stopped = asyncio.Event()
         self.jwt_secret = config.api_server.jwt_secret_key or secrets.token_urlsafe(32)
-        install_redaction(self._secrets())
+        # installed from open() to close(): secrets never reach a log line while it runs
+        self.redactor = SecretRedactor(self._secrets())
         if self.clients:
             self.producer_store.add_listener(self._on_producer_update)
 
@@ -317,10 +289,7 @@ class Bot:
         if not api.enabled:
             return
         sock = bind_socket(api.listen_ip_address, api.listen_port)
-        self.hub = MessageHub(
-            self.dp,
-            ChannelPolicy(api.ws_max_queue_messages, api.ws_max_queue_bytes, api.ws_send_timeout),
-        )
+        self.hub = MessageHub(self.dp, ChannelPolicy.from_config(api), self.clock)
         await self.hub.start()
         ctx = ApiContext(
             config=self.config,
@@ -339,6 +308,7 @@ class Bot:
         )
         logging.getLogger().addHandler(self.control.logs)
         self.api_server = ApiServer(create_app(ctx), api, sock)
+        self.hub.precompress = self.api_server.deflate_cache.precompress
         await self.api_server.start()
 
     def notify(self, message: dict[str, Any]) -> None:
@@ -356,6 +326,7 @@ class Bot:
 
     async def open(self) -> None:
         """Start the API server, load markets, greet: everything before the first cycle."""
+        self.redactor.install()
         if self.api_server is None:
             await self.start_api()
         if self.bus is not None and self._bus_task is None:
@@ -372,7 +343,7 @@ class Bot:
         )
         for line in self.protections.short_desc():
             logger.info("Protection: %s", line)
-        self._log_startup()
+        self._log_startup(await asyncio.to_thread(self.repository.open_trades))
         self.notify(events.status("startup", f"candlecast {__version__} started"))
         self.notify(events.status("status", self.control.state.value))
 
@@ -427,26 +398,29 @@ class Bot:
             return
         self._stopped.set()
         logging.getLogger().removeHandler(self.control.logs)
-        if self._bus_task is not None:
-            assert self.bus is not None
-            await self.bus.stop()
-            self._bus_task.cancel()
-            await asyncio.wait({self._bus_task}, timeout=5)
-        if self.hub is not None:
-            await self.hub.stop()
-        if self.api_server is not None:
-            await self.api_server.stop()
-        await self.exchange.close()
-        self.repository.close()
-        logger.info(
-            "Bot %s stopped: %d cycles, %d entries, %d exits",
-            self.config.bot_name,
-            self.stats.cycles,
-            self.stats.entries,
-            self.stats.exits,
-        )
+        try:
+            if self._bus_task is not None:
+                assert self.bus is not None
+                await self.bus.stop()
+                self._bus_task.cancel()
+                await asyncio.wait({self._bus_task}, timeout=5)
+            if self.hub is not None:
+                await self.hub.stop()
+            if self.api_server is not None:
+                await self.api_server.stop()
+            await self.exchange.close()
+            self.repository.close()
+            logger.info(
+                "Bot %s stopped: %d cycles, %d entries, %d exits",
+                self.config.bot_name,
+                self.stats.cycles,
+                self.stats.entries,
+                self.stats.exits,
+            )
+        finally:
+            self.redactor.uninstall()
 
-    def _log_startup(self) -> None:
+    def _log_startup(self, open_trades: list[Trade]) -> None:
         cfg = self.config
         roles = []
         if cfg.is_producer:
@@ -473,7 +447,6 @@ class Bot:
         )
         for warning in startup_warnings(cfg, self.strategy):
             logger.warning("%s", warning)
-        open_trades = self.repository.open_trades()
         if open_trades:
             logger.info(
                 "Resuming %d open trades: %s",
@@ -499,7 +472,7 @@ class Bot:
         throttle = self.config.internals.process_throttle_secs
         next_full = 0.0
         while not self._stop.is_set():
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if now >= next_full or self._full_cycle_due:
                 self._full_cycle_due = False
                 next_full = now + throttle
@@ -514,7 +487,7 @@ class Bot:
             if self._dirty:
                 continue
             try:
-                async with asyncio.timeout(max(0.0, next_full - time.monotonic())):
+                async with asyncio.timeout(max(0.0, next_full - self.clock.monotonic())):
                     await self._wake.wait()
             except TimeoutError:
                 pass
@@ -525,12 +498,17 @@ class Bot:
             self.stats.cycles += 1
             if only is None:
                 await self._refresh_markets()
-                self._refresh_whitelist()
+                await self._refresh_whitelist()
             pairs = only or list(self.whitelist)
             await self._refresh_candles(pairs)
             if only is None:  # as freqtrade: after the candles, before the analysis
                 callbacks.call(self.strategy, "bot_loop_start", None, current_time=self.clock.now())
-            await asyncio.to_thread(self._analyze, pairs)
+            analysis = await asyncio.to_thread(
+                self._analyze, pairs, dict(self._last_analyzed_candle), dict(self._first_date)
+            )
+            self._last_analyzed_candle.update(analysis.last_candle)
+            self._first_date.update(analysis.first_date)
+            self.stats.strategy_errors += analysis.errors
             if self.control.trading_allowed:
                 await self.trading.manage(pairs)
             self.control.last_process = self.clock.now()
@@ -550,9 +528,9 @@ class Bot:
         if markets is not None:
             self._markets = markets
 
-    def _refresh_whitelist(self) -> None:
+    async def _refresh_whitelist(self) -> None:
         pairs = self.pairlists.refresh(self._markets)
-        for trade in self.repository.open_trades():
+        for trade in await asyncio.to_thread(self.repository.open_trades):
             if trade.pair not in pairs:
                 pairs.append(trade.pair)  # keep managing open trades
         if pairs != self.whitelist:
@@ -604,26 +582,34 @@ class Bot:
         frame = await self.exchange.fetch_ohlcv(pair, timeframe, target)
         self.dp.set_ohlcv(pair, timeframe, frame)
 
-    def _analyze(self, pairs: list[str]) -> None:
+    def _analyze(
+        self,
+        pairs: list[str],
+        last_analyzed: dict[str, pd.Timestamp],
+        first_dates: dict[str, pd.Timestamp],
+    ) -> _Analysis:
         """Analyze ``pairs`` (worker thread) and broadcast each result at once.
 
+        Reads the bot's per-pair state from the copies given and returns the new state,
+        which the event loop applies: nothing of the bot is changed from this thread.
         A strategy error skips that pair this cycle with one line; the same fault on
         other pairs is folded into one "... N more times this cycle" line.
         """
+        result = _Analysis()
         errors: dict[str, list[str]] = {}
         for pair in pairs:
             ohlcv = self.dp.ohlcv(pair, self.timeframe, copy=False)
             if ohlcv.empty:
                 continue
             last_candle = ohlcv["date"].iloc[-1]
-            previous = self._last_analyzed_candle.get(pair)
+            previous = last_analyzed.get(pair)
             is_new = previous is None or last_candle > previous
             if self.strategy.process_only_new_candles and not is_new:
                 continue
             try:
                 frame = self.strategy.analyze(ohlcv, pair)
             except StrategyError as exc:
-                self.stats.strategy_errors += 1
+                result.errors += 1
                 key = exc.fold_key if isinstance(exc, StrategyRunError) else str(exc)
                 if key not in errors:
                     logger.error("Skipping %s this cycle: %s", pair, exc)
@@ -633,9 +619,9 @@ class Bot:
             analyzed_at = self.clock.now()
             self.dp.set_analyzed(pair, frame, analyzed_at)
             first = ohlcv["date"].iloc[0]
-            window_moved = self._first_date.get(pair) not in (None, first)
-            self._first_date[pair] = first
-            self._last_analyzed_candle[pair] = last_candle
+            window_moved = first_dates.get(pair) not in (None, first)
+            result.first_date[pair] = first
+            result.last_candle[pair] = last_candle
             if self.hub is not None or self.bus is not None:
                 self._broadcast(pair, frame, analyzed_at, previous, is_new, window_moved)
         for failed in errors.values():
@@ -645,6 +631,7 @@ class Bot:
                     len(failed) - 1,
                     ", ".join(failed[1:]),
                 )
+        return result
 
     def _broadcast(
         self,
@@ -663,6 +650,15 @@ class Bot:
             return
         for message in self.hub.build_analyzed(key, part, analyzed_at, is_new):
             self.hub.publish_threadsafe(message)
+
+
+@dataclass
+class _Analysis:
+    """What one analysis pass found, applied to the bot's state on the event loop."""
+
+    last_candle: dict[str, pd.Timestamp] = field(default_factory=dict)
+    first_date: dict[str, pd.Timestamp] = field(default_factory=dict)
+    errors: int = 0
 
 
 class _Shutdown(Exception):

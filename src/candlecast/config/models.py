@@ -55,6 +55,22 @@ SECRET_KEYS = frozenset(
 )
 
 
+#: Config keys that override the strategy attribute of the same name when given.
+STRATEGY_OVERRIDES = (
+    "trailing_stop",
+    "trailing_stop_positive",
+    "trailing_stop_positive_offset",
+    "trailing_only_offset_is_reached",
+    "use_exit_signal",
+    "exit_profit_only",
+    "exit_profit_offset",
+    "ignore_roi_if_entry_signal",
+    "ignore_buying_expired_candle_after",
+    "position_adjustment_enable",
+    "max_entry_position_adjustment",
+)
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
@@ -228,6 +244,28 @@ class Config(_Section):
                     "exchange.key and exchange.secret; none may be empty"
                 )
         return self
+
+    def strategy_overrides(self) -> dict[str, Any]:
+        """The strategy attributes this config sets, by name (config values win, as in
+        freqtrade). ``max_open_trades`` set in the config clears the strategy's own (None)."""
+        values: dict[str, Any] = {}
+        if self.timeframe:
+            values["timeframe"] = self.timeframe
+        if self.minimal_roi is not None:
+            values["minimal_roi"] = dict(self.minimal_roi)
+        if self.stoploss is not None:
+            values["stoploss"] = self.stoploss
+        for name in STRATEGY_OVERRIDES:
+            value = getattr(self, name)
+            if value is not None:
+                values[name] = value
+        if "max_open_trades" in self.model_fields_set:
+            values["max_open_trades"] = None
+        return values
+
+    def startup_warnings(self) -> list[str]:
+        """Settings that work but expose the bot (shown when it starts)."""
+        return self.api_server.exposure_warnings() if self.api_server.enabled else []
 
     @property
     def is_producer(self) -> bool:

@@ -80,6 +80,12 @@ def _jwt_secret(value: Any) -> Any:
     return value
 
 
+#: ws_token values from examples and docs: warned about on a public listener
+SAMPLE_TOKENS = frozenset(
+    {"secret", "sercet_Ws_t0ken", "secret_ws_token", "changeme", "token", "password"}
+)
+
+
 class ApiServerConfig(_Section):
     """The REST API and the message websocket (what makes a bot a producer).
 
@@ -107,6 +113,24 @@ class ApiServerConfig(_Section):
     ws_max_queue_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     ws_max_queue_messages: int = Field(default=10_000, ge=10)
     ws_send_timeout: float = Field(default=10.0, gt=0)
+
+    def exposure_warnings(self) -> list[str]:
+        """A non-loopback listener with a weak ws_token, or without TLS."""
+        warnings: list[str] = []
+        if self.listen_ip_address in ("127.0.0.1", "localhost", "::1"):
+            return warnings
+        weak = [t for t in self.ws_token if len(t) < 16 or t in SAMPLE_TOKENS]
+        if weak:
+            warnings.append(
+                f"api_server listens on {self.listen_ip_address} with a short or sample ws_token: "
+                "anyone who guesses it can read your signals; use 32 random characters"
+            )
+        if not self.ssl_certfile:
+            warnings.append(
+                f"api_server listens on {self.listen_ip_address} without TLS: tokens travel in clear; "
+                "use ssl_certfile/ssl_keyfile or a reverse proxy"
+            )
+        return warnings
 
     @classmethod
     def absent(cls) -> ApiServerConfig:

@@ -164,7 +164,7 @@ FEATURES: tuple[Feature, ...] = (
         (Setting("max_open_trades", lambda v: v is not None, in_config=False),),
     ),
     Feature("protections", (Setting("protections", _protections),), honoured=True),
-    # a config value overrides the strategy's for these (bot/runtime.STRATEGY_OVERRIDES)
+    # a config value overrides the strategy's for these (config.models.STRATEGY_OVERRIDES)
     Feature(
         "exit_profit_only",
         (Setting("exit_profit_only", _truthy), Setting("exit_profit_offset", _nonzero)),

@@ -23,6 +23,7 @@ finds its open dry-run orders where the market has taken them in the meantime.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -148,7 +149,8 @@ class DryRunBook(Exchange):
         await self.inner.close()
 
     async def free_balance(self, currency: str) -> float:
-        return self._balance(currency)
+        # the wallet is read from SQLite: off the event loop
+        return await asyncio.to_thread(self._balance, currency)
 
     # --- orders -----------------------------------------------------------------------
     async def create_order(

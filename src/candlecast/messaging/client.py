@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from urllib.parse import quote
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from candlecast.clock import Clock, LiveClock
 from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
 from candlecast.data.producer_store import ProducerStore
 from candlecast.exceptions import (
@@ -117,8 +117,10 @@ class ProducerClient:
         producer: ProducerConfig,
         settings: ExternalMessageConsumerConfig,
         store: ProducerStore,
+        clock: Clock | None = None,
     ) -> None:
         self.producer = producer
+        self.clock: Clock = clock or LiveClock()
         self.settings = settings
         self.store = store
         self.name = producer.name
@@ -213,7 +215,7 @@ class ProducerClient:
         binary = ws.subprotocol == SUBPROTOCOL
         self.status.encoding = "binary" if binary else "json"
         self.status.state = "connected"
-        self.status.connected_since = time.time()
+        self.status.connected_since = self.clock.timestamp()
         if self._connected_once:
             self.status.reconnects += 1
         self._connected_once = True
@@ -222,7 +224,7 @@ class ProducerClient:
             "Connected to producer %s at %s (%s)", self.name, self.status.url, self.status.encoding
         )
         try:
-            await self._apply(ws, self.session.on_open(time.monotonic()), count=False)
+            await self._apply(ws, self.session.on_open(self.clock.monotonic()), count=False)
             await self._receive_loop(ws)
         except ConnectionClosed as exc:
             code = exc.sent.code if exc.sent else (exc.rcvd.code if exc.rcvd else None)
@@ -245,14 +247,14 @@ class ProducerClient:
     async def _receive_loop(self, ws: ClientConnection) -> None:
         while True:
             deadline = self.session.next_deadline()
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            wait = None if deadline is None else max(0.0, deadline - self.clock.monotonic())
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
             # cancellation that races with recv() completing, and the task never stops.
             try:
                 async with asyncio.timeout(wait):
                     raw = await ws.recv()
             except TimeoutError:
-                await self._apply(ws, self.session.on_tick(time.monotonic()))
+                await self._apply(ws, self.session.on_tick(self.clock.monotonic()))
                 continue
             await self._apply(ws, self.handle_frame(raw))
 
@@ -260,7 +262,9 @@ class ProducerClient:
         """Carry out the session's actions, in order."""
         for action in actions:
             if isinstance(action, StoreFrame):
-                self.store.put(self.name, action.key, action.frame, action.analyzed_at, time.time())
+                self.store.put(
+                    self.name, action.key, action.frame, action.analyzed_at, self.clock.timestamp()
+                )
             elif isinstance(action, SetPairs):
                 self.store.set_pairs(self.name, action.pairs)
             elif isinstance(action, SendRequest):
@@ -277,29 +281,30 @@ class ProducerClient:
                 raise ProducerUnavailable(action.reason)
 
     async def _ping(self, ws: ClientConnection) -> None:
-        sent = time.monotonic()
+        sent = self.clock.monotonic()
+        # ping() gives the future websockets resolves with the pong (ensure_future returns
+        # it as is, typed): no task is started, so there is nothing to own
         pong = asyncio.ensure_future(await ws.ping())
 
         def answered(done: asyncio.Future[float]) -> None:
             if done.cancelled() or done.exception() is not None:
                 return  # the connection closed first
-            self.session.on_pong(time.monotonic())
-            logger.debug(
-                "Producer %s alive, ping %.1f ms", self.name, (time.monotonic() - sent) * 1000
-            )
+            now = self.clock.monotonic()
+            self.session.on_pong(now)
+            logger.debug("Producer %s alive, ping %.1f ms", self.name, (now - sent) * 1000)
 
         pong.add_done_callback(answered)
 
     # --- message handling (no I/O) -------------------------------------------------------
     def handle_frame(self, raw: str | bytes) -> list[Action]:
         """Hand one received frame to the session; return the actions to carry out."""
-        now = time.time()
+        now = self.clock.timestamp()
         self.status.messages_received += 1
         self.status.bytes_received += len(raw)
         self.status.last_message_at = now
         try:
             message = proto.parse_message(raw, binary=isinstance(raw, bytes))
-            actions = self.session.on_message(message, time.monotonic())
+            actions = self.session.on_message(message, self.clock.monotonic())
         except ProtocolViolation as exc:
             self.status.invalid_messages += 1
             logger.warning("Ignored invalid message from producer %s: %s", self.name, exc)
@@ -320,7 +325,7 @@ class ProducerClient:
             origin = message.sent_at
             if origin is None:
                 origin = message.analyzed_at.timestamp()
-            self.status.latencies_ms.append((time.time() - origin) * 1000)
+            self.status.latencies_ms.append((self.clock.timestamp() - origin) * 1000)
         return actions
 
 

@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
+from candlecast.clock import Clock, LiveClock
+from candlecast.config.producer_consumer import ApiServerConfig
 from candlecast.domain.analyzed import PairKey
 from candlecast.domain.enums import CandleType
 from candlecast.messaging import protocol as proto
 from candlecast.messaging.protocol import MessageType
+from candlecast.util.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +65,24 @@ class AnalyzedSource(Protocol):
 
 @dataclass(frozen=True)
 class ChannelPolicy:
-    max_queue_messages: int = 10_000
-    max_queue_bytes: int = 64 * 1024 * 1024
-    send_timeout: float = 10.0
+    """The slow-consumer limits (``api_server.ws_max_queue_*``/``ws_send_timeout``; their
+    defaults are written once, in the config model)."""
+
+    max_queue_messages: int
+    max_queue_bytes: int
+    send_timeout: float
+
+    @classmethod
+    def from_config(cls, api: ApiServerConfig | None = None) -> ChannelPolicy:
+        """The limits of ``api`` (the config's defaults without one)."""
+        if api is not None:
+            return cls(api.ws_max_queue_messages, api.ws_max_queue_bytes, api.ws_send_timeout)
+        fields = ApiServerConfig.model_fields
+        return cls(
+            fields["ws_max_queue_messages"].default,
+            fields["ws_max_queue_bytes"].default,
+            fields["ws_send_timeout"].default,
+        )
 
 
 @dataclass(frozen=True)
@@ -91,7 +109,7 @@ class _ReplyJob:
 
 @dataclass
 class ChannelStats:
-    connected_at: float = field(default_factory=time.time)
+    connected_at: float
     messages_sent: int = 0
     bytes_sent: int = 0
 
@@ -107,14 +125,23 @@ class Channel:
         self.binary = binary
         self.policy = policy
         self.hub = hub
-        self.subscriptions: frozenset[str] = frozenset()
-        self.stats = ChannelStats()
+        self._subscriptions: frozenset[str] = frozenset()
+        self.stats = ChannelStats(hub.clock.timestamp())
         self._outbox: deque[tuple[str | bytes | _ReplyJob, float, int]] = deque()
         self._queued_bytes = 0
         self._wake = asyncio.Event()
         self._closed = False
         self.close_reason: str | None = None
         self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def subscriptions(self) -> frozenset[str]:
+        return self._subscriptions
+
+    @subscriptions.setter
+    def subscriptions(self, types: frozenset[str]) -> None:
+        self._subscriptions = types
+        self.hub.channels_changed()
 
     @property
     def queue_depth(self) -> int:
@@ -125,16 +152,14 @@ class Channel:
         return self._closed
 
     def start(self) -> None:
-        self._writer = asyncio.get_running_loop().create_task(
-            self._write_loop(), name=f"ws-writer-{self.peer}"
-        )
+        self._writer = self.hub.tasks.spawn(self._write_loop(), name=f"ws-writer-{self.peer}")
 
     def enqueue(self, item: str | bytes | _ReplyJob) -> bool:
         """Queue ``item``; apply the slow-consumer policy. Return False if the channel was dropped."""
         if self._closed:
             return False
         size = len(item) if isinstance(item, str | bytes) else 0
-        now = time.monotonic()
+        now = self.hub.clock.monotonic()
         self._outbox.append((item, now, size))
         self._queued_bytes += size
         self._wake.set()
@@ -143,7 +168,7 @@ class Channel:
     def check_policy(self, now: float | None = None) -> bool:
         if self._closed:
             return False
-        now = time.monotonic() if now is None else now
+        now = self.hub.clock.monotonic() if now is None else now
         if len(self._outbox) > self.policy.max_queue_messages:
             self.drop(
                 f"{len(self._outbox)} messages queued (limit {self.policy.max_queue_messages})"
@@ -167,7 +192,10 @@ class Channel:
         logger.warning("Disconnecting slow consumer %s: %s", self.peer, why)
         self.close_reason = why
         self._shutdown()
-        asyncio.get_running_loop().create_task(self._close_socket(CLOSE_TRY_AGAIN, "slow consumer"))
+        if not self.hub.closing.closed:
+            self.hub.closing.spawn(
+                self._close_socket(CLOSE_TRY_AGAIN, "slow consumer"), name=f"ws-close-{self.peer}"
+            )
 
     def _shutdown(self) -> None:
         self._closed = True
@@ -184,6 +212,11 @@ class Channel:
                 await self.ws.close(code=code, reason=reason)
         except Exception:
             pass  # the peer is gone or stuck; the server reaps the connection
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the connection with ``code`` and stop the writer (the server stops)."""
+        await self._close_socket(code, reason)
+        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop the writer (the connection ended or the server stops)."""
@@ -279,25 +312,41 @@ class _ReplyCache:
 class MessageHub:
     """All channels of one producer; broadcasts and replies."""
 
-    def __init__(self, source: AnalyzedSource, policy: ChannelPolicy | None = None) -> None:
+    def __init__(
+        self, source: AnalyzedSource, policy: ChannelPolicy, clock: Clock | None = None
+    ) -> None:
         self.source = source
-        self.policy = policy or ChannelPolicy()
+        self.policy = policy
+        self.clock: Clock = clock or LiveClock()
         self.channels: set[Channel] = set()
+        #: the sweeper and every channel's writer (cancelled on stop)
+        self.tasks = TaskOwner("message hub")
+        #: closing dropped consumers' sockets (each bounded by a timeout; awaited on stop)
+        self.closing = TaskOwner("message hub closing")
+        self.dropped_columns = proto.DroppedColumns()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cache = _ReplyCache()
-        self._sweeper: asyncio.Task[None] | None = None
+        # (json needed, binary needed) per message type: rebuilt on the event loop when a
+        # channel comes, goes or subscribes; replaced whole, so other threads read it safely
+        self._needed: dict[str, tuple[bool, bool]] = {}
+        #: replies being encoded, awaited by every channel that asks meanwhile
+        self._encoding: dict[tuple[Any, ...], asyncio.Task[str | bytes]] = {}
+        #: set by the server: compress a big text message for its deflating connections
+        #: ahead of sending (called from the encoding thread), so it is compressed once
+        self.precompress: Callable[[str | bytes], None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._sweeper = self._loop.create_task(self._sweep_loop(), name="ws-policy-sweep")
+        self.tasks.spawn(self._sweep_loop(), name="ws-policy-sweep")
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        """Close every channel (1001), then cancel and await every task the hub started."""
         for channel in list(self.channels):
-            await channel._close_socket(1001, "producer shutting down")
-            await channel.aclose()
+            await channel.close(1001, "producer shutting down")
+        await self.tasks.aclose()
+        await self.closing.join()
+        await self.closing.aclose()
 
     async def _sweep_loop(self) -> None:
         # Catches stalled channels even when no new message arrives to trigger the check.
@@ -314,18 +363,22 @@ class MessageHub:
 
     def unregister(self, channel: Channel) -> None:
         self.channels.discard(channel)
+        self.channels_changed()
+
+    def channels_changed(self) -> None:
+        """Recompute which encodings each message type needs (event loop thread)."""
+        needed: dict[str, tuple[bool, bool]] = {}
+        for channel in self.channels:
+            for message_type in channel.subscriptions:
+                text, binary = needed.get(message_type, (False, False))
+                needed[message_type] = (text or not channel.binary, binary or channel.binary)
+        self._needed = needed
 
     # --- broadcasting ----------------------------------------------------------------
     def encodings_needed(self, message_type: MessageType) -> tuple[bool, bool]:
-        """Return (json needed, binary needed) for a broadcast of ``message_type``."""
-        text = binary = False
-        for channel in list(self.channels):
-            if message_type in channel.subscriptions:
-                if channel.binary:
-                    binary = True
-                else:
-                    text = True
-        return text, binary
+        """Return (json needed, binary needed) for a broadcast of ``message_type``
+        (any thread: reads the snapshot the event loop keeps, never the channels)."""
+        return self._needed.get(message_type, (False, False))
 
     def publish(self, message: Outgoing) -> int:
         """Queue ``message`` on every subscribed channel (event loop thread). Return the count."""
@@ -366,12 +419,20 @@ class MessageHub:
         out: list[Outgoing] = []
         if text_needed or binary_needed:
             text = (
-                proto.encode_analyzed_df_json(key, frame, analyzed_at).decode()
+                proto.encode_analyzed_df_json(
+                    key, frame, analyzed_at, self.dropped_columns
+                ).decode()
                 if text_needed
                 else None
             )
+            if text is not None and len(frame) > _ENCODE_IN_THREAD_ROWS:
+                self._precompress(text)  # a full frame: the deflating consumers share it
             binary = (
-                proto.encode_analyzed_df_binary(key, frame, analyzed_at) if binary_needed else None
+                proto.encode_analyzed_df_binary(
+                    key, frame, analyzed_at, self.dropped_columns, self.clock.timestamp()
+                )
+                if binary_needed
+                else None
             )
             out.append(Outgoing(MessageType.ANALYZED_DF, text, binary))
         if new_candle:
@@ -383,9 +444,18 @@ class MessageHub:
         pairs = [pair] if pair else self.source.current_whitelist()
         return [PairKey(p, self.source.timeframe, self.source.candle_type) for p in pairs]
 
+    def _precompress(self, payload: str | bytes) -> None:
+        if self.precompress is not None:
+            try:
+                self.precompress(payload)
+            except Exception as exc:  # an optimisation only: sending compresses anyway
+                logger.debug("Cannot precompress a message: %s", exc)
+
     async def encode_reply(
         self, key: PairKey, limit: int | None, binary: bool
     ) -> str | bytes | None:
+        """The reply for ``key``: encoded (and compressed) once per analysis, however many
+        channels ask; a channel asking while it is encoded waits for that encoding."""
         entry = self.source.analyzed_entry(key)
         if entry is None:
             return None
@@ -398,12 +468,33 @@ class MessageHub:
 
         def encode() -> str | bytes:
             if binary:
-                return proto.encode_analyzed_df_binary(key, part, analyzed_at)
-            return proto.encode_analyzed_df_json(key, part, analyzed_at).decode()
+                return proto.encode_analyzed_df_binary(
+                    key, part, analyzed_at, self.dropped_columns, self.clock.timestamp()
+                )
+            text = proto.encode_analyzed_df_json(key, part, analyzed_at, self.dropped_columns)
+            if len(part) > _ENCODE_IN_THREAD_ROWS:
+                self._precompress(text)
+            return text.decode()
 
-        # big frames are encoded off the event loop, so other consumers keep being served
-        payload = (
-            await asyncio.to_thread(encode) if len(part) > _ENCODE_IN_THREAD_ROWS else encode()
-        )
-        self._cache.put(cache_key, payload)
-        return payload
+        if len(part) <= _ENCODE_IN_THREAD_ROWS:
+            payload = encode()
+            self._cache.put(cache_key, payload)
+            return payload
+        # big frames are encoded off the event loop, so other consumers keep being served;
+        # the encoding is the hub's task (not the asking channel's): a channel that goes
+        # away does not cancel it for the others waiting on it
+        task = self._encoding.get(cache_key)
+        if task is None:
+            task = self.tasks.spawn(self._encode_once(cache_key, encode), name=f"encode-{key.pair}")
+            self._encoding[cache_key] = task
+        return await asyncio.shield(task)
+
+    async def _encode_once(
+        self, cache_key: tuple[Any, ...], encode: Callable[[], str | bytes]
+    ) -> str | bytes:
+        try:
+            payload = await asyncio.to_thread(encode)
+            self._cache.put(cache_key, payload)
+            return payload
+        finally:
+            self._encoding.pop(cache_key, None)

@@ -8,7 +8,6 @@ sides follow. The asyncio server and client only move bytes through these.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -189,12 +188,11 @@ class WhitelistMessage:
 @dataclass(frozen=True)
 class AnalyzedDfMessage:
     """An analyzed dataframe: ``analyzed_at`` (the wire's ``la``, when the producer analyzed
-    it) is the event time, ``ts_init`` when this side built or received the message."""
+    it) is the event time; ``sent_at`` (the binary wire's ``ts``) when the producer sent it."""
 
     key: PairKey
     frame: pd.DataFrame = field(compare=False)
     analyzed_at: datetime
-    ts_init: float = field(default_factory=time.time, compare=False)
     sent_at: float | None = None
 
 
@@ -224,33 +222,51 @@ def encode_exception(text: str) -> bytes:
     return orjson.dumps({"type": MessageType.EXCEPTION, "data": text})
 
 
-_dropped_warned: set[tuple[str, str]] = set()
+class DroppedColumns:
+    """Which (pair, column) pairs were already reported as left out of broadcasts.
+
+    Owned by whoever encodes broadcasts (the producer's hub), so the report is one
+    warning per pair and column for that producer, not one per candle.
+    """
+
+    def __init__(self) -> None:
+        self._warned: set[tuple[str, str]] = set()
+
+    def report(self, key: PairKey, dropped: list[tuple[Any, str]]) -> None:
+        for column, reason in dropped:
+            marker = (key[0], str(column))
+            if marker in self._warned:
+                continue
+            self._warned.add(marker)
+            logger.warning(
+                "%s: column %r cannot be sent to consumers (it %s); it is left out of the "
+                "analyzed dataframe messages",
+                key[0],
+                column,
+                reason,
+            )
 
 
-def _warn_dropped(key: PairKey, dropped: list[tuple[Any, str]]) -> None:
-    """One warning per pair and column left out of broadcasts (not one per candle)."""
-    for column, reason in dropped:
-        marker = (key[0], str(column))
-        if marker in _dropped_warned:
-            continue
-        _dropped_warned.add(marker)
-        logger.warning(
-            "%s: column %r cannot be sent to consumers (it %s); it is left out of the "
-            "analyzed dataframe messages",
-            key[0],
-            column,
-            reason,
-        )
+def _report_dropped(
+    key: PairKey, dropped: list[tuple[Any, str]], log: DroppedColumns | None
+) -> None:
+    (log or DroppedColumns()).report(key, dropped)
 
 
-def encode_analyzed_df_json(key: PairKey, frame: pd.DataFrame, analyzed_at: datetime) -> bytes:
+def encode_analyzed_df_json(
+    key: PairKey,
+    frame: pd.DataFrame,
+    analyzed_at: datetime,
+    dropped_log: DroppedColumns | None = None,
+) -> bytes:
     """The freqtrade text frame: the dataframe as a JSON string inside the message.
 
-    A column the encoding cannot carry is left out (with one warning per pair and column).
+    A column the encoding cannot carry is left out, with a warning (once per pair and
+    column of ``dropped_log``; every time without one).
     """
     document, dropped = codec_json.encode_split_lenient(frame)
     if dropped:
-        _warn_dropped(key, dropped)
+        _report_dropped(key, dropped, dropped_log)
     return orjson.dumps(
         {
             "type": MessageType.ANALYZED_DF,
@@ -263,17 +279,25 @@ def encode_analyzed_df_json(key: PairKey, frame: pd.DataFrame, analyzed_at: date
     )
 
 
-def encode_analyzed_df_binary(key: PairKey, frame: pd.DataFrame, analyzed_at: datetime) -> bytes:
+def encode_analyzed_df_binary(
+    key: PairKey,
+    frame: pd.DataFrame,
+    analyzed_at: datetime,
+    dropped_log: DroppedColumns | None = None,
+    sent_at: float | None = None,
+) -> bytes:
+    """The candlecast binary frame; ``sent_at`` (POSIX seconds, the wire's ``ts``) defaults
+    to ``analyzed_at``."""
     meta = {
         "type": MessageType.ANALYZED_DF,
         "key": key_to_wire(key),
         "la": format_la(analyzed_at),
-        "ts": time.time(),
+        "ts": analyzed_at.timestamp() if sent_at is None else sent_at,
     }
     dropped: list[tuple[Any, str]] = []
     data = codec_binary.encode_frame(meta, frame, dropped)
     if dropped:
-        _warn_dropped(key, dropped)
+        _report_dropped(key, dropped, dropped_log)
     return data
 
 

@@ -9,16 +9,31 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _QUERY_SECRET = re.compile(r"((?:token|ws_token|password|secret)=)[^&\s\"']*", re.IGNORECASE)
 
 
-class _Redactor:
-    def __init__(self) -> None:
+class SecretRedactor:
+    """Replaces query-string secrets and the registered secret values in log records.
+
+    Python has one log record factory per process, so ``install()`` wraps it; the owner
+    (the bot, from ``open`` to ``close``) calls ``uninstall()`` when done. Redactors of
+    several bots in one process chain; one uninstalled out of order passes records on.
+    """
+
+    def __init__(self, secrets: list[str] | None = None) -> None:
         self.secrets: list[str] = []
         self._lock = threading.Lock()
         self._installed = False
+        self._previous: Callable[..., logging.LogRecord] | None = None
+        self._factory: Callable[..., logging.LogRecord] | None = None
+        self.add(secrets or [])
+
+    @property
+    def installed(self) -> bool:
+        return self._installed
 
     def add(self, secrets: list[str]) -> None:
         with self._lock:
@@ -33,6 +48,7 @@ class _Redactor:
         return redacted
 
     def install(self) -> None:
+        """Redact every log record created from now on (idempotent)."""
         with self._lock:
             if self._installed:
                 return
@@ -41,6 +57,8 @@ class _Redactor:
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
+            if not self._installed:
+                return record
             try:
                 message = record.getMessage()
             except Exception:
@@ -51,13 +69,15 @@ class _Redactor:
                 record.args = None
             return record
 
+        self._previous, self._factory = previous, factory
         logging.setLogRecordFactory(factory)
 
-
-REDACTOR = _Redactor()
-
-
-def install_redaction(secrets: list[str]) -> None:
-    """Redact query-string secrets and the given secret values from all log records."""
-    REDACTOR.add(secrets)
-    REDACTOR.install()
+    def uninstall(self) -> None:
+        """Stop redacting; restore the previous factory if nothing wrapped this one since."""
+        with self._lock:
+            if not self._installed:
+                return
+            self._installed = False
+        if self._previous is not None and logging.getLogRecordFactory() is self._factory:
+            logging.setLogRecordFactory(self._previous)
+        self._previous = self._factory = None

@@ -1,0 +1,213 @@
+"""End to end as freqtrade consumers see a producer (issue 18).
+
+20 pairs x 1,500 candles x 28 columns (OHLCV, 20 TA-Lib indicators, enter/exit long), a
+new candle per pair every 2 s analysed by the strategy, N clients in separate processes
+(up to 2, the machine has 2 cores) that offer permessage-deflate as freqtrade's consumer
+does. Reported per N: the sync (subscribe, whitelist, ``analyzed_df {limit 1500}`` sent
+by every client at once, until the last client holds all 20 frames, not decoded), and
+for the live stream the delay from the analysis stamp (``la``) to each client's
+arrival and the spread between the first and the last client, p50 and p99. The
+reference column quotes freqtrade 2026.9 on this kind of machine (issue 18), not this run.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import numpy as np
+
+from benchmarks.net import Proc
+
+FREQTRADE = {
+    ("sync", 1): 595.0,
+    ("sync", 10): 3809.0,
+    ("sync", 50): 17621.0,
+    ("delay_p99", 10): 310.0,
+    ("delay_p99", 50): 738.0,
+    ("spread_p99", 50): 103.0,
+}
+REFERENCE = "freqtrade 2026.9 (issue 18), not measured in this run"
+
+
+def _spawn(*args: str) -> Proc:
+    return Proc(*args, module="benchmarks.e2e_procs")
+
+
+def _wait_subscribed(producer: Proc, n: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        producer.send("subscribed")
+        if producer.read()["subscribed"] >= n:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only some of {n} clients subscribed within {timeout:.0f} s")
+        time.sleep(0.02)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def scenario(n: int, ticks: int, interval: float = 2.0, pairs: int = 20) -> list[dict]:
+    """One producer and N clients: the sync, then ``ticks`` new candles per pair."""
+    producer = _spawn("producer", "--pairs", str(pairs))
+    hello = producer.read(timeout=300)
+    port = hello["port"]
+    groups = min(2, n)
+    sizes = [n // groups + (1 if i < n % groups else 0) for i in range(groups)]
+    client_procs = [
+        _spawn("clients", "--port", str(port), "--n", str(s), "--pairs", str(pairs)) for s in sizes
+    ]
+    try:
+        for c in client_procs:
+            c.read(timeout=120)
+        _wait_subscribed(producer, n)
+        for c in client_procs:
+            c.send("sync")
+        synced = [c.read(timeout=600) for c in client_procs]
+        sync_ms = (max(s["done"] for s in synced) - min(s["started"] for s in synced)) * 1000
+        for c in client_procs:
+            c.send(f"stream {pairs * ticks}")
+        producer.send(f"stream {ticks} {interval}")
+        analysis = producer.read(timeout=60 + ticks * interval * 10)["analysis_s"]
+        arrivals: list[list[tuple[str, str, float]]] = []
+        for c in client_procs:
+            arrivals += c.read(timeout=120)["arrivals"]
+    finally:
+        for c in client_procs:
+            c.close()
+        producer.close()
+    delays: list[float] = []
+    by_update: dict[tuple[str, str], list[float]] = {}
+    for client in arrivals:
+        for pair, la, arrived in client:
+            delays.append((arrived - datetime.fromisoformat(la).timestamp()) * 1000)
+            by_update.setdefault((pair, la), []).append(arrived)
+    spreads = [(max(t) - min(t)) * 1000 for t in by_update.values() if len(t) == n]
+    name = f"end to end, {pairs} pairs x 1500 x {hello['columns']} cols, deflate offered"
+    params = {"n": n}
+    results = [
+        {
+            "name": f"{name}: sync",
+            "params": params,
+            "candlecast_ms": sync_ms,
+            "reference_ms": FREQTRADE.get(("sync", n)),
+            "reference": REFERENCE,
+            "bytes": None,
+        }
+    ]
+    for what, values in (("delay", delays), ("spread", spreads)):
+        if what == "spread" and n == 1:
+            continue
+        for q in (50, 99):
+            results.append(
+                {
+                    "name": f"{name}: 1-row update, analysis stamp to arrival, {what} p{q}",
+                    "params": params,
+                    "candlecast_ms": _pct(values, q),
+                    "reference_ms": FREQTRADE.get((f"{what}_p{q}", n)),
+                    "reference": REFERENCE,
+                    "bytes": None,
+                }
+            )
+    results.append(
+        {
+            "name": "strategy analysis of one pair (1500 candles, 20 TA-Lib indicators), median",
+            "params": params,
+            "candlecast_ms": float(np.median(analysis)) * 1000,
+            "reference_ms": None,
+            "reference": "-",
+            "bytes": None,
+        }
+    )
+    return results
+
+
+def run(quick: bool) -> list[dict]:
+    results: list[dict] = []
+    for n in (1, 10, 50):
+        results += scenario(n, ticks=3 if quick else 10)
+    results += analysis_throughput(50 if quick else 200)
+    return results
+
+
+def _analyze_chunk(pairs: list[str], rows: int) -> float:
+    """Analyse ``pairs`` (a worker process's share); return the seconds the analysis took."""
+    from benchmarks.e2e_procs import TIMEFRAME, TwentyIndicators
+    from candlecast.testing import make_ohlcv
+
+    strategy = TwentyIndicators({})
+    frames = [make_ohlcv(rows, timeframe=TIMEFRAME, seed=i) for i in range(len(pairs))]
+    strategy.analyze(frames[0], "warm/up")
+    started = time.perf_counter()
+    for pair, frame in zip(pairs, frames, strict=True):
+        strategy.analyze(frame, pair)
+    return time.perf_counter() - started
+
+
+def analysis_throughput(pairs: int = 200, rows: int = 1500) -> list[dict]:
+    """Pairs analysed per second by the 20-indicator strategy: in one worker thread (the
+    bot's way) while the event loop measures how late a 1 ms timer fires, and in 2
+    worker processes (one per core)."""
+    import asyncio
+    from concurrent.futures import ProcessPoolExecutor
+
+    from benchmarks.e2e_procs import TIMEFRAME, TwentyIndicators
+    from candlecast.testing import make_ohlcv
+
+    strategy = TwentyIndicators({})
+    frames = {f"P{i:03d}/USDT": make_ohlcv(rows, timeframe=TIMEFRAME, seed=i) for i in range(pairs)}
+    strategy.analyze(next(iter(frames.values())), "warm/up")
+
+    def analyze_all() -> None:
+        for pair, frame in frames.items():
+            strategy.analyze(frame, pair)
+
+    async def in_thread() -> tuple[float, list[float]]:
+        lateness: list[float] = []
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            while not done.is_set():
+                asked = time.perf_counter()
+                await asyncio.sleep(0.001)
+                lateness.append((time.perf_counter() - asked - 0.001) * 1000)
+
+        tick = asyncio.get_running_loop().create_task(ticker())
+        started = time.perf_counter()
+        await asyncio.to_thread(analyze_all)
+        elapsed = time.perf_counter() - started
+        done.set()
+        await tick
+        return elapsed, lateness
+
+    thread_s, lateness = asyncio.run(in_thread())
+    names = list(frames)
+    with ProcessPoolExecutor(2) as pool:
+        # each worker makes its frames, then times its share; the slower one counts
+        procs_s = max(pool.map(_analyze_chunk, [names[0::2], names[1::2]], [rows, rows]))
+    base = {"reference_ms": None, "reference": "-", "bytes": None}
+    return [
+        {
+            "name": f"analysis of {pairs} pairs x {rows} candles, 20 TA-Lib indicators, 1 worker thread",
+            "params": {"pairs_per_s": round(pairs / thread_s, 1)},
+            "candlecast_ms": thread_s * 1000,
+            **base,
+        },
+        {
+            "name": "event loop lateness of a 1 ms timer during that analysis, p50 / p99",
+            "params": {
+                "p50_ms": round(_pct(lateness, 50), 2),
+                "p99_ms": round(_pct(lateness, 99), 2),
+            },
+            "candlecast_ms": _pct(lateness, 99),
+            **base,
+        },
+        {
+            "name": f"analysis of {pairs} pairs, same, 2 worker processes",
+            "params": {"pairs_per_s": round(pairs / procs_s, 1)},
+            "candlecast_ms": procs_s * 1000,
+            **base,
+        },
+    ]
