@@ -139,6 +139,9 @@ class ProducerConfig(_Section):
     secure: Bool = False
     # wss only: a CA bundle to verify the producer's certificate with (default: system CAs).
     ca_file: str | None = None
+    # candlecast: no new trades on a pair whose data from this producer is older than this
+    # many candles (0 = off; see docs/producer-consumer.md, "Staleness guard").
+    max_age_candles: Annotated[int, BeforeValidator(checks.integer(0, 100_000))] = 0
 
     @classmethod
     def _object(cls, value: Any) -> Any:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 import pandas as pd
 
 from candlecast.data.producer_store import ProducerStore
+from candlecast.data.staleness import Staleness, StalenessTracker, age_in_candles
 from candlecast.domain.analyzed import EPOCH, PairKey
 from candlecast.domain.candles import empty_ohlcv
 from candlecast.domain.enums import CandleType, RunMode
@@ -35,6 +37,16 @@ class DataProvider:
         self._analyzed: dict[PairKey, tuple[pd.DataFrame, datetime]] = {}
         self._whitelist: list[str] = []
         self._timeframe_hint_logged: set[tuple[str, str, str]] = set()
+        self._max_age: dict[str, int] = {}
+        self._now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._stale = StalenessTracker()
+
+    def configure_staleness(
+        self, max_age_candles: Mapping[str, int], now: Callable[[], datetime]
+    ) -> None:
+        """Producers whose data may be at most N candles old (0 = unchecked), and the clock."""
+        self._max_age = {name: n for name, n in max_age_candles.items() if n > 0}
+        self._now = now
 
     # --- written by the bot ----------------------------------------------------------
     def set_ohlcv(self, pair: str, timeframe: str, frame: pd.DataFrame) -> None:
@@ -117,8 +129,53 @@ class DataProvider:
         entry = self.producer_store.get(producer_name, PairKey(pair, tf, ct))
         if entry is None:
             self._hint_other_timeframes(producer_name, pair, tf)
-            return pd.DataFrame(), EPOCH
-        return entry.frame.copy(), entry.analyzed_at
+            frame, analyzed_at = pd.DataFrame(), EPOCH
+        else:
+            frame, analyzed_at = entry.frame.copy(), entry.analyzed_at
+        state = self._staleness(producer_name, pair, tf, frame)
+        # documented in docs/strategy-api.md: the staleness guard's verdict travels with the frame
+        frame.attrs["producer_stale"] = state is not None and state.stale
+        frame.attrs["producer_age_candles"] = age_in_candles(frame, tf, self._now())
+        return frame, analyzed_at
+
+    def producer_data_stale(
+        self, pair: str, timeframe: str | None = None, producer_name: str = "default"
+    ) -> bool:
+        """True when ``producer_name`` has ``max_age_candles`` set and its data for ``pair``
+        is older than that (or missing although the producer announced the pair)."""
+        frame, _ = self.get_producer_df(pair, timeframe, producer_name=producer_name)
+        return bool(frame.attrs["producer_stale"])
+
+    def _staleness(
+        self, producer: str, pair: str, timeframe: str, frame: pd.DataFrame
+    ) -> Staleness | None:
+        limit = self._max_age.get(producer)
+        if not limit:
+            return None
+        if frame.empty and pair not in self.producer_store.pairs(producer):
+            return None  # this producer does not cover the pair
+        return Staleness(producer, pair, age_in_candles(frame, timeframe, self._now()), limit)
+
+    def stale_pairs(self, pairs: list[str]) -> set[str]:
+        """The pairs of ``pairs`` with stale producer data; logs each start and end once."""
+        checked: list[Staleness] = []
+        for producer in self._max_age:
+            for pair in pairs:
+                entry = self.producer_store.get(
+                    producer, PairKey(pair, self.timeframe, self.candle_type)
+                )
+                frame = entry.frame if entry is not None else pd.DataFrame()
+                state = self._staleness(producer, pair, self.timeframe, frame)
+                if state is not None:
+                    checked.append(state)
+        started, ended = self._stale.transitions(checked)
+        for item in started:
+            logger.warning("No new trades on %s: %s", item.pair, item.describe())
+        for producer, pair in ended:
+            logger.info(
+                "Producer %s's data for %s is current again: new trades allowed", producer, pair
+            )
+        return {item.pair for item in checked if item.stale}
 
     def _hint_other_timeframes(self, producer: str, pair: str, timeframe: str) -> None:
         others = sorted(
