@@ -1,10 +1,11 @@
-"""The consumer's guards against trading on the wrong data: stale producer data."""
+"""The consumer's guards against trading on the wrong data: stale data, another market."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -12,8 +13,11 @@ from candlecast.strategy import IStrategy
 from candlecast.testing import wait_until
 from tests.integration.harness import (
     PAIRS,
+    PASSWORD,
+    USER,
     CraftedSignals,
     advance,
+    captured_logs,
     consumer_config,
     copies_match,
     make_bot,
@@ -78,3 +82,46 @@ async def test_without_max_age_candles_stale_producer_data_still_trades(tmp_path
     while_stale, _, flags = await _frozen_producer_then_resumed(tmp_path, max_age=0)
     assert while_stale >= 1
     assert flags == dict.fromkeys(PAIRS, False)
+
+
+async def _producers_status(consumer_port: int) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(
+            f"http://127.0.0.1:{consumer_port}/api/v1/producers", auth=(USER, PASSWORD)
+        )
+    return response.json()
+
+
+async def test_a_consumer_on_another_market_warns_once_per_pair_and_reports_it(tmp_path: Path):
+    # the issue's case: the producer's simulated market at sim_volatility 10, the consumer's at 1
+    clock = new_clock()
+    raw_p = producer_config(tmp_path, exchange={"sim_volatility": 10})
+    async with opened(make_bot(raw_p, CraftedSignals(), clock)) as producer:
+        raw = consumer_config(tmp_path, {"default": producer.api_port})
+        with captured_logs() as logs:
+            async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+                await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+                for _ in range(3):
+                    await consumer.cycle()
+                status = await _producers_status(consumer.api_port)
+    found = status[0]["market_mismatch"]
+    assert sorted(found) == PAIRS
+    for pair, item in found.items():
+        ours = consumer.dp.ohlcv(pair).set_index("date")[item["column"]]
+        theirs = producer.dp.ohlcv(pair).set_index("date")[item["column"]]
+        date = pd.Timestamp(item["date"])
+        assert (item["own_price"], item["producer_price"]) == (ours[date], theirs[date])
+        assert item["difference"] > item["tolerance"] == 0.01
+    warnings = [line for line in logs.getvalue().splitlines() if "Market mismatch" in line]
+    assert sorted(line.split(" on ")[1].split(":")[0] for line in warnings) == PAIRS
+
+
+async def test_a_consumer_on_the_producers_market_reports_no_mismatch(tmp_path: Path):
+    clock = new_clock()
+    async with opened(make_bot(producer_config(tmp_path), CraftedSignals(), clock)) as producer:
+        raw = consumer_config(tmp_path, {"default": producer.api_port})
+        async with running(make_bot(raw, "ConsumerStrategy", clock)) as consumer:
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+            await consumer.cycle()
+            status = await _producers_status(consumer.api_port)
+    assert status[0]["market_mismatch"] == {}

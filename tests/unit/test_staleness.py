@@ -52,7 +52,7 @@ def provider(max_age: int, last_open: datetime) -> DataProvider:
     key = PairKey("BTC/USDT", "1m", CandleType.SPOT)
     store.put("default", key, frame_ending(last_open), NOW, 0.0)
     dp = DataProvider("1m", producer_store=store)
-    dp.configure_staleness({"default": max_age}, lambda: NOW)
+    dp.configure_guards({"default": max_age}, {}, lambda: NOW)
     return dp
 
 

@@ -287,7 +287,13 @@ class Bot:
         await self.api_server.start()
 
     def producers_status(self) -> list[dict[str, Any]]:
-        return [c.status.as_dict(self.producer_store.pairs(c.name)) for c in self.clients]
+        return [
+            {
+                **c.status.as_dict(self.producer_store.pairs(c.name)),
+                "market_mismatch": self.dp.market_mismatches(c.name),
+            }
+            for c in self.clients
+        ]
 
     def request_stop(self) -> None:
         self._stop.set()

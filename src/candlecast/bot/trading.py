@@ -67,9 +67,11 @@ class TradeManager:
         self.order_plan = order_plan or OrderPlan()
         if orders is not None:
             orders.on_entry_fill = self._after_entry_fill
-        # the staleness guard (max_age_candles per producer) checks entries against this clock
-        dp.configure_staleness(
-            {p.name: p.max_age_candles for p in config.external_message_consumer.producers},
+        # the consumer's guards (docs/producer-consumer.md): staleness and market
+        producers = config.external_message_consumer.producers
+        dp.configure_guards(
+            {p.name: p.max_age_candles for p in producers},
+            {p.name: p.market_tolerance for p in producers},
             clock.now,
         )
 
@@ -319,6 +321,7 @@ class TradeManager:
     # --- entries --------------------------------------------------------------------
     async def enter_trades(self, pairs: list[str], open_trades: list[Trade]) -> None:
         now = self.clock.now()
+        self.dp.check_markets(pairs)  # the market guard: warns, does not block
         stale = self.dp.stale_pairs(pairs)  # the staleness guard: no new trades on these
         pairs = [p for p in pairs if p not in stale]
         frames = {p: self.dp.get_analyzed_dataframe(p)[0] for p in pairs}

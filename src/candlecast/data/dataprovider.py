@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from candlecast.data.market_guard import MarketMismatch, check_market
 from candlecast.data.producer_store import ProducerStore
 from candlecast.data.staleness import Staleness, StalenessTracker, age_in_candles
 from candlecast.domain.analyzed import EPOCH, PairKey
@@ -40,12 +41,19 @@ class DataProvider:
         self._max_age: dict[str, int] = {}
         self._now: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._stale = StalenessTracker()
+        self._tolerance: dict[str, float] = {}
+        self._mismatches: dict[tuple[str, str], MarketMismatch] = {}
 
-    def configure_staleness(
-        self, max_age_candles: Mapping[str, int], now: Callable[[], datetime]
+    def configure_guards(
+        self,
+        max_age_candles: Mapping[str, int],
+        market_tolerance: Mapping[str, float],
+        now: Callable[[], datetime],
     ) -> None:
-        """Producers whose data may be at most N candles old (0 = unchecked), and the clock."""
+        """Per producer: how many candles old its data may be and how far its prices may
+        be from ours (0 = unchecked); and the clock."""
         self._max_age = {name: n for name, n in max_age_candles.items() if n > 0}
+        self._tolerance = {name: t for name, t in market_tolerance.items() if t > 0}
         self._now = now
 
     # --- written by the bot ----------------------------------------------------------
@@ -195,3 +203,32 @@ class DataProvider:
                 pair,
                 ", ".join(others),
             )
+
+    def check_markets(self, pairs: list[str]) -> None:
+        """The market guard: compare our candles of ``pairs`` with each producer's; warn
+        once per producer and pair when they differ beyond its ``market_tolerance``."""
+        for producer, tolerance in self._tolerance.items():
+            for pair in pairs:
+                entry = self.producer_store.get(
+                    producer, PairKey(pair, self.timeframe, self.candle_type)
+                )
+                with self._lock:
+                    own = self._ohlcv.get((pair, self.timeframe))
+                if entry is None or own is None:
+                    continue
+                found = check_market(producer, pair, own, entry.frame, tolerance)
+                key = (producer, pair)
+                if found is not None and key not in self._mismatches:
+                    logger.warning("%s", found.describe())
+                elif found is None and key in self._mismatches:
+                    logger.info("Market of %s agrees with producer %s again", pair, producer)
+                if found is None:
+                    self._mismatches.pop(key, None)
+                else:
+                    self._mismatches[key] = found
+
+    def market_mismatches(self, producer: str) -> dict[str, dict[str, object]]:
+        """The market guard's current findings for ``producer``, by pair."""
+        return {
+            pair: m.as_dict() for (name, pair), m in self._mismatches.items() if name == producer
+        }
