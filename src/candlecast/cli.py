@@ -59,8 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(trade)
     trade.add_argument("--duration", type=float, help="stop after this many seconds")
 
-    show = sub.add_parser("show-config", help="print the effective config with secrets masked")
+    show = sub.add_parser("show-config", help="print the values the bot runs with (secrets masked)")
     _add_config_args(show)
+    show.add_argument(
+        "--sources", action="store_true", help="one line per key with where its value came from"
+    )
 
     new = sub.add_parser(
         "new-config", help="write a working config: a producer, a consumer or a standalone bot"
@@ -166,17 +169,24 @@ def cmd_trade(args: argparse.Namespace) -> int:
 
 
 def cmd_show_config(args: argparse.Namespace) -> int:
-    import orjson
-
-    from candlecast.config import mask_secrets
+    from candlecast.showconfig import show_config
+    from candlecast.strategy.loader import load_strategy
 
     config = _load(args)
-    sys.stdout.write(
-        orjson.dumps(
-            mask_secrets(config.model_dump(mode="json")), option=orjson.OPT_INDENT_2
-        ).decode()
-        + "\n"
-    )
+    strategy = None
+    if config.strategy:
+        try:
+            strategy = load_strategy(
+                config.strategy,
+                config.strategy_path or "user_data/strategies",
+                config.model_dump(mode="json"),
+            )
+        except CandlecastError as exc:
+            print(
+                f"candlecast: strategy not loaded, its values are not shown: {exc}",
+                file=sys.stderr,
+            )
+    sys.stdout.write(show_config(args.config, _overrides(args), config, strategy, args.sources))
     return 0
 
 
