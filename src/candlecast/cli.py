@@ -24,6 +24,11 @@ LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 def setup_logging(verbosity: int) -> None:
     level = logging.DEBUG if verbosity >= 2 else logging.INFO
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    from candlecast.util.logfold import RepeatFolder
+
+    folder = RepeatFolder()  # repeated identical warnings: one line a minute with a count
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(folder)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # -v: a strategy error's traceback follows its one-line message
     logging.getLogger("candlecast.strategy.traceback").setLevel(

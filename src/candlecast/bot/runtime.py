@@ -28,6 +28,7 @@ from candlecast.bot.protections.manager import StrategyLocks
 from candlecast.bot.trading import BotStats, TradeManager
 from candlecast.clock import Clock, LiveClock
 from candlecast.config.models import SECRET_KEYS, Config
+from candlecast.config.samples import sample_secret_warnings
 from candlecast.data.dataprovider import DataProvider
 from candlecast.data.producer_store import ProducerStore
 from candlecast.domain.analyzed import PairKey
@@ -100,7 +101,7 @@ def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
 
 
 def startup_warnings(config: Config, strategy: IStrategy) -> list[str]:
-    warnings: list[str] = []
+    warnings: list[str] = sample_secret_warnings(config)
     api = config.api_server
     if api.enabled:
         loopback = api.listen_ip_address in ("127.0.0.1", "localhost", "::1")
@@ -385,7 +386,8 @@ class Bot:
         cfg = self.config
         roles = []
         if cfg.is_producer:
-            roles.append(f"producer on {cfg.api_server.listen_ip_address}:{self.api_port}")
+            role = "producer" if cfg.api_server.ws_token else "API"  # no token: no websocket
+            roles.append(f"{role} on {cfg.api_server.listen_ip_address}:{self.api_port}")
         if cfg.is_consumer:
             roles.append(
                 "consumer of "

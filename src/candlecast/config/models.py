@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from candlecast.config import checks
 from candlecast.config.producer_consumer import (
     ApiServerConfig,
     ExternalMessageConsumerConfig,
@@ -166,9 +167,12 @@ class Config(_Section):
     @field_validator("stake_amount", mode="before")
     @classmethod
     def _stake(cls, value: Any) -> Any:
-        if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
-            raise ValueError(f'expected a positive number or "unlimited", got {value!r}')
-        return value
+        # one message for both forms (not one per branch of the union)
+        if value == "unlimited" and isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return value
+        raise ValueError(f'expected a positive number or "unlimited", got {checks.shown(value)}')
 
     @field_validator("minimal_roi")
     @classmethod
