@@ -22,6 +22,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from candlecast import __version__
 from candlecast.api import auth
+from candlecast.api.metrics import BotCollector, mount_metrics
 from candlecast.clock import Clock, LiveClock
 from candlecast.config.loader import mask_secrets
 from candlecast.config.models import Config
@@ -50,6 +51,7 @@ class ApiContext:
     locks: LockRepository | None = None
     clock: Clock | None = None
     timeframe: str | None = None
+    metrics: BotCollector | None = None  # GET /metrics when the config enables it
 
 
 class ORJSONResponse(Response):
@@ -181,6 +183,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         }
 
     add_lock_routes(app, ctx, require_auth)
+    if ctx.metrics is not None:
+        mount_metrics(app, ctx.metrics, require_auth)
 
     @app.get("/api/v1/show_config")
     def show_config(_: str = Depends(require_auth)) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from candlecast import __version__
 from candlecast.api.app import ApiContext, create_app
+from candlecast.api.metrics import BotCollector
 from candlecast.api.server import ApiServer, bind_socket
 from candlecast.bot import callbacks
 from candlecast.bot.orders import POLL_INTERVAL, OrderManager
@@ -283,6 +284,11 @@ class Bot:
             locks=self.locks,
             clock=self.clock,
             timeframe=self.timeframe,
+            metrics=BotCollector(
+                self.config.bot_name, self.producers_status, self.hub, self.stats, self.repository
+            )
+            if self.config.metrics.enabled
+            else None,
         )
         self.api_server = ApiServer(create_app(ctx), api, sock)
         await self.api_server.start()
@@ -553,6 +559,7 @@ class Bot:
             is_new = previous is None or last_candle > previous
             if self.strategy.process_only_new_candles and not is_new:
                 continue
+            started = time.perf_counter()
             try:
                 frame = self.strategy.analyze(ohlcv, pair)
             except StrategyError as exc:
@@ -563,6 +570,7 @@ class Bot:
                     TRACEBACK_LOG.debug("Strategy traceback", exc_info=exc.__cause__ or exc)
                 errors.setdefault(key, []).append(pair)
                 continue
+            self.stats.record_analysis(pair, time.perf_counter() - started)
             analyzed_at = self.clock.now()
             self.dp.set_analyzed(pair, frame, analyzed_at)
             first = ohlcv["date"].iloc[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from candlecast.bot import callbacks, exits, trader
@@ -35,6 +35,12 @@ class BotStats:
     strategy_errors: int = 0
     entries: int = 0
     exits: int = 0
+    # per pair: (analyses, total seconds, last seconds), for /metrics
+    analysis: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+
+    def record_analysis(self, pair: str, seconds: float) -> None:
+        count, total, _ = self.analysis.get(pair, (0, 0.0, 0.0))
+        self.analysis[pair] = (count + 1, total + seconds, seconds)
 
 
 class TradeManager:

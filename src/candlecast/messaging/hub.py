@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -165,6 +165,7 @@ class Channel:
         if self._closed:
             return
         logger.warning("Disconnecting slow consumer %s: %s", self.peer, why)
+        self.hub.drops[self.peer.rsplit(":", 1)[0]] += 1  # for /metrics
         self.close_reason = why
         self._shutdown()
         asyncio.get_running_loop().create_task(self._close_socket(CLOSE_TRY_AGAIN, "slow consumer"))
@@ -283,6 +284,7 @@ class MessageHub:
         self.source = source
         self.policy = policy or ChannelPolicy()
         self.channels: set[Channel] = set()
+        self.drops: Counter[str] = Counter()  # slow consumers dropped, by address
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cache = _ReplyCache()
         self._sweeper: asyncio.Task[None] | None = None
