@@ -180,7 +180,18 @@ def consumer_config_text(
     "external_message_consumer": {{
         "enabled": true,
         "producers": [
-            {{"name": "default", "host": "{producer.host}", "port": {producer.port}, "secure": {secure}, "ws_token": "{token}"}},
+            {{
+                "name": "default",
+                "host": "{producer.host}",
+                "port": {producer.port},
+                "secure": {secure},
+                "ws_token": "{token}",
+                // no new trades on a pair whose data from this producer is older than
+                // this many candles (0 = off)
+                "max_age_candles": 0,
+                // warn when our candles and the producer's differ by more than 1 %
+                "market_tolerance": 0.01,
+            }},
         ],
         "sleep_time": 2,
     }},
