@@ -40,6 +40,9 @@ async def test_a_producer_never_reached_is_not_lost_and_its_error_clears_on_conn
                 assert client.status.last_error is None
                 text = logs.getvalue()  # before the producer stops (that one is lost)
     assert "Cannot connect to producer default yet" in text
+    # the consumer's own API (no ws_token: no websocket) is not called a producer
+    start = next(line for line in text.splitlines() if "starting bot consumer" in line)
+    assert "API on 127.0.0.1:" in start and "producer on" not in start
     assert "Lost producer" not in text
 
 
