@@ -43,6 +43,7 @@ class DataProvider:
         self._stale = StalenessTracker()
         self._tolerance: dict[str, float] = {}
         self._mismatches: dict[tuple[str, str], MarketMismatch] = {}
+        self._market_checked: dict[tuple[str, str], tuple[object, ...]] = {}
 
     def configure_guards(
         self,
@@ -214,10 +215,15 @@ class DataProvider:
                 )
                 with self._lock:
                     own = self._ohlcv.get((pair, self.timeframe))
-                if entry is None or own is None:
+                if entry is None or own is None or own.empty or entry.frame.empty:
                     continue
-                found = check_market(producer, pair, own, entry.frame, tolerance)
                 key = (producer, pair)
+                # once per new candle on either side, not on every cycle
+                marker = (own["date"].iloc[-1], entry.frame["date"].iloc[-1], len(entry.frame))
+                if self._market_checked.get(key) == marker:
+                    continue
+                self._market_checked[key] = marker
+                found = check_market(producer, pair, own, entry.frame, tolerance)
                 if found is not None and key not in self._mismatches:
                     logger.warning("%s", found.describe())
                 elif found is None and key in self._mismatches:

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from candlecast.domain.candles import dates_to_ms
+
 PRICE_COLUMNS = ("open", "high", "low", "close")
 CHECKED_CANDLES = 50
 LIKELY_CAUSE = (
@@ -62,21 +64,19 @@ def worst_difference(
     columns = ["date", *PRICE_COLUMNS]
     if any(c not in own.columns or c not in theirs.columns for c in columns):
         return None
-    both = (
-        own[columns]
-        .tail(CHECKED_CANDLES)
-        .merge(theirs[columns].tail(CHECKED_CANDLES), on="date", suffixes=("_own", "_producer"))
-    )
-    if both.empty:
+    a, b = own.iloc[-CHECKED_CANDLES:], theirs.iloc[-CHECKED_CANDLES:]
+    a_dates, b_dates = dates_to_ms(a["date"]), dates_to_ms(b["date"])
+    _, ia, ib = np.intersect1d(a_dates, b_dates, assume_unique=True, return_indices=True)
+    if not len(ia):
         return None
-    ours = both[[f"{c}_own" for c in PRICE_COLUMNS]].to_numpy(dtype=np.float64)
-    prod = both[[f"{c}_producer" for c in PRICE_COLUMNS]].to_numpy(dtype=np.float64)
+    ours = a[list(PRICE_COLUMNS)].to_numpy(dtype=np.float64)[ia]
+    prod = b[list(PRICE_COLUMNS)].to_numpy(dtype=np.float64)[ib]
     with np.errstate(divide="ignore", invalid="ignore"):
         diff = np.abs(ours - prod) / np.abs(prod)
     diff = np.where(np.isfinite(diff), diff, 0.0)
     row, col = np.unravel_index(int(np.argmax(diff)), diff.shape)
     return (
-        pd.Timestamp(both["date"].iloc[row]),
+        pd.Timestamp(a["date"].iloc[int(ia[row])]),
         PRICE_COLUMNS[col],
         float(ours[row, col]),
         float(prod[row, col]),
