@@ -66,17 +66,15 @@ async def test_metrics_of_a_running_producer_and_consumer(tmp_path: Path):
     assert ours.headers["content-type"].startswith("text/plain")
     found = samples(ours.text)
     assert value(found, "candlecast_producer_connected", producer="default") == 1
-    assert value(found, "candlecast_producer_messages_total", producer="default") == (
-        status.messages_received
-    )
-    assert value(found, "candlecast_producer_received_bytes_total", producer="default") == (
-        status.bytes_received
-    )
+    # read after the scrape: a message or trade may have come in between (counters only grow)
+    messages = value(found, "candlecast_producer_messages_total", producer="default")
+    assert len(PAIRS) < messages <= status.messages_received
+    received = value(found, "candlecast_producer_received_bytes_total", producer="default")
+    assert 0 < received <= status.bytes_received
     assert value(found, "candlecast_producer_reconnects_total", producer="default") == 0
     assert value(found, "candlecast_producer_invalid_messages_total", producer="default") == 0
     assert 0 <= value(found, "candlecast_producer_lag_seconds", producer="default") < 10
-    opened_trades = consumer.stats.entries
-    assert value(found, "candlecast_trades_opened_total") == opened_trades >= 1
+    assert 1 <= value(found, "candlecast_trades_opened_total") <= consumer.stats.entries
     assert value(found, "candlecast_open_trades") >= 1
     for pair in PAIRS:
         assert value(found, "candlecast_analysis_seconds_count", pair=pair) >= 1
