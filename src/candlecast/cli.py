@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import logging
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,11 @@ LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 def setup_logging(verbosity: int) -> None:
     level = logging.DEBUG if verbosity >= 2 else logging.INFO
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    from candlecast.util.logfold import RepeatFolder
+
+    folder = RepeatFolder()  # repeated identical warnings: one line a minute with a count
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(folder)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # -v: a strategy error's traceback follows its one-line message
     logging.getLogger("candlecast.strategy.traceback").setLevel(
@@ -60,12 +64,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(trade)
     trade.add_argument("--duration", type=float, help="stop after this many seconds")
 
-    show = sub.add_parser("show-config", help="print the effective config with secrets masked")
+    show = sub.add_parser("show-config", help="print the values the bot runs with (secrets masked)")
     _add_config_args(show)
+    show.add_argument(
+        "--sources", action="store_true", help="one line per key with where its value came from"
+    )
 
-    new = sub.add_parser("new-config", help="write a commented starter config")
+    new = sub.add_parser(
+        "new-config", help="write a working config: a producer, a consumer or a standalone bot"
+    )
     new.add_argument("path", nargs="?", default="config.json")
     new.add_argument("--force", action="store_true", help="overwrite an existing file")
+    role = new.add_mutually_exclusive_group()
+    role.add_argument("--producer", action="store_true", help="a producer serving its candles")
+    role.add_argument(
+        "--consumer", metavar="URL", help="a consumer following the producer at ws://HOST:PORT"
+    )
+    new.add_argument("--token", help="the producer's ws_token (--consumer)")
+    new.add_argument(
+        "--token-from", metavar="FILE", help="take the ws_token from the producer's config file"
+    )
+    new.add_argument("--port", type=int, help="this bot's API port (8080 producer, 8081 consumer)")
+    new.add_argument("--name", help="bot_name (default: the file name without .json)")
+    new.add_argument("--timeframe", default="1s", help="candle timeframe (default 1s)")
+    new.add_argument(
+        "--userdir", default="user_data", help="the user directory (default user_data)"
+    )
+
+    mk = sub.add_parser(
+        "create-userdir", help="create user_data/ with sample strategies (producer, consumer)"
+    )
+    mk.add_argument("--userdir", default="user_data", help="directory (default user_data)")
+    mk.add_argument("--force", action="store_true", help="overwrite the sample strategies")
 
     lst = sub.add_parser("list-strategies", help="list the strategies found in a directory")
     lst.add_argument("--strategy-path", default=None)
@@ -151,29 +181,100 @@ def cmd_trade(args: argparse.Namespace) -> int:
 
 
 def cmd_show_config(args: argparse.Namespace) -> int:
-    import orjson
-
-    from candlecast.config import mask_secrets
+    from candlecast.showconfig import show_config
+    from candlecast.strategy.loader import load_strategy
 
     config = _load(args)
-    sys.stdout.write(
-        orjson.dumps(
-            mask_secrets(config.model_dump(mode="json")), option=orjson.OPT_INDENT_2
-        ).decode()
-        + "\n"
-    )
+    strategy = None
+    if config.strategy:
+        try:
+            strategy = load_strategy(
+                config.strategy,
+                config.strategy_path or "user_data/strategies",
+                config.model_dump(mode="json"),
+            )
+        except CandlecastError as exc:
+            print(
+                f"candlecast: strategy not loaded, its values are not shown: {exc}",
+                file=sys.stderr,
+            )
+    sys.stdout.write(show_config(args.config, _overrides(args), config, strategy, args.sources))
     return 0
 
 
+def cmd_create_userdir(args: argparse.Namespace) -> int:
+    from candlecast.userdir import create_userdir
+
+    directory = Path(args.userdir)
+    written = create_userdir(directory, force=args.force)
+    print(f"{directory}/ is ready: strategies/, data/, logs/")
+    for path in written:
+        print(f"  wrote {path}")
+    print("Next: candlecast new-config producer.json --producer")
+    return 0
+
+
+def _ask(prompt: str, default: str = "") -> str:
+    shown = f"{prompt} [{default}]: " if default else f"{prompt}: "
+    answer = input(shown).strip()
+    return answer or default
+
+
+def _interactive_role(args: argparse.Namespace) -> None:
+    """On a terminal with no role flag: ask for the role (and the producer to follow)."""
+    role = _ask(
+        "Make a producer, a consumer or a standalone bot? (producer/consumer/standalone)",
+        "producer",
+    )
+    if role.startswith("p"):
+        args.producer = True
+    elif role.startswith("c"):
+        args.consumer = _ask("Producer address", f"ws://127.0.0.1:{8080}")
+    elif not role.startswith("s"):
+        raise ConfigError(f"expected producer, consumer or standalone, got {role!r}")
+
+
 def cmd_new_config(args: argparse.Namespace) -> int:
+    from candlecast import userdir as ud
+
     path = Path(args.path)
     if path.exists() and not args.force:
         raise ConfigError(f"{path} already exists; pass --force to overwrite it")
-    text = (
-        resources.files("candlecast").joinpath("templates/config.json").read_text(encoding="utf-8")
-    )
+    if not args.producer and not args.consumer and sys.stdin.isatty():
+        _interactive_role(args)
+    name = args.name or path.stem
+    if args.producer:
+        port = ud.DEFAULT_PRODUCER_PORT if args.port is None else args.port
+        text = ud.producer_config_text(name, port, args.timeframe, args.userdir)
+        role = f"a producer on 127.0.0.1:{port}"
+        follow = (
+            f"A consumer follows it with: candlecast new-config consumer.json "
+            f"--consumer ws://127.0.0.1:{port} --token-from {path}"
+        )
+    elif args.consumer:
+        producer = ud.parse_producer_url(args.consumer)
+        token = args.token
+        if not token and args.token_from:
+            token = ud.token_from_config(Path(args.token_from))
+        if not token and sys.stdin.isatty():
+            token = _ask("The producer's ws_token")
+        if not token:
+            raise ConfigError(
+                "--consumer needs the producer's token: --token T or --token-from FILE"
+            )
+        port = ud.DEFAULT_CONSUMER_PORT if args.port is None else args.port
+        text = ud.consumer_config_text(name, port, args.timeframe, args.userdir, producer, token)
+        role = f"a consumer of {producer.host}:{producer.port}, its API on 127.0.0.1:{port}"
+    else:
+        text = ud.standalone_config_text()
+        role = "a standalone bot"
     path.write_text(text, encoding="utf-8")
-    print(f"Wrote {path}. Edit it, then run: candlecast trade -c {path}")
+    print(f"Wrote {path}: {role}.")
+    if args.producer:
+        print(follow)
+    if not Path(args.userdir, "strategies").is_dir():
+        print("Create the strategies it names with: candlecast create-userdir")
+    print(f"Run it with: candlecast trade -c {path}")
     return 0
 
 
@@ -231,6 +332,7 @@ COMMANDS = {
     "trade": cmd_trade,
     "show-config": cmd_show_config,
     "new-config": cmd_new_config,
+    "create-userdir": cmd_create_userdir,
     "list-strategies": cmd_list_strategies,
     "list-exchanges": cmd_list_exchanges,
     "listen": cmd_listen,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
 import time
 from typing import Any
@@ -64,7 +65,10 @@ async def listen(args: argparse.Namespace) -> int:
             print(f"whitelist: {', '.join(store.pairs(name)) or '(empty)'}", flush=True)
             return
         info = describe(store, key)
-        latency = client.status.latencies_ms[-1] if client.status.latencies_ms else None
+        entry = store.get(name, key)
+        # from the producer's analysis to now (for a pair's first frame, the answer to our
+        # request, this includes the time since that analysis)
+        latency = (time.time() - entry.analyzed_at.timestamp()) * 1000 if entry else None
         lat = f", latency {latency:.1f} ms" if latency is not None else ""
         print(
             f"{key.pair} {key.timeframe} {key.candle_type}: {info['rows']} rows x {len(info['columns'])} columns, "
@@ -73,6 +77,9 @@ async def listen(args: argparse.Namespace) -> int:
         )
 
     store.add_listener(on_update)
+    # the client's own retry warnings would repeat the error printed once at the end
+    client_log = logging.getLogger("candlecast.messaging.client")
+    client_log.setLevel(logging.ERROR)
     task = asyncio.create_task(client.run())
     started = time.monotonic()
     with contextlib.suppress(TimeoutError):
@@ -94,7 +101,11 @@ async def listen(args: argparse.Namespace) -> int:
         print(
             f"after {time.monotonic() - started:.1f} s: {status.messages_received} messages, "
             f"{status.bytes_received} bytes, {len(frames)} frames, encoding {status.encoding or '-'}"
-            + (f"; last error: {status.last_error}" if status.last_error else ""),
+            + (
+                f"; last error: {status.last_error}"
+                if status.last_error and status.messages_received
+                else ""
+            ),
             flush=True,
         )
     if status.messages_received == 0:

@@ -118,7 +118,13 @@ def make_bot(
     strat = (
         strategy if isinstance(strategy, IStrategy) else load_strategy(strategy, strategy_dir, raw)
     )
-    return Bot(config, strat, exchange=SimulatedExchange(clock=clock), clock=clock)
+    exchange = SimulatedExchange(
+        seed=config.exchange.sim_seed,
+        fee=config.exchange.sim_fee,
+        volatility=config.exchange.sim_volatility,
+        clock=clock,
+    )
+    return Bot(config, strat, exchange=exchange, clock=clock)
 
 
 @contextlib.asynccontextmanager

@@ -16,6 +16,8 @@ from fastapi.responses import Response
 
 from candlecast import __version__
 from candlecast.api.context import ApiContext
+from candlecast.api.deps import require_auth
+from candlecast.api.metrics import mount_metrics
 from candlecast.api.routers import fleet, locks, pairs, system, trades, unavailable, ws
 
 
@@ -42,4 +44,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
         )
     for module in (system, trades, pairs, locks, unavailable, ws, fleet):
         app.include_router(module.router)
+    if ctx.metrics is not None:
+        mount_metrics(app, ctx.metrics, require_auth)
     return app

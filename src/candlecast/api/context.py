@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from candlecast.api.metrics import BotCollector
 from candlecast.clock import Clock, LiveClock
 from candlecast.config.models import Config
 from candlecast.data.dataprovider import DataProvider
@@ -86,6 +87,7 @@ class ApiContext:
     blacklist: Callable[[], list[str]] | None = None
     pairlist_methods: Callable[[], list[str]] | None = None
     available_pairs: Callable[[], list[str]] | None = None
+    metrics: BotCollector | None = None  # GET /metrics when the config enables it
 
     def now(self) -> datetime:
         return (self.clock or LiveClock()).now()

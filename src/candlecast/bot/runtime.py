@@ -11,6 +11,7 @@ import asyncio
 import logging
 import secrets
 import signal
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ import pandas as pd
 from candlecast import __version__
 from candlecast.api.app import create_app
 from candlecast.api.context import ApiContext, BotControl
+from candlecast.api.metrics import BotCollector
 from candlecast.api.server import ApiServer, bind_socket
 from candlecast.bot import callbacks, events
 from candlecast.bot.orders import POLL_INTERVAL, OrderManager
@@ -33,6 +35,7 @@ from candlecast.bus import BusFollower, BusPublisher
 from candlecast.clock import Clock, LiveClock
 from candlecast.config.loader import mask_secrets
 from candlecast.config.models import SECRET_KEYS, Config
+from candlecast.config.samples import sample_secret_warnings
 from candlecast.data.dataprovider import DataProvider
 from candlecast.data.producer_store import ProducerStore
 from candlecast.domain.analyzed import MAX_CANDLE_LIMIT, PairKey
@@ -80,8 +83,9 @@ def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
 
 
 def startup_warnings(config: Config, strategy: IStrategy) -> list[str]:
-    """The config's own warnings, and those that depend on the strategy too."""
-    warnings = config.startup_warnings()
+    """The config's own warnings (sample secrets first), and those that depend on the
+    strategy too."""
+    warnings = sample_secret_warnings(config) + config.startup_warnings()
     if config.is_consumer and strategy.process_only_new_candles:
         warnings.append(
             f"strategy {type(strategy).__name__} has process_only_new_candles = True: as a consumer it "
@@ -305,6 +309,11 @@ class Bot:
             strategy=self.strategy,
             blacklist=lambda: list(self.pairlists.blacklist),
             pairlist_methods=lambda: list(self.pairlists.methods),
+            metrics=BotCollector(
+                self.config.bot_name, self.producers_status, self.hub, self.stats, self.repository
+            )
+            if self.config.metrics.enabled
+            else None,
         )
         logging.getLogger().addHandler(self.control.logs)
         self.api_server = ApiServer(create_app(ctx), api, sock)
@@ -318,7 +327,13 @@ class Bot:
             self.hub.publish_threadsafe(Outgoing(MessageType(message["type"]), text))
 
     def producers_status(self) -> list[dict[str, Any]]:
-        return [c.status.as_dict(self.producer_store.pairs(c.name)) for c in self.clients]
+        return [
+            {
+                **c.status.as_dict(self.producer_store.pairs(c.name)),
+                "market_mismatch": self.dp.market_mismatches(c.name),
+            }
+            for c in self.clients
+        ]
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -424,7 +439,8 @@ class Bot:
         cfg = self.config
         roles = []
         if cfg.is_producer:
-            roles.append(f"producer on {cfg.api_server.listen_ip_address}:{self.api_port}")
+            role = "producer" if cfg.api_server.ws_token else "API"  # no token: no websocket
+            roles.append(f"{role} on {cfg.api_server.listen_ip_address}:{self.api_port}")
         if cfg.is_consumer:
             roles.append(
                 "consumer of "
@@ -606,6 +622,7 @@ class Bot:
             is_new = previous is None or last_candle > previous
             if self.strategy.process_only_new_candles and not is_new:
                 continue
+            started = time.perf_counter()
             try:
                 frame = self.strategy.analyze(ohlcv, pair)
             except StrategyError as exc:
@@ -616,6 +633,7 @@ class Bot:
                     TRACEBACK_LOG.debug("Strategy traceback", exc_info=exc.__cause__ or exc)
                 errors.setdefault(key, []).append(pair)
                 continue
+            self.stats.record_analysis(pair, time.perf_counter() - started)
             analyzed_at = self.clock.now()
             self.dp.set_analyzed(pair, frame, analyzed_at)
             first = ohlcv["date"].iloc[0]

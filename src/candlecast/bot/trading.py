@@ -11,7 +11,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,12 @@ class BotStats:
     strategy_errors: int = 0
     entries: int = 0
     exits: int = 0
+    # per pair: (analyses, total seconds, last seconds), for /metrics
+    analysis: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+
+    def record_analysis(self, pair: str, seconds: float) -> None:
+        count, total, _ = self.analysis.get(pair, (0, 0.0, 0.0))
+        self.analysis[pair] = (count + 1, total + seconds, seconds)
 
 
 class TradeManager:
@@ -87,6 +93,13 @@ class TradeManager:
         self.notify: Callable[[dict[str, Any]], None] = lambda message: None
         #: False while the bot is paused through the REST API (exits still run)
         self.entries_allowed: Callable[[], bool] = lambda: True
+        # the consumer's guards (docs/producer-consumer.md): staleness and market
+        producers = config.external_message_consumer.producers
+        dp.configure_guards(
+            {p.name: p.max_age_candles for p in producers},
+            {p.name: p.market_tolerance for p in producers},
+            clock.now,
+        )
 
     async def manage(self, pairs: list[str]) -> None:
         """Settle live orders, exit what should exit, then enter what should enter."""
@@ -574,6 +587,9 @@ class TradeManager:
     # --- entries --------------------------------------------------------------------
     async def enter_trades(self, pairs: list[str], open_trades: list[Trade]) -> None:
         now = self.clock.now()
+        self.dp.check_markets(pairs)  # the market guard: warns, does not block
+        stale = self.dp.stale_pairs(pairs)  # the staleness guard: no new trades on these
+        pairs = [p for p in pairs if p not in stale]
         frames = {p: self.dp.get_analyzed_dataframe(p)[0] for p in pairs}
         plans = trader.plan_entries(
             pairs,

@@ -142,12 +142,31 @@ def load_raw_config(
     return deep_merge(merged, env_overrides(os.environ if environ is None else environ))
 
 
+# pydantic names the branches of a union by type; they are not config keys
+_BRANCH_LABELS = frozenset(
+    {"float", "int", "str", "bool", "dict", "list", "none", "constrained-float"}
+)
+_PYDANTIC_WORDING = (
+    ("Input should be", "expected"),
+    ("Field required", "required key is missing"),
+    ("expected a valid number, unable to parse string as a number", "expected a number"),
+    ("expected a valid integer, unable to parse string as an integer", "expected an integer"),
+    ("expected a valid string", "expected a string"),
+    ("expected a valid dictionary", "expected an object"),
+    ("expected a valid list", "expected a list"),
+    ("expected a valid boolean, unable to interpret input", "expected true or false"),
+)
+
+
 def _format_loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and part.startswith(("function-", "literal[", "union[")):
+        elif isinstance(part, str) and (
+            part.startswith(("function-", "literal[", "union[", "is-instance["))
+            or part in _BRANCH_LABELS
+        ):
             continue  # pydantic's internal branch labels
         else:
             out += f".{part}" if out else str(part)
@@ -176,9 +195,8 @@ def format_validation_error(error: ValidationError) -> list[str]:
             msg = msg[len("Value error, ") :]
         elif msg.startswith("Assertion failed, "):
             msg = msg[len("Assertion failed, ") :]
-        msg = msg.replace("Input should be", "expected").replace(
-            "Field required", "required key is missing"
-        )
+        for theirs, ours in _PYDANTIC_WORDING:
+            msg = msg.replace(theirs, ours)
         last = next((p for p in reversed(loc) if isinstance(p, str)), "")
         if item["type"] not in ("missing", "value_error") and "got" not in msg:
             msg = f"{msg}, got {_show(item.get('input'), last)}"

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from candlecast.config import checks
 from candlecast.config.message_bus import MessageBusConfig
 from candlecast.config.producer_consumer import (
     ApiServerConfig,
@@ -132,6 +133,12 @@ class InternalsConfig(_Section):
     heartbeat_interval: float = Field(default=60.0, ge=0)
 
 
+class MetricsConfig(_Section):
+    """Prometheus metrics at ``GET /metrics`` on the REST API (docs/metrics.md)."""
+
+    enabled: bool = False
+
+
 class Config(_Section):
     bot_name: str = "candlecast"
     dry_run: bool = True
@@ -176,6 +183,7 @@ class Config(_Section):
     # the strategy's protections, replaced by this list when given (freqtrade's deprecated
     # config route); each entry is checked when the bot starts
     protections: list[dict[str, Any]] | None = None
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     # custom_entry_price / custom_exit_price may move the price at most this far
     custom_price_max_distance_ratio: float = Field(default=0.02, gt=0)
 
@@ -187,9 +195,12 @@ class Config(_Section):
     @field_validator("stake_amount", mode="before")
     @classmethod
     def _stake(cls, value: Any) -> Any:
-        if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
-            raise ValueError(f'expected a positive number or "unlimited", got {value!r}')
-        return value
+        # one message for both forms (not one per branch of the union)
+        if value == "unlimited" and isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return value
+        raise ValueError(f'expected a positive number or "unlimited", got {checks.shown(value)}')
 
     @field_validator("minimal_roi")
     @classmethod
@@ -227,6 +238,14 @@ class Config(_Section):
                         f"pairlists: ProducerPairList.producer_name {plist.producer_name!r} "
                         f"is not one of the producers {sorted(names)}"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_need_the_api(self) -> Config:
+        if self.metrics.enabled and not self.api_server.enabled:
+            raise ValueError(
+                "metrics.enabled: /metrics is served by the REST API; enable api_server"
+            )
         return self
 
     @model_validator(mode="after")

@@ -168,6 +168,12 @@ class ProducerConfig(_Section):
     ca_file: str | None = None
     # follow the producer through NATS JetStream instead (see BusProducerConfig)
     bus: MessageBusConfig | None = None
+    # candlecast: no new trades on a pair whose data from this producer is older than this
+    # many candles (0 = off; see docs/producer-consumer.md, "Staleness guard").
+    max_age_candles: Annotated[int, BeforeValidator(checks.integer(0, 100_000))] = 0
+    # candlecast: warn when our candles and this producer's differ by more than this ratio
+    # on a common date (0 = off; see docs/producer-consumer.md, "Market guard").
+    market_tolerance: float = Field(default=0.01, ge=0, lt=1)
 
     @classmethod
     def _object(cls, value: Any) -> Any:

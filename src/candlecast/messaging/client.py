@@ -135,6 +135,7 @@ class ProducerClient:
         )
         self._connected_once = False
         self._abort = False
+        self._synced_keys: set[object] = set()
 
     # --- connection loop ----------------------------------------------------------------
     async def run(self) -> None:
@@ -161,7 +162,10 @@ class ProducerClient:
             self.status.connected_since = None
             if reason != last_reason:
                 logger.warning(
-                    "Lost producer %s: %s; retrying every %s s",
+                    # never connected yet: nothing was lost
+                    "Lost producer %s: %s; retrying every %s s"
+                    if self._connected_once
+                    else "Cannot connect to producer %s yet: %s; retrying every %s s",
                     self.name,
                     reason,
                     _num(self.settings.sleep_time),
@@ -216,6 +220,8 @@ class ProducerClient:
         self.status.encoding = "binary" if binary else "json"
         self.status.state = "connected"
         self.status.connected_since = self.clock.timestamp()
+        self.status.last_error = None  # a past failure is no longer the state
+        self._synced_keys = set()
         if self._connected_once:
             self.status.reconnects += 1
         self._connected_once = True
@@ -318,8 +324,14 @@ class ProducerClient:
                 exc,
             )
             return []
-        live = isinstance(message, proto.AnalyzedDfMessage) and len(message.frame) <= 2
-        if live and any(isinstance(a, StoreFrame) for a in actions):
+        # latency of every update after a pair's first frame on this connection (the first
+        # answers our request: its analysis may be old), however many rows it carries
+        stored = [a.key for a in actions if isinstance(a, StoreFrame)]
+        live = isinstance(message, proto.AnalyzedDfMessage) and any(
+            k in self._synced_keys for k in stored
+        )
+        self._synced_keys.update(stored)
+        if live:
             # latency of live updates: from the producer's analysis (or send) to here
             assert isinstance(message, proto.AnalyzedDfMessage)
             origin = message.sent_at

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -190,6 +190,7 @@ class Channel:
         if self._closed:
             return
         logger.warning("Disconnecting slow consumer %s: %s", self.peer, why)
+        self.hub.drops[self.peer.rsplit(":", 1)[0]] += 1  # for /metrics
         self.close_reason = why
         self._shutdown()
         if not self.hub.closing.closed:
@@ -324,6 +325,7 @@ class MessageHub:
         #: closing dropped consumers' sockets (each bounded by a timeout; awaited on stop)
         self.closing = TaskOwner("message hub closing")
         self.dropped_columns = proto.DroppedColumns()
+        self.drops: Counter[str] = Counter()  # slow consumers dropped, by address
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cache = _ReplyCache()
         # (json needed, binary needed) per message type: rebuilt on the event loop when a

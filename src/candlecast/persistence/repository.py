@@ -106,6 +106,12 @@ class TradeRepository:
             rows = session.scalars(select(TradeRow).order_by(TradeRow.id.desc()).limit(limit))
             return [_to_trade(r) for r in rows]
 
+    def closed_profit_abs(self) -> float:
+        """The profit of every closed trade, in the stake currency."""
+        with self._sessions() as session:
+            query = select(func.sum(TradeRow.close_profit_abs)).where(TradeRow.is_open.is_(False))
+            return float(session.scalar(query) or 0.0)
+
     def count(self, is_open: bool | None = None) -> int:
         with self._sessions() as session:
             query = select(func.count(TradeRow.id))
