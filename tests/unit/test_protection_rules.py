@@ -151,7 +151,7 @@ def test_every_lock_starts_now_and_the_side_of_the_close_reaches_the_rules():
 
 
 def test_a_lock_on_one_side_does_not_stop_a_lock_for_the_other():
-    pm, store = manager([{"method": "LowProfitPairs", "only_per_side": True}], stops(1))
+    pm, _ = manager([{"method": "LowProfitPairs", "only_per_side": True}], stops(1))
     pm.lock_pair("BTC/USDT", at(120), "other", T0, side="short")
     pm.lock_pair("*", at(120), "other", T0, side="short")
     [lock] = pm.stop_per_pair("BTC/USDT", at(2))
