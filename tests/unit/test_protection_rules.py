@@ -13,6 +13,7 @@ import pytest
 
 from candlecast.bot.protections import MemoryLockStore, parse_protections
 from candlecast.bot.protections.manager import StrategyLocks
+from candlecast.bot.protections.rules import equity_drawdown, ratio_drawdown
 from candlecast.domain.locks import PairLock, in_force, is_pair_locked
 from candlecast.exceptions import ConfigError
 from tests.unit.test_protections import at, closed, manager, summary
@@ -248,3 +249,53 @@ def test_a_lock_as_freqtrades_api_shows_it():
         "active": False,
     }
     assert lock.to_json()["lock_timestamp"] == 1780315290000
+
+
+# ---------------------------------------------------------------------- more edges
+
+
+@pytest.mark.parametrize("other", [{"stop_duration": 5}, {"stop_duration_candles": 2}])
+def test_unlock_at_with_a_stop_duration_is_refused(other: dict):
+    with pytest.raises(ConfigError, match="unlock_at"):
+        parse_protections([{"method": "CooldownPeriod", "unlock_at": "12:00", **other}], "5m")
+
+
+def test_the_starting_balance_reaches_max_drawdown_in_equity_mode_after_a_close():
+    trades = [closed("BTC/USDT", 1, -0.5, "roi", profit_abs=-50.0)]
+    settings = [{"method": "MaxDrawdown", "calculation_mode": "equity"}]
+    settings[0]["max_allowed_drawdown"] = 0.04
+    pm, _ = manager(settings, trades)
+    made = pm.handle_close("BTC/USDT", at(2), starting_balance=1000.0)  # a 5 % drawdown
+    assert [lk.pair for lk in made] == ["BTC/USDT", "*"]
+    settings[0]["max_allowed_drawdown"] = 0.06
+    pm, _ = manager(settings, trades)
+    assert [lk.pair for lk in pm.handle_close("BTC/USDT", at(2), starting_balance=1000.0)] == [
+        "BTC/USDT"
+    ]
+
+
+def test_a_pair_lock_is_no_global_lock_and_a_global_short_lock_allows_long_entries():
+    pm, _ = manager([], [])
+    pm.lock_pair("BTC/USDT", at(30), "pair", T0)
+    pm.lock_pair("*", at(30), "short only", T0, side="short")
+    assert pm.global_lock(at(1)) is None
+    assert pm.entry_lock("ETH/USDT", at(0), at(1)) is None
+    locks = StrategyLocks(pm, Release(), Clock(at(1)))
+    assert not locks.is_pair_locked("ETH/USDT", None, "long")
+    # the lock is judged when the signal's candle closes, not now
+    assert pm.entry_lock("BTC/USDT", at(0), at(1)) is not None
+    assert pm.entry_lock("BTC/USDT", at(30), at(1)) is None  # closes 12:35, after the end
+
+
+def test_no_pair_lock_is_made_while_a_longer_global_lock_is_in_force():
+    trades = [closed("BTC/USDT", 1, 0.02, "roi")]
+    pm, store = manager([{"method": "CooldownPeriod", "stop_duration": 10}], trades)
+    pm.lock_pair("*", at(60), "all", T0)
+    assert pm.stop_per_pair("BTC/USDT", at(2)) == []
+    assert len(store.locks) == 1
+
+
+def test_drawdowns_follow_the_running_sum_and_need_a_positive_peak():
+    assert ratio_drawdown([0.1, -0.05, -0.05]) == pytest.approx(0.1)
+    assert equity_drawdown([-0.5], 1.0) == pytest.approx(0.5)
+    assert equity_drawdown([-1.0], 0.0) == 0.0  # no balance: no drawdown (and no division)
