@@ -12,7 +12,7 @@ from candlecast.api.app import create_app
 from candlecast.api.context import ApiContext
 from candlecast.config import validate_config
 from candlecast.data.dataprovider import DataProvider
-from candlecast.messaging.hub import MessageHub
+from candlecast.messaging.hub import ChannelPolicy, MessageHub
 from candlecast.persistence.repository import TradeRepository
 
 pytestmark = pytest.mark.anyio
@@ -41,7 +41,7 @@ def app(tmp_path: Path, **api: object):
         jwt_secret=SECRET,
         dataprovider=dp,
         repository=TradeRepository(f"sqlite:///{tmp_path / 'trades.sqlite'}"),
-        hub=MessageHub(dp),
+        hub=MessageHub(dp, ChannelPolicy.from_config()),
     )
     transport = httpx.ASGITransport(app=create_app(ctx))
     return httpx.AsyncClient(transport=transport, base_url="http://bot")

@@ -91,7 +91,7 @@ class Relay:
         api = config.api_server
         self.hub = MessageHub(
             self.source,
-            ChannelPolicy(api.ws_max_queue_messages, api.ws_max_queue_bytes, api.ws_send_timeout),
+            ChannelPolicy.from_config(api),
         )
         self.follower.on_frame = self._on_frame
         self.follower.on_pairs = self._on_pairs
