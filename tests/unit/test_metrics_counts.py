@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from candlecast.bot.trading import BotStats
 from candlecast.messaging.hub import ChannelPolicy
@@ -12,7 +13,7 @@ from tests.unit.test_hub_policy import StoppedReading, _hub
 
 def test_dropped_slow_consumers_are_counted_by_address():
     async def scenario() -> None:
-        hub = await _hub(ChannelPolicy(max_queue_messages=3))
+        hub = await _hub(replace(ChannelPolicy.from_config(), max_queue_messages=3))
         for port in (40001, 40002):
             sock = StoppedReading()
             channel = hub.open_channel(sock, f"10.0.0.7:{port}", binary=False)
