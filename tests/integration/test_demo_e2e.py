@@ -14,6 +14,7 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.timeout(240)
 def test_demo_fleet_syncs_trades_and_shuts_down_cleanly(tmp_path: Path):
     result = subprocess.run(
         [
@@ -22,7 +23,7 @@ def test_demo_fleet_syncs_trades_and_shuts_down_cleanly(tmp_path: Path):
             "candlecast.cli",
             "demo",
             "--duration",
-            "30",
+            "45",  # entries are rare events on the simulated market: 30 s sometimes has none
             "--pairs",
             "6",
             "--workdir",
@@ -32,7 +33,7 @@ def test_demo_fleet_syncs_trades_and_shuts_down_cleanly(tmp_path: Path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

@@ -40,6 +40,8 @@ class EntersOnAnyProducerData(IStrategy):
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
         self.seen_stale: dict[str, bool] = {}
+        # no entries until the test arms it: the consumer's own loop runs meanwhile
+        self.armed = False
 
     def populate_indicators(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
         producer, _ = self.dp.get_producer_df(metadata["pair"])
@@ -48,7 +50,7 @@ class EntersOnAnyProducerData(IStrategy):
         return dataframe
 
     def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
-        dataframe["enter_long"] = dataframe["has_producer_data"]
+        dataframe["enter_long"] = dataframe["has_producer_data"] if self.armed else 0
         return dataframe
 
 
@@ -62,6 +64,7 @@ async def _frozen_producer_then_resumed(tmp_path: Path, max_age: int) -> tuple[i
         async with running(make_bot(raw, strategy, clock)) as consumer:
             await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
             clock.advance(5 * 60)  # the producer analyzes nothing for five candles
+            strategy.armed = True  # no await since the advance: no cycle saw fresh data armed
             await consumer.cycle()
             while_stale = consumer.repository.count(is_open=True)
             flags = dict(strategy.seen_stale)
