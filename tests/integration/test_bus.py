@@ -6,6 +6,8 @@ Every test starts real ``nats-server`` processes on loopback (tests/nats_servers
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,18 @@ def follower(bot) -> BusFollower:
     return client
 
 
+@asynccontextmanager
+async def bus_fleet(tmp_path: Path, url: str, clock: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """A producer publishing to NATS at ``url`` and a consumer following it there, in sync."""
+    async with opened(make_bot(bus_producer(tmp_path, url), "ProducerStrategy", clock)) as producer:
+        await published(producer)
+        async with running(
+            make_bot(bus_consumer(tmp_path, url), "ConsumerStrategy", clock)
+        ) as consumer:
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+            yield producer, consumer
+
+
 async def published(producer) -> None:
     """Wait until the producer's bus publisher has sent everything queued."""
     await wait_until(lambda: producer.bus.state == "connected" and producer.bus.pending == 0, 10)
@@ -66,25 +80,18 @@ async def published(producer) -> None:
 async def test_consumer_copies_equal_the_producers_through_nats(tmp_path: Path):
     clock = new_clock()
     with nats_server(tmp_path) as server:
-        async with opened(
-            make_bot(bus_producer(tmp_path, server.url), "ProducerStrategy", clock)
-        ) as producer:
+        async with bus_fleet(tmp_path, server.url, clock) as (producer, consumer):
+            assert consumer.dp.get_producer_pairs() == PAIRS
+            reads = follower(consumer).snapshot_reads
+            assert reads == len(PAIRS)  # one snapshot per pair at start
+            for _ in range(5):
+                await advance(producer, clock)
             await published(producer)
-            async with running(
-                make_bot(bus_consumer(tmp_path, server.url), "ConsumerStrategy", clock)
-            ) as consumer:
-                await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
-                assert consumer.dp.get_producer_pairs() == PAIRS
-                reads = follower(consumer).snapshot_reads
-                assert reads == len(PAIRS)  # one snapshot per pair at start
-                for _ in range(5):
-                    await advance(producer, clock)
-                await published(producer)
-                await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
-                assert_copy_equals_producer(consumer, producer, PAIRS)
-                # the 5 updates per pair were applied as updates, not by re-reading snapshots
-                assert follower(consumer).snapshot_reads == reads
-                assert follower(consumer).gaps == 0
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+            assert_copy_equals_producer(consumer, producer, PAIRS)
+            # the 5 updates per pair were applied as updates, not by re-reading snapshots
+            assert follower(consumer).snapshot_reads == reads
+            assert follower(consumer).gaps == 0
 
 
 async def test_each_broadcast_is_stored_once_and_snapshots_keep_only_the_last(tmp_path: Path):
@@ -146,26 +153,19 @@ async def test_reconnect_resumes_by_sequence_without_reading_snapshots(tmp_path:
 
 async def _resume_after_outage(tmp_path: Path, server: NatsServer, clock) -> None:
     try:
-        async with opened(
-            make_bot(bus_producer(tmp_path, server.url), "ProducerStrategy", clock)
-        ) as producer:
+        async with bus_fleet(tmp_path, server.url, clock) as (producer, consumer):
+            reads = follower(consumer).snapshot_reads
+            server.stop()
+            await wait_until(lambda: follower(consumer).status.state != "connected", 10)
+            await advance(producer, clock, 2)  # published once NATS is back
+            server.start()
             await published(producer)
-            async with running(
-                make_bot(bus_consumer(tmp_path, server.url), "ConsumerStrategy", clock)
-            ) as consumer:
-                await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
-                reads = follower(consumer).snapshot_reads
-                server.stop()
-                await wait_until(lambda: follower(consumer).status.state != "connected", 10)
-                await advance(producer, clock, 2)  # published once NATS is back
-                server.start()
-                await published(producer)
-                await advance(producer, clock)
-                await published(producer)
-                await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=15)
-                assert follower(consumer).status.reconnects >= 1
-                assert follower(consumer).snapshot_reads == reads  # no full resync
-                assert follower(consumer).gaps == 0
+            await advance(producer, clock)
+            await published(producer)
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=15)
+            assert follower(consumer).status.reconnects >= 1
+            assert follower(consumer).snapshot_reads == reads  # no full resync
+            assert follower(consumer).gaps == 0
     finally:
         server.stop()
 
@@ -174,23 +174,16 @@ async def test_a_missing_update_reads_that_pairs_snapshot_only(tmp_path: Path):
 
     clock = new_clock()
     with nats_server(tmp_path) as server:
-        async with opened(
-            make_bot(bus_producer(tmp_path, server.url), "ProducerStrategy", clock)
-        ) as producer:
+        async with bus_fleet(tmp_path, server.url, clock) as (producer, consumer):
+            reads = follower(consumer).snapshot_reads
+            # the producer loses one publish of the first pair (as when its queue overflows)
+            key = PairKey(PAIRS[0], "1m", CandleType.SPOT)
+            producer.bus.planner.failed(key)
+            await advance(producer, clock)
             await published(producer)
-            async with running(
-                make_bot(bus_consumer(tmp_path, server.url), "ConsumerStrategy", clock)
-            ) as consumer:
-                await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
-                reads = follower(consumer).snapshot_reads
-                # the producer loses one publish of the first pair (as when its queue overflows)
-                key = PairKey(PAIRS[0], "1m", CandleType.SPOT)
-                producer.bus.planner.failed(key)
-                await advance(producer, clock)
-                await published(producer)
-                await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
-                assert follower(consumer).gaps == 1
-                assert follower(consumer).snapshot_reads == reads + 1
+            await wait_until(lambda: copies_match(consumer, producer, PAIRS), timeout=10)
+            assert follower(consumer).gaps == 1
+            assert follower(consumer).snapshot_reads == reads + 1
 
 
 async def test_nats_down_at_start_then_up_recovers_without_restart(tmp_path: Path):
