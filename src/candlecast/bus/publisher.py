@@ -82,6 +82,8 @@ class BusPublisher:
         if self.lease is not None:
             self.lease.on_change = self._lead_changed
         self._whitelist: list[str] | None = None
+        #: each key's last analysis, published whole when this producer takes the lead
+        self._latest: dict[PairKey, tuple[pd.DataFrame, datetime]] = {}
         self._nc: NATS | None = None
 
     @property
@@ -96,12 +98,17 @@ class BusPublisher:
             self.planner.reset()
             if self._whitelist is not None:
                 self._enqueue(self.planner.whitelist(self._whitelist))
+            # what was analysed before the lead (at start: before the lease was taken; a
+            # standby: since it stood by) reaches followers now, not at the next candle
+            for key, (frame, analyzed_at) in list(self._latest.items()):
+                self._enqueue(self.planner.analyzed(key, frame, frame.tail(1), analyzed_at))
 
     # --- what the bot calls -------------------------------------------------------------
     def analyzed_threadsafe(
         self, key: PairKey, frame: pd.DataFrame, part: pd.DataFrame, analyzed_at: datetime
     ) -> None:
         """Queue a broadcast (call from any thread; encoding happens here)."""
+        self._latest[key] = (frame, analyzed_at)
         if not self.leading:
             return  # a standby analyses but neither encodes nor publishes
         batch = self.planner.analyzed(key, frame, part, analyzed_at)
