@@ -245,6 +245,17 @@ def test_a_leader_renews_three_times_per_ttl_and_a_standby_polls_at_least_every_
     assert renew_interval(1.5, held=False) == 0.5
 
 
+@pytest.mark.parametrize("ttl", [1, 2, 4, 10, 30, 3600])
+def test_a_holder_stands_down_before_its_key_can_expire_and_after_its_next_renewal(ttl):
+    from candlecast.bus.lease import lead_deadline, renew_interval
+
+    deadline = lead_deadline(100.0, ttl)
+    assert deadline <= 100.0 + ttl - 0.25  # publishes in flight land before a takeover
+    assert deadline <= 100.0 + ttl * 0.9
+    # a renewal sent on schedule, even one slow round trip later, comes before the deadline
+    assert 100.0 + 2 * renew_interval(ttl, held=True) < deadline
+
+
 def test_lease_ttl_is_off_by_default_and_bounded():
     assert MessageBusConfig(url=[URL]).lease_ttl == 0
     lines = problems({"message_bus": {"url": URL, "lease_ttl": -1}})
