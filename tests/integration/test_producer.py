@@ -334,6 +334,20 @@ async def test_rest_api_requires_auth_and_serves_data(tmp_path: Path):
                 config["api_server"]["ws_token"] == ["***"]
                 and config["api_server"]["password"] == "***"
             )
+            # the values the bot runs with: unset keys filled from the strategy
+            assert config["stoploss"] == bot.strategy.stoploss
+            assert config["minimal_roi"] == {str(k): v for k, v in bot.strategy.minimal_roi.items()}
+            freqtrade_shape = (await http.get(f"{base}/show_config", auth=auth)).json()
+            assert freqtrade_shape["order_types"] == {
+                "entry": "limit",
+                "exit": "limit",
+                "emergency_exit": "market",
+                "force_entry": "limit",
+                "force_exit": "limit",
+                "stoploss": "limit",
+                "stoploss_on_exchange": False,
+                "stoploss_on_exchange_interval": 60,
+            }
             login = await http.post(f"{base}/token/login", auth=auth)
             token = login.json()["access_token"]
             bearer = {"Authorization": f"Bearer {token}"}
@@ -364,7 +378,9 @@ async def test_tokens_never_reach_the_logs(tmp_path: Path):
                 async with connect(ws_url(bot, wrong)):
                     pass
             assert refused.value.response.status_code == 403
-            assert len(bot.hub.channels) == 0
+            # the first connection's channel goes when the server sees the close; the
+            # refused one never had a channel
+            await wait_until(lambda: len(bot.hub.channels) == 0, 10)
             async with httpx.AsyncClient() as http:
                 ping = f"http://127.0.0.1:{bot.api_port}/api/v1/ping?token={TOKEN}"
                 assert (await http.get(ping)).status_code == 200

@@ -100,3 +100,26 @@ def test_stoploss_on_exchange_settings_are_read_with_freqtrades_defaults():
 def test_an_emergency_exit_places_the_emergency_exit_type():
     plan = resolve_order_plan({**COMPLETE, "exit": "limit", "emergency_exit": "market"}, None)
     assert (plan.for_exit("emergency_exit"), plan.for_exit("roi")) == ("market", "limit")
+
+
+def test_the_effective_order_types_are_shown_as_freqtrade_shows_them():
+    plan = resolve_order_plan(
+        {
+            "entry": "market",
+            "exit": "limit",
+            "stoploss": "market",
+            "stoploss_on_exchange": True,
+            "stoploss_on_exchange_interval": 30,
+        },
+        None,
+    )
+    assert plan.as_order_types() == {
+        "entry": "market",
+        "exit": "limit",
+        "emergency_exit": "market",
+        "force_entry": "market",  # unset: the entry's type
+        "force_exit": "limit",  # unset: the exit's type
+        "stoploss": "market",
+        "stoploss_on_exchange": True,
+        "stoploss_on_exchange_interval": 30,
+    }

@@ -88,6 +88,8 @@ class ApiContext:
     pairlist_methods: Callable[[], list[str]] | None = None
     available_pairs: Callable[[], list[str]] | None = None
     metrics: BotCollector | None = None  # GET /metrics when the config enables it
+    #: the order types the bot places (config, else strategy, else defaults)
+    order_types: dict[str, Any] | None = None
 
     def now(self) -> datetime:
         return (self.clock or LiveClock()).now()

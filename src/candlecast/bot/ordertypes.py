@@ -49,6 +49,19 @@ class OrderPlan:
     #: a stop-limit order's limit price, as a ratio of its stop price
     stoploss_on_exchange_limit_ratio: float = 0.99
 
+    def as_order_types(self) -> dict[str, Any]:
+        """The effective ``order_types`` as freqtrade's REST ``show_config`` gives them."""
+        return {
+            "entry": self.entry,
+            "exit": self.exit,
+            "emergency_exit": self.emergency_exit,
+            "force_entry": self.force_entry,
+            "force_exit": self.force_exit,
+            "stoploss": self.stoploss,
+            "stoploss_on_exchange": self.stoploss_on_exchange,
+            "stoploss_on_exchange_interval": int(self.stoploss_on_exchange_interval),
+        }
+
     def for_exit(self, exit_type: str) -> str:
         """The order type of an exit of ``exit_type`` (a stop exit places ``stoploss``,
         an emergency exit ``emergency_exit``)."""

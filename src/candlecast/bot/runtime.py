@@ -307,6 +307,7 @@ class Bot:
             timeframe=self.timeframe,
             control=self.control,
             strategy=self.strategy,
+            order_types=self.trading.order_plan.as_order_types(),
             blacklist=lambda: list(self.pairlists.blacklist),
             pairlist_methods=lambda: list(self.pairlists.methods),
             metrics=BotCollector(

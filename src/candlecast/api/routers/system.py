@@ -14,8 +14,8 @@ from candlecast.api import auth
 from candlecast.api.context import ApiContext, BotState
 from candlecast.api.deps import basic_user, get_ctx, require_auth, unauthorized
 from candlecast.api.shapes import fmt
-from candlecast.config.loader import mask_secrets
 from candlecast.domain.timeframes import timeframe_to_minutes, timeframe_to_msecs
+from candlecast.showconfig import effective
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def freqtrade_config(ctx: ApiContext) -> dict[str, Any]:
         "max_open_trades": float(cfg.max_open_trades if cfg.max_open_trades >= 0 else -1),
         "minimal_roi": {str(k): v for k, v in dict(roi).items()},
         "stoploss": pick("stoploss"),
-        "stoploss_on_exchange": False,
+        "stoploss_on_exchange": bool((ctx.order_types or {}).get("stoploss_on_exchange", False)),
         "trailing_stop": pick("trailing_stop", False),
         "trailing_stop_positive": pick("trailing_stop_positive"),
         "trailing_stop_positive_offset": pick("trailing_stop_positive_offset"),
@@ -106,7 +106,7 @@ def freqtrade_config(ctx: ApiContext) -> dict[str, Any]:
             "unit": cfg.unfilledtimeout.unit,
             "exit_timeout_count": cfg.unfilledtimeout.exit_timeout_count,
         },
-        "order_types": None,
+        "order_types": ctx.order_types,
         "use_custom_stoploss": bool(getattr(strategy, "use_custom_stoploss", False)),
         "timeframe": timeframe,
         "timeframe_ms": timeframe_to_msecs(timeframe),
@@ -128,9 +128,11 @@ def freqtrade_config(ctx: ApiContext) -> dict[str, Any]:
 def show_config(
     format: Literal["freqtrade", "candlecast"] = "freqtrade", ctx: ApiContext = Ctx
 ) -> dict[str, Any]:
-    """freqtrade's ``ShowConfig``; ``?format=candlecast``: the whole config, secrets masked."""
+    """freqtrade's ``ShowConfig``; ``?format=candlecast``: the whole effective config (the
+    strategy's values where the config leaves a key unset, as ``candlecast show-config``),
+    secrets masked."""
     if format == "candlecast":
-        return mask_secrets(ctx.config.model_dump(mode="json"))
+        return effective(ctx.config, ctx.strategy)[0]
     return freqtrade_config(ctx)
 
 
