@@ -70,7 +70,13 @@ class Patient(IStrategy):
         return self._timeout("exit", pair, trade, order, current_time)
 
 
-async def run(strategy: Patient, tmp_path: Path, prices: list[float], **config: Any) -> Bot:
+async def run(
+    strategy: Patient,
+    tmp_path: Path,
+    prices: list[float],
+    notified: list[dict[str, Any]] | None = None,
+    **config: Any,
+) -> Bot:
     clock = FixedClock(at_step(0))
     raw = {
         "bot_name": "order-callbacks",
@@ -85,6 +91,8 @@ async def run(strategy: Patient, tmp_path: Path, prices: list[float], **config: 
     }
     exchange = ScriptedExchange(clock, {PAIR: prices}, START)
     bot = Bot(validate_config(raw), strategy, exchange=exchange, clock=clock)
+    if notified is not None:
+        bot.trading.notify = notified.append
     await bot.open()
     try:
         for _ in prices:
@@ -155,7 +163,10 @@ async def test_exit_timeout_count_cancelled_exits_make_an_emergency_exit(tmp_pat
     strategy = KeepsLeaving()
     strategy.entry_discount = 1.0
     timeouts = {"entry": 10, "exit": 1, "unit": "minutes", "exit_timeout_count": 2}
-    bot = await run(strategy, tmp_path, [100, 100, 100, 100.5, 101], unfilledtimeout=timeouts)
+    notified: list[dict[str, Any]] = []
+    bot = await run(
+        strategy, tmp_path, [100, 100, 100, 100.5, 101], notified, unfilledtimeout=timeouts
+    )
     # sells at 102 rest from minutes 1 and 2, each cancelled a minute later; the second
     # cancellation (minute 3) makes a market sell at the bid of minute 3
     trade = bot.repository.trades()[-1]  # the first (minute 4 enters again)
@@ -170,6 +181,10 @@ async def test_exit_timeout_count_cancelled_exits_make_an_emergency_exit(tmp_pat
         ("leave", "canceled", at_step(2)),
         ("emergency_exit", "closed", at_step(3)),
     ]
+    # subscribers (FreqUI, a fleet page) hear of it as freqtrade's warning event, once
+    warnings = [m for m in notified if m["type"] == "warning"]
+    assert len(warnings) == 1 and PAIR in warnings[0]["status"]
+    assert set(warnings[0]) == {"type", "status"}
 
 
 async def test_without_exit_timeout_count_cancelled_exits_are_placed_again(tmp_path: Path):
@@ -182,7 +197,10 @@ async def test_without_exit_timeout_count_cancelled_exits_are_placed_again(tmp_p
     strategy = KeepsLeaving()
     strategy.entry_discount = 1.0
     timeouts = {"entry": 10, "exit": 1, "unit": "minutes"}
-    bot = await run(strategy, tmp_path, [100, 100, 100, 100.5, 101], unfilledtimeout=timeouts)
+    notified: list[dict[str, Any]] = []
+    bot = await run(
+        strategy, tmp_path, [100, 100, 100, 100.5, 101], notified, unfilledtimeout=timeouts
+    )
     (trade,) = bot.repository.trades()
     assert trade.is_open
     sells = [o for o in bot.repository.orders_for(trade.id or 0) if o["side"] == "sell"]

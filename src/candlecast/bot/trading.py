@@ -91,6 +91,8 @@ class TradeManager:
             stops.on_order_filled = self._order_filled
         #: where freqtrade's event messages go (``bot/events.py``); the bot publishes them
         self.notify: Callable[[dict[str, Any]], None] = lambda message: None
+        #: the last ``warning`` event sent per trade (the same problem is announced once)
+        self._warned: dict[int, str] = {}
         #: False while the bot is paused through the REST API (exits still run)
         self.entries_allowed: Callable[[], bool] = lambda: True
         # the consumer's guards (docs/producer-consumer.md): staleness and market
@@ -329,12 +331,21 @@ class TradeManager:
         ]
         if len(cancelled) < limit:
             return False
-        logger.warning(
-            "Emergency exit of %s: its exit order was cancelled %d times",
-            trade.pair,
-            len(cancelled),
+        self._warn(
+            trade.value,
+            f"Emergency exit of {trade.pair}: its exit order was cancelled {len(cancelled)} times",
         )
         return True
+
+    def _warn(self, trade: Trade, text: str) -> None:
+        """Log a problem with a trade and announce it as freqtrade's ``warning`` event,
+        once per trade while the same problem repeats."""
+        logger.warning("%s", text)
+        if trade.id is not None and self._warned.get(trade.id) == text:
+            return
+        if trade.id is not None:
+            self._warned[trade.id] = text
+        self.notify(events.status("warning", text))
 
     def _local_stop(self, value: Trade) -> bool:
         """Whether the bot exits at the stop itself: always without stoploss_on_exchange
@@ -351,7 +362,9 @@ class TradeManager:
         try:
             closed = await self.stops.maintain(trade.value, force)
         except InvalidOrderError as exc:
-            logger.error("Stop order of %s refused (%s); exiting the trade", trade.pair, exc)
+            self._warn(
+                trade.value, f"Stop order of {trade.pair} refused ({exc}); exiting the trade"
+            )
             check = exits.ExitCheck(exits.EMERGENCY_EXIT, exits.EMERGENCY_EXIT)
             return await self._execute_exit(trade, check, rate)
         if closed is None:
@@ -445,7 +458,7 @@ class TradeManager:
                     self._event(events.exit, "exit_fill", done, done.close_rate or price)
                     await self._protect([done])
             except ExchangeError as exc:
-                logger.warning("Exit of %s not placed: %s", trade.pair, exc)
+                self._warn(value, f"Exit of {trade.pair} not placed: {exc}")
                 return False
             return True  # placed: it closes the trade when the sell fills
         if partial:
