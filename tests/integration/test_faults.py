@@ -136,6 +136,10 @@ def client_opcodes(data: bytes) -> list[int]:
 # Scheduling allowance on top of wait_timeout + ping_timeout: the event loop of a bot on a
 # loaded 2-core machine may run its timers this late (measured: < 0.1 s when idle).
 ALLOWANCE = 1.0
+# Candles a consumer's copy may trail the producer's frame by when they are compared, in
+# the 20-restart test (1 s candles; a loaded 2-core machine delivers them up to ~2 s late).
+# Every row the copy holds is still compared exactly, both ways.
+RESYNC_LAG = 3
 
 
 async def test_a_frozen_connection_is_noticed_and_aborted_within_wait_plus_ping_timeout(
@@ -249,9 +253,13 @@ async def test_producer_killed_and_restarted_20_times_consumer_resyncs_each_time
                     )
                 except httpx.HTTPError:
                     return False
-                if (
-                    response.status_code != 200
-                    or compare_payloads(response.json(), as_json(frame_payload(copy))) != "equal"
+                # every row both ways, exactly; the copy may end up to LAG candles before
+                # the producer's last (1 s candles: the producer moves on while we compare)
+                if response.status_code != 200 or (
+                    compare_payloads(
+                        response.json(), as_json(frame_payload(copy)), allow_lag=RESYNC_LAG
+                    )
+                    != "equal"
                 ):
                     return False
             return True
@@ -283,7 +291,9 @@ async def test_producer_killed_and_restarted_20_times_consumer_resyncs_each_time
                                 )
                             ).json()
                             verdicts[pair] = (
-                                compare_payloads(got, as_json(frame_payload(copy)))
+                                compare_payloads(
+                                    got, as_json(frame_payload(copy)), allow_lag=RESYNC_LAG
+                                )
                                 if not copy.empty
                                 else "empty"
                             )

@@ -111,11 +111,17 @@ def test_readme_quick_start_makes_a_consumer_that_trades_on_the_producers_column
     assert len(common) >= 20, logs
     assert [ours["close"][d] for d in common] == [theirs["close"][d] for d in common]
     # ... and its columns are the producer's indicators, merged by date (the oldest rows
-    # of the consumer's copy may predate the producer's warm-up: NaN there)
-    recent = common[-10:]
+    # of the consumer's copy may predate the producer's warm-up: NaN there). A consumer
+    # candle newer than the producer's last one it had received holds that last one's
+    # values, forward-filled (merge_informative_pair's rule): its date_default says so.
+    # (rows older than the consumer's copy of the producer's frame have no date_default)
+    same = [d for d in common if ours["date_default"][d] == d]
+    filled = [d for d in common if ours["date_default"][d] not in (None, d)]
+    assert len(filled) <= 3 and all(d > same[-1] for d in filled), filled
+    recent = same[-10:]
     for column in ("rsi", "tema", "bb_middleband"):
-        merged = {d: ours[f"{column}_default"][d] for d in common}
+        merged = {d: ours[f"{column}_default"][d] for d in same}
         assert all(merged[d] not in (None, 0) for d in recent), f"{column}_default is empty"
         assert {d: v for d, v in merged.items() if v is not None} == {
-            d: theirs[column][d] for d in common if merged[d] is not None
+            d: theirs[column][d] for d in same if merged[d] is not None
         }, column

@@ -34,6 +34,20 @@ def test_two_processes_with_the_same_config_see_identical_candles():
     assert len(outputs[0].splitlines()) == 201
 
 
+def test_a_candle_is_the_same_to_the_bit_however_many_candles_were_asked_for():
+    # a producer fetches 1,500 candles, a consumer of the same market one or two at a
+    # time: both must see identical candles, or "same market" comparisons fail by an ulp
+    ex = SimulatedExchange(seed=42, volatility=10)
+    start = 1_796_289_000_000
+    whole = ex.candles("ADA/USDT", "1s", start, 400)
+    for count in (1, 2, 3, 5, 8, 13, 37, 100):
+        for first in range(0, 400 - count, 17):
+            part = ex.candles("ADA/USDT", "1s", start + first * 1000, count)
+            pd.testing.assert_frame_equal(
+                part, whole.iloc[first : first + count].reset_index(drop=True), check_exact=True
+            )
+
+
 def test_candles_follow_the_candle_contract_and_only_closed_candles():
     clock = FixedClock(datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC))
     frame = asyncio.run(SimulatedExchange(clock=clock).fetch_ohlcv("BTC/USDT", "1m", 1500))

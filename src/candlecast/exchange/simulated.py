@@ -80,7 +80,12 @@ class _PairModel:
 
     def log_price(self, t_ms: np.ndarray) -> np.ndarray:
         t = t_ms.astype(np.float64) / 1000.0
-        smooth = np.sin(np.outer(t, self.omegas) + self.phases) @ self.amps
+        # summed component by component, in one order for every element: a matrix product
+        # (BLAS) rounds differently with the number of rows, so a candle's price would
+        # depend on how many candles were asked for at once
+        smooth = np.zeros_like(t)
+        for omega, phase, amp in zip(self.omegas, self.phases, self.amps, strict=True):
+            smooth += amp * np.sin(t * omega + phase)
         eps = (_unit(_splitmix64(t_ms.astype(np.uint64) ^ self.key)) - 0.5) * 2 * self.noise
         return math.log(self.base_price) + smooth + eps
 
