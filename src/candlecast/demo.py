@@ -219,9 +219,9 @@ class Snapshot:
 
 
 class Fleet:
-    def __init__(self, bots: list[BotProcess]) -> None:
+    def __init__(self, bots: list[BotProcess], timeout: float = 5.0) -> None:
         self.bots = bots
-        self.http = httpx.Client(auth=(USER, PASSWORD), timeout=5.0)
+        self.http = httpx.Client(auth=(USER, PASSWORD), timeout=timeout)
 
     @property
     def producer(self) -> BotProcess:
