@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 CLOSE_POLICY = 1008
 CLOSE_TRY_AGAIN = 1013
 _ENCODE_IN_THREAD_ROWS = 20
+_JSON = Encoding.JSON  # looked up per channel and message (an enum attribute is slow)
 
 
 class WebSocketLike(Protocol):
@@ -99,7 +100,7 @@ class Outgoing:
     def json(cls, message_type: MessageType, text: str) -> Outgoing:
         """A message in JSON text only (every message but ``analyzed_df``: all peers read
         those as JSON)."""
-        return cls(message_type, {Encoding.JSON: text})
+        return cls(message_type, {_JSON: text})
 
     def payload_for(self, encoding: Encoding) -> str | bytes | None:
         """What a channel of ``encoding`` receives: the message in that encoding, or its
@@ -107,7 +108,7 @@ class Outgoing:
         encoded for that channel (the channel subscribed while it was being encoded)."""
         payload = self.payloads.get(encoding)
         if payload is None and not encoding.carries(self.type):
-            payload = self.payloads.get(Encoding.JSON)
+            payload = self.payloads.get(_JSON)
         return payload
 
 
@@ -388,7 +389,7 @@ class MessageHub:
         for channel in self.channels:
             encoding = channel.encoding
             for message_type in channel.subscriptions:
-                sent_in = encoding if encoding.carries(message_type) else Encoding.JSON
+                sent_in = encoding if encoding.carries(message_type) else _JSON
                 needed.setdefault(message_type, set()).add(sent_in)
         self._needed = {message_type: frozenset(e) for message_type, e in needed.items()}
 

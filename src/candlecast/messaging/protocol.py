@@ -51,6 +51,7 @@ class MessageType(StrEnum):
 
 
 KNOWN_TYPES = frozenset(t.value for t in MessageType)
+_ANALYZED_DF = MessageType.ANALYZED_DF.value  # a plain str: compared on the hot path
 
 
 class EncodingKind(StrEnum):
@@ -86,7 +87,7 @@ class EncodingKind(StrEnum):
         """True when this encoding has its own form of ``message_type`` messages: JSON has
         every message; another encoding only ``analyzed_df`` (the rest of its connection
         is JSON text)."""
-        return self.subprotocol is None or message_type == MessageType.ANALYZED_DF
+        return self.subprotocol is None or message_type == _ANALYZED_DF
 
 
 class Encoding(EncodingKind):
@@ -102,6 +103,9 @@ class Encoding(EncodingKind):
 
     BINARY = "binary", codec_binary.SUBPROTOCOL, True, False
     JSON = "json", None, False, True
+
+
+_JSON = Encoding.JSON  # for the hot paths (an enum attribute lookup is slow)
 
 
 def accept_encoding(offered: Iterable[str]) -> Encoding:
@@ -470,7 +474,7 @@ def parse_message(raw: str | bytes, encoding: Encoding = Encoding.JSON) -> Messa
         ProtocolViolation: the frame is malformed; the stored data must not change.
     """
     if isinstance(raw, bytes) is not encoding.bytes_frames:
-        encoding = Encoding.JSON
+        encoding = _JSON
     return DECODERS[encoding](raw)
 
 
