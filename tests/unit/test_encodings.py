@@ -20,11 +20,13 @@ from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConf
 from candlecast.domain.analyzed import PairKey
 from candlecast.domain.enums import CandleType
 from candlecast.exceptions import ProtocolViolation
+from candlecast.messaging import codec_binary
 from candlecast.messaging import protocol as proto
 from candlecast.messaging.client import connect_options
 from candlecast.messaging.codec_binary import SUBPROTOCOL
 from candlecast.messaging.hub import Channel, ChannelPolicy, MessageHub
 from candlecast.messaging.protocol import Encoding, EncodingKind, MessageType
+from candlecast.messaging.session import ConsumerSession, StoreFrame
 from candlecast.testing import make_ohlcv
 
 KEY = PairKey("BTC/USDT", "5m", CandleType.SPOT)
@@ -147,9 +149,32 @@ def test_text_frames_on_any_connection_are_json(encoding: Encoding):
     assert proto.parse_message(text, encoding) == proto.WhitelistMessage((KEY.pair,))
 
 
-def test_a_binary_frame_of_another_message_type_is_refused():
+def test_a_json_connection_reads_a_bytes_frame_as_json():
+    # only a connection that negotiated an encoding of bytes frames decodes them with it
+    raw = proto.encode_whitelist([KEY.pair])
+    assert proto.parse_message(raw, Encoding.JSON) == proto.WhitelistMessage((KEY.pair,))
     with pytest.raises(ProtocolViolation):
-        proto.parse_message(b"CCB1 not a frame", Encoding.BINARY)
+        proto.parse_message(raw, Encoding.BINARY)
+
+
+def test_a_session_decodes_frames_in_the_encoding_its_connection_opened_with():
+    packed = proto.encode_analyzed_df(Encoding.BINARY, KEY, frame(), LA)
+    binary = ConsumerSession()
+    binary.on_open(0.0, Encoding.BINARY)
+    stored = [a for a in binary.on_data(packed, 1.0) if isinstance(a, StoreFrame)]
+    assert [a.key for a in stored] == [KEY]
+    plain = ConsumerSession()
+    plain.on_open(0.0)  # JSON: what a freqtrade producer answers
+    with pytest.raises(ProtocolViolation):
+        plain.on_data(packed, 1.0)
+
+
+def test_a_binary_frame_of_another_message_type_is_refused():
+    # the binary encoding carries analyzed_df only; anything else comes as JSON text
+    meta = {"type": "whitelist", "key": ["BTC/USDT", "5m", "spot"], "la": LA.isoformat()}
+    raw = codec_binary.encode_frame(meta, frame(), [])
+    with pytest.raises(ProtocolViolation, match="unexpected type"):
+        proto.parse_message(raw, Encoding.BINARY)
 
 
 # ---------------------------------------------------------------------- the hub
