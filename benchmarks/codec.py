@@ -16,6 +16,7 @@ from benchmarks.fixtures import analyzed_frame
 from candlecast.data.merge import merge_update
 from candlecast.domain.enums import CandleType
 from candlecast.messaging import protocol as proto
+from candlecast.messaging.protocol import Encoding
 
 KEY = ("BTC/USDT", "5m", CandleType.SPOT)
 LA = datetime(2026, 11, 25, 10, 5, 1, tzinfo=UTC)
@@ -64,6 +65,10 @@ def ref_merge(stored: pd.DataFrame, text: str) -> pd.DataFrame:
     return merged
 
 
+#: the benchmarks' names for each encoding (as results.json has always had them)
+_LABELS = {Encoding.JSON: "JSON", Encoding.BINARY: "binary"}
+
+
 def run(quick: bool) -> list[dict]:
     repeat = 7 if quick else 25
     results = []
@@ -99,41 +104,31 @@ def run(quick: bool) -> list[dict]:
     for columns in (18, 48):
         history = analyzed_frame(1501, columns, seed=columns)
         stored, update = history.iloc[:1500].reset_index(drop=True), history.iloc[1500:]
-        json_update = proto.encode_analyzed_df_json(KEY, update, LA)
-        bin_update = proto.encode_analyzed_df_binary(KEY, update, LA)
-
-        def ours_json(stored: pd.DataFrame = stored, msg: bytes = json_update) -> pd.DataFrame:
-            return merge_update(stored, proto.parse_message(msg).frame, "5m", False).frame
-
-        def ours_bin(stored: pd.DataFrame = stored, msg: bytes = bin_update) -> pd.DataFrame:
-            return merge_update(
-                stored, proto.parse_message(msg, binary=True).frame, "5m", False
-            ).frame
-
-        assert len(ours_json()) == 1500 and len(ours_bin()) == 1500
         ref_ms = median_ms(
             lambda stored=stored, t=ref_encode(update): ref_merge(stored, t), repeat * 2
         )
-        results.append(
-            {
-                "name": "1-candle update decoded and merged, JSON",
-                "params": {"columns": columns},
-                "candlecast_ms": median_ms(ours_json, repeat * 2),
-                "reference_ms": ref_ms,
-                "bytes": len(json_update),
-            }
-        )
-        results.append(
-            {
-                "name": "1-candle update decoded and merged, binary",
-                "params": {"columns": columns},
-                "candlecast_ms": median_ms(ours_bin, repeat * 2),
-                "reference_ms": ref_ms,
-                "bytes": len(bin_update),
-            }
-        )
-    binary = proto.encode_analyzed_df_binary(KEY, full, LA)
-    back = proto.parse_message(binary, binary=True).frame
+        for encoding in (Encoding.JSON, Encoding.BINARY):
+            message = proto.encode_analyzed_df(encoding, KEY, update, LA)
+
+            def ours(
+                stored: pd.DataFrame = stored, msg: bytes = message, encoding: Encoding = encoding
+            ) -> pd.DataFrame:
+                return merge_update(
+                    stored, proto.parse_message(msg, encoding).frame, "5m", False
+                ).frame
+
+            assert len(ours()) == 1500
+            results.append(
+                {
+                    "name": f"1-candle update decoded and merged, {_LABELS[encoding]}",
+                    "params": {"columns": columns},
+                    "candlecast_ms": median_ms(ours, repeat * 2),
+                    "reference_ms": ref_ms,
+                    "bytes": len(message),
+                }
+            )
+    binary = proto.encode_analyzed_df(Encoding.BINARY, KEY, full, LA)
+    back = proto.parse_message(binary, Encoding.BINARY).frame
     pd.testing.assert_frame_equal(back, full, check_exact=True)
     results.append(
         {
@@ -145,7 +140,7 @@ def run(quick: bool) -> list[dict]:
             },
             "candlecast_ms": median_ms(
                 lambda: proto.parse_message(
-                    proto.encode_analyzed_df_binary(KEY, full, LA), binary=True
+                    proto.encode_analyzed_df(Encoding.BINARY, KEY, full, LA), Encoding.BINARY
                 ),
                 repeat,
             ),

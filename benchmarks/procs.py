@@ -190,7 +190,7 @@ async def consumer(args: argparse.Namespace) -> None:
         enabled=True,
         producers=[producer_cfg],
         binary=bool(args.binary),
-        message_size_limit=256,
+        message_size_limit=20,
         sleep_time=1,
     )
     store = ProducerStore()
@@ -257,7 +257,7 @@ async def consumer_bot(args: argparse.Namespace) -> None:
                 "producers": [
                     {"name": "default", "host": "127.0.0.1", "port": args.port, "ws_token": TOKEN}
                 ],
-                "message_size_limit": 256,
+                "message_size_limit": 20,
                 "sleep_time": 1,
             },
         }

@@ -18,6 +18,7 @@ from candlecast.bus.plan import Subjects
 from candlecast.domain.analyzed import PairKey
 from candlecast.domain.enums import CandleType
 from candlecast.messaging import protocol as proto
+from candlecast.messaging.protocol import Encoding
 from candlecast.testing import wait_until
 from tests.integration.harness import (
     PAIRS,
@@ -117,7 +118,7 @@ async def test_each_broadcast_is_stored_once_and_snapshots_keep_only_the_last(tm
                 assert last.state.subjects[subjects.snapshot(key)] == 1
                 assert last.state.subjects[subjects.whitelist] == 1
                 snap = await js.get_last_msg("CC_TEST_LAST", subjects.snapshot(key))
-                message = proto.parse_message(snap.data, binary=True)
+                message = proto.parse_message(snap.data, Encoding.BINARY)
                 assert isinstance(message, proto.AnalyzedDfMessage)
                 frame, _ = producer.dp.get_analyzed_dataframe(PAIRS[0])
                 assert len(message.frame) == 1500

@@ -19,6 +19,7 @@ from candlecast.exceptions import PortInUseError
 from candlecast.messaging import protocol as proto
 from candlecast.messaging.codec_binary import SUBPROTOCOL
 from candlecast.messaging.codec_json import reference_decode
+from candlecast.messaging.protocol import Encoding
 from candlecast.testing import stalled_websocket, wait_until
 from tests.claims import count
 from tests.integration.harness import (
@@ -177,13 +178,13 @@ async def test_encoded_once_however_many_subscribers(
     from candlecast.messaging import protocol
 
     calls = {"json": 0}
-    original = protocol.encode_analyzed_df_json
+    original = protocol.ANALYZED_DF_ENCODERS[Encoding.JSON]
 
     def counting(*args, **kwargs):
         calls["json"] += 1
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(protocol, "encode_analyzed_df_json", counting)
+    monkeypatch.setitem(protocol.ANALYZED_DF_ENCODERS, Encoding.JSON, counting)
     clock = new_clock()
     async with opened(make_bot(producer_config(tmp_path), "ProducerStrategy", clock)) as bot:
         clients = [await connect(ws_url(bot)) for _ in range(5)]
@@ -274,14 +275,14 @@ async def test_the_first_broadcast_after_a_start_carries_the_full_frame(tmp_path
             await subscribed(bot, 1)
             await bot.cycle()  # the first analysis since the start
             for _ in PAIRS:
-                msg = proto.parse_message(await asyncio.wait_for(ws.recv(), 5), binary=True)
+                msg = proto.parse_message(await asyncio.wait_for(ws.recv(), 5), Encoding.BINARY)
                 assert isinstance(msg, proto.AnalyzedDfMessage)
                 ours = producer_frame(bot, msg.key[0])
                 assert len(ours) >= 100  # a full frame, which replaces a consumer's copy
                 pd.testing.assert_frame_equal(msg.frame, ours, check_index_type="equiv")
             await advance(bot, clock)  # later broadcasts carry the new candle only
             for _ in PAIRS:
-                msg = proto.parse_message(await asyncio.wait_for(ws.recv(), 5), binary=True)
+                msg = proto.parse_message(await asyncio.wait_for(ws.recv(), 5), Encoding.BINARY)
                 assert isinstance(msg, proto.AnalyzedDfMessage)
                 assert len(msg.frame) == 1
 

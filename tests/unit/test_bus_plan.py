@@ -28,6 +28,7 @@ from candlecast.domain.analyzed import MAX_CANDLE_LIMIT, PairKey
 from candlecast.domain.enums import CandleType
 from candlecast.exceptions import ConfigError
 from candlecast.messaging import protocol as proto
+from candlecast.messaging.protocol import Encoding
 from candlecast.testing import make_ohlcv
 
 URL = "nats://127.0.0.1:4222"
@@ -177,8 +178,8 @@ def test_a_broadcast_is_a_snapshot_then_the_update_in_the_binary_encoding():
     snap, upd = planner.analyzed(KEY, frame, part, at)
     assert snap.subject == "cc.snap.BTC/USDT.5m.spot"
     assert upd.subject == "cc.upd.BTC/USDT.5m.spot"
-    snap_msg = proto.parse_message(snap.payload, binary=True)
-    upd_msg = proto.parse_message(upd.payload, binary=True)
+    snap_msg = proto.parse_message(snap.payload, Encoding.BINARY)
+    upd_msg = proto.parse_message(upd.payload, Encoding.BINARY)
     assert isinstance(snap_msg, proto.AnalyzedDfMessage)
     assert isinstance(upd_msg, proto.AnalyzedDfMessage)
     assert snap_msg.frame.equals(frame.tail(MAX_CANDLE_LIMIT))

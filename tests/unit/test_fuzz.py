@@ -22,6 +22,7 @@ from candlecast.domain.analyzed import PairKey
 from candlecast.domain.enums import CandleType
 from candlecast.messaging import protocol as proto
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
+from candlecast.messaging.protocol import Encoding
 from candlecast.messaging.session import (
     INITIAL_SYNC_WINDOW,
     ConsumerSession,
@@ -97,7 +98,8 @@ class _Consumer:
         self.session = ConsumerSession()
         self.store = ProducerStore()
         self.now = 0.0
-        self.session.on_open(self.now)
+        # candlecast's encoding: binary frames decode as such, text frames as JSON
+        self.session.on_open(self.now, Encoding.BINARY)
         seed = make_ohlcv(200, "5m")
         seed["enter_long"] = 0
         self.feed(proto.encode_analyzed_df_json(KEY, seed, LA).decode())
@@ -244,7 +246,7 @@ def run_requests(requests: list[str | bytes]) -> tuple[list[str | bytes], _Sourc
     async def run() -> list[str | bytes]:
         hub = MessageHub(source, ChannelPolicy.from_config())
         sock = _Socket()
-        channel = hub.open_channel(sock, "fuzz", binary=False)
+        channel = hub.open_channel(sock, "fuzz", Encoding.JSON)
         for raw in requests:
             channel.handle_request(raw)
         async with asyncio.timeout(10):  # replies may be encoded in a worker thread

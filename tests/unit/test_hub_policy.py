@@ -18,6 +18,7 @@ from candlecast.clock import FixedClock
 from candlecast.config.producer_consumer import ApiServerConfig
 from candlecast.domain.enums import CandleType
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
+from candlecast.messaging.protocol import Encoding
 from candlecast.testing import make_ohlcv, wait_until
 
 
@@ -61,7 +62,7 @@ def test_a_consumer_over_the_queue_limit_is_closed_with_1013_try_again_later():
     async def scenario() -> None:
         hub = await _hub(replace(ChannelPolicy.from_config(), max_queue_messages=3))
         sock = StoppedReading()
-        channel = hub.open_channel(sock, "slow", binary=False)
+        channel = hub.open_channel(sock, "slow", Encoding.JSON)
         kept = [channel.enqueue(f'{{"n":{i}}}') for i in range(5)]
         assert kept == [True, True, True, False, False]  # the 4th queued message is one too many
         await wait_until(lambda: sock.closed_with is not None, timeout=5)
@@ -77,7 +78,7 @@ def test_a_consumer_over_the_byte_limit_is_closed_with_1013_the_message_in_fligh
     async def scenario() -> None:
         hub = await _hub(replace(ChannelPolicy.from_config(), max_queue_bytes=100))
         sock = StoppedReading()
-        channel = hub.open_channel(sock, "slow", binary=False)
+        channel = hub.open_channel(sock, "slow", Encoding.JSON)
         assert channel.enqueue("x" * 1000)  # in flight: one message may always be sent
         await wait_until(lambda: sock.started_sending, timeout=5)
         assert channel.enqueue("y" * 100)  # 100 bytes waiting: at the limit, not over it
@@ -98,8 +99,8 @@ def test_the_sweeper_drops_a_stalled_consumer_when_no_new_message_comes():
     async def scenario() -> None:
         hub = await _hub(replace(ChannelPolicy.from_config(), send_timeout=send_timeout))
         sock = StoppedReading()
-        channel = hub.open_channel(sock, "slow", binary=False)
-        healthy = hub.open_channel(_Reading(), "healthy", binary=False)
+        channel = hub.open_channel(sock, "slow", Encoding.JSON)
+        healthy = hub.open_channel(_Reading(), "healthy", Encoding.JSON)
         queued_at = time.monotonic()
         channel.enqueue('{"type":"whitelist","data":[]}')
         # bound: send_timeout + one sweep interval, + 1 s for a loaded machine's scheduler
@@ -132,7 +133,7 @@ def test_the_send_timeout_is_measured_on_the_injected_clock():
     async def scenario() -> None:
         hub = MessageHub(_Source(), replace(ChannelPolicy.from_config(), send_timeout=30.0), clock)
         sock = StoppedReading()
-        channel = hub.open_channel(sock, "slow", binary=False)
+        channel = hub.open_channel(sock, "slow", Encoding.JSON)
         channel.enqueue('{"type":"whitelist","data":[]}')
         clock.advance(29.9)
         assert channel.check_policy()
@@ -149,8 +150,8 @@ def test_stop_closes_every_channel_with_1001_and_leaves_no_task_running():
     async def scenario() -> None:
         hub = await _hub(ChannelPolicy.from_config())
         stalled, idle = StoppedReading(), StoppedReading()
-        hub.open_channel(stalled, "stalled", binary=False).enqueue("x")
-        hub.open_channel(idle, "idle", binary=False)
+        hub.open_channel(stalled, "stalled", Encoding.JSON).enqueue("x")
+        hub.open_channel(idle, "idle", Encoding.JSON)
         await wait_until(lambda: stalled.started_sending, timeout=5)
         started = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         assert len(started) == 3  # the sweeper and two writers

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from candlecast.bot.trading import BotStats
 from candlecast.messaging.hub import ChannelPolicy
+from candlecast.messaging.protocol import Encoding
 from candlecast.testing import wait_until
 from tests.unit.test_hub_policy import StoppedReading, _hub
 
@@ -16,7 +17,7 @@ def test_dropped_slow_consumers_are_counted_by_address():
         hub = await _hub(replace(ChannelPolicy.from_config(), max_queue_messages=3))
         for port in (40001, 40002):
             sock = StoppedReading()
-            channel = hub.open_channel(sock, f"10.0.0.7:{port}", binary=False)
+            channel = hub.open_channel(sock, f"10.0.0.7:{port}", Encoding.JSON)
             for i in range(5):
                 channel.enqueue(f'{{"n":{i}}}')
             await wait_until(lambda s=sock: s.closed_with is not None, timeout=5)

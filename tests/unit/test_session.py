@@ -64,7 +64,7 @@ class ModelProducer:
     hi: int
     extra_column: bool = False
     previous_last: pd.Timestamp | None = None
-    binary: bool = False
+    encoding: proto.Encoding = proto.Encoding.JSON  # what the connection negotiated
     first_date: pd.Timestamp | None = None
 
     def reference(self) -> pd.DataFrame:
@@ -80,9 +80,8 @@ class ModelProducer:
         return START + timedelta(minutes=5 * self.hi, seconds=1)
 
     def encode(self, part: pd.DataFrame) -> str | bytes:
-        if self.binary:
-            return proto.encode_analyzed_df_binary(KEY, part, self.analyzed_at())
-        return proto.encode_analyzed_df_json(KEY, part, self.analyzed_at()).decode()
+        data = proto.encode_analyzed_df(self.encoding, KEY, part, self.analyzed_at())
+        return self.encoding.frame(data)
 
     def analyze(self) -> str | bytes:
         """One analysis: the broadcast the planner chooses."""
@@ -130,7 +129,7 @@ class Consumer:
 
     def connect(self, producer: ModelProducer) -> None:
         self.session.on_close()
-        self.apply(self.session.on_open(self.now), producer)
+        self.apply(self.session.on_open(self.now, producer.encoding), producer)
 
     def copy(self) -> pd.DataFrame:
         entry = self.store.get("default", KEY)
@@ -162,11 +161,11 @@ steps = st.lists(
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(start_rows=st.integers(20, 200), binary=st.booleans(), plan=steps)
+@given(start_rows=st.integers(20, 200), encoding=st.sampled_from(proto.Encoding), plan=steps)
 def test_consumer_copy_equals_producer_through_losses_and_reconnects(
-    start_rows: int, binary: bool, plan: list[tuple[str, int, bool]]
+    start_rows: int, encoding: proto.Encoding, plan: list[tuple[str, int, bool]]
 ):
-    producer = ModelProducer(lo=0, hi=start_rows, binary=binary)
+    producer = ModelProducer(lo=0, hi=start_rows, encoding=encoding)
     consumer = Consumer()
     producer.analyze()  # broadcast before anyone listens
     consumer.connect(producer)

@@ -22,6 +22,7 @@ from candlecast.domain.analyzed import PairKey
 from candlecast.domain.enums import CandleType
 from candlecast.messaging import protocol as proto
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
+from candlecast.messaging.protocol import Encoding
 from candlecast.testing import make_ohlcv
 
 
@@ -79,20 +80,22 @@ class _Source:
 
 def test_concurrent_requests_for_one_frame_are_encoded_and_precompressed_once(monkeypatch):
     encoded: list[int] = []
-    original = proto.encode_analyzed_df_json
+    original = proto.ANALYZED_DF_ENCODERS[Encoding.JSON]
 
     def counting(*args: object, **kwargs: object) -> bytes:
         encoded.append(1)
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(proto, "encode_analyzed_df_json", counting)
+    monkeypatch.setitem(proto.ANALYZED_DF_ENCODERS, Encoding.JSON, counting)
     cache = CompressedCache(1 << 26)
 
     async def scenario() -> list[str | bytes | None]:
         hub = MessageHub(_Source(), ChannelPolicy.from_config())
         hub.precompress = cache.precompress
         key = PairKey("BTC/USDT", "5m", CandleType.SPOT)
-        replies = await asyncio.gather(*(hub.encode_reply(key, 1500, False) for _ in range(10)))
+        replies = await asyncio.gather(
+            *(hub.encode_reply(key, 1500, Encoding.JSON) for _ in range(10))
+        )
         await hub.stop()
         return replies
 

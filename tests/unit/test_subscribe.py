@@ -15,7 +15,7 @@ import pandas as pd
 from candlecast.domain.analyzed import PairKey
 from candlecast.domain.enums import CandleType
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
-from candlecast.messaging.protocol import MessageType
+from candlecast.messaging.protocol import Encoding, MessageType
 
 
 class _Socket:
@@ -47,7 +47,7 @@ def broadcast_types_received(subscribe: list[str]) -> list[str]:
     async def run() -> list[str]:
         hub = MessageHub(_Source(), ChannelPolicy.from_config())
         socket = _Socket()
-        channel = hub.open_channel(socket, "test", binary=False)
+        channel = hub.open_channel(socket, "test", Encoding.JSON)
         channel.handle_request(orjson.dumps({"type": "subscribe", "data": subscribe}))
         hub.publish(hub.broadcast_whitelist(["BTC/USDT"]))
         for message in hub.build_analyzed(
@@ -81,20 +81,26 @@ def test_an_empty_subscription_asks_for_nothing():
 
 def test_the_encodings_a_broadcast_needs_follow_subscriptions_and_departures():
     # read by the analysis thread: a snapshot the event loop rebuilds, not the channel set
+    json, binary = Encoding.JSON, Encoding.BINARY
+
     async def run() -> None:
         hub = MessageHub(_Source(), ChannelPolicy.from_config())
-        assert hub.encodings_needed(MessageType.ANALYZED_DF) == (False, False)
-        text = hub.open_channel(_Socket(), "text", binary=False)
-        binary = hub.open_channel(_Socket(), "binary", binary=True)
-        assert hub.encodings_needed(MessageType.ANALYZED_DF) == (False, False)  # not subscribed
+        assert hub.encodings_needed(MessageType.ANALYZED_DF) == set()
+        text = hub.open_channel(_Socket(), "text", json)
+        packed = hub.open_channel(_Socket(), "binary", binary)
+        assert hub.encodings_needed(MessageType.ANALYZED_DF) == set()  # not subscribed
         text.handle_request(orjson.dumps({"type": "subscribe", "data": ["analyzed_df"]}))
-        assert hub.encodings_needed(MessageType.ANALYZED_DF) == (True, False)
-        binary.handle_request(orjson.dumps({"type": "subscribe", "data": ["analyzed_df"]}))
-        assert hub.encodings_needed(MessageType.ANALYZED_DF) == (True, True)
-        assert hub.encodings_needed(MessageType.WHITELIST) == (False, False)
+        assert hub.encodings_needed(MessageType.ANALYZED_DF) == {json}
+        packed.handle_request(
+            orjson.dumps({"type": "subscribe", "data": ["analyzed_df", "whitelist"]})
+        )
+        assert hub.encodings_needed(MessageType.ANALYZED_DF) == {json, binary}
+        # the binary encoding carries only analyzed_df: its whitelist is JSON text
+        assert hub.encodings_needed(MessageType.WHITELIST) == {json}
+        assert hub.encodings_needed(MessageType.NEW_CANDLE) == set()
         await text.aclose()
-        assert hub.encodings_needed(MessageType.ANALYZED_DF) == (False, True)
+        assert hub.encodings_needed(MessageType.ANALYZED_DF) == {binary}
         await hub.stop()
-        assert hub.encodings_needed(MessageType.ANALYZED_DF) == (False, False)
+        assert hub.encodings_needed(MessageType.ANALYZED_DF) == set()
 
     asyncio.run(run())

@@ -21,7 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from candlecast.data.merge import merge_update
+from candlecast.domain.analyzed import PairKey
 from candlecast.messaging import codec_json
+from candlecast.messaging import protocol as proto
 from candlecast.messaging.codec_binary import decode_frame, encode_frame
 from candlecast.messaging.codec_json import decode_split, encode_split
 from tests import golden
@@ -219,23 +221,21 @@ def awkward_frame() -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("binary", [False, True])
+@pytest.mark.parametrize("encoding", list(proto.Encoding), ids=str)
 def test_columns_the_encoding_cannot_carry_are_left_out_with_one_warning_each(
-    binary: bool, caplog: pytest.LogCaptureFixture
+    encoding: proto.Encoding, caplog: pytest.LogCaptureFixture
 ):
     from datetime import UTC, datetime
 
     from candlecast.domain.enums import CandleType
-    from candlecast.messaging import protocol as proto
 
-    key = (f"ODD{int(binary)}/USDT", "5m", CandleType.SPOT)
+    key = PairKey(f"ODD-{encoding}/USDT", "5m", CandleType.SPOT)
     la = datetime(2026, 1, 5, tzinfo=UTC)
-    encode = proto.encode_analyzed_df_binary if binary else proto.encode_analyzed_df_json
     dropped = proto.DroppedColumns()  # the producer's hub owns one
     with caplog.at_level("WARNING", logger="candlecast.messaging.protocol"):
         for _ in range(3):  # three candles: still one warning per column
-            raw = encode(key, awkward_frame(), la, dropped)
-    message = proto.parse_message(raw, binary=binary)
+            raw = proto.encode_analyzed_df(encoding, key, awkward_frame(), la, dropped)
+    message = proto.parse_message(raw, encoding)
     assert isinstance(message, proto.AnalyzedDfMessage)
     left_out = {"blob", "big"}  # a dict, an integer beyond 64 bits
     assert list(message.frame.columns) == ["date", "close", "I", "held"]

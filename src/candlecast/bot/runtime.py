@@ -325,7 +325,7 @@ class Bot:
         """Send one of freqtrade's event messages (``bot/events.py``) to subscribers."""
         if self.hub is not None:
             text = orjson.dumps(message).decode()
-            self.hub.publish_threadsafe(Outgoing(MessageType(message["type"]), text))
+            self.hub.publish_threadsafe(Outgoing.json(MessageType(message["type"]), text))
 
     def producers_status(self) -> list[dict[str, Any]]:
         return [

@@ -27,7 +27,14 @@ from candlecast.bus.connection import (
     open_connection,
     raise_if_cancelled,
 )
-from candlecast.bus.plan import FollowState, Position, Subjects, Verdict, position
+from candlecast.bus.plan import (
+    BUS_ENCODING,
+    FollowState,
+    Position,
+    Subjects,
+    Verdict,
+    position,
+)
 from candlecast.config.message_bus import MessageBusConfig
 from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
 from candlecast.data.merge import merge_update, strip_signals
@@ -72,7 +79,7 @@ class BusFollower:
         self.status = ConnectionStatus(
             self.name, f"{', '.join(self.bus.url)} ({self.bus.subject_prefix})"
         )
-        self.status.encoding = "binary"
+        self.status.encoding = BUS_ENCODING
         self.synced = False
         self._connected_once = False
         self.snapshot_reads = 0  # snapshots read (all of them at start, then one per gap)
@@ -282,7 +289,7 @@ class BusFollower:
 
     def _decode(self, data: bytes) -> proto.AnalyzedDfMessage | None:
         try:
-            message = proto.parse_message(data, binary=True)
+            message = proto.parse_message(data, BUS_ENCODING)
         except ProtocolViolation as exc:
             self.status.invalid_messages += 1
             logger.warning("Ignored invalid message from producer %s: %s", self.name, exc)

@@ -4,8 +4,8 @@ Two streams per producer (``stream`` is ``message_bus.stream``):
 
 - ``<stream>`` holds the updates, kept ``update_max_age`` seconds:
   ``<prefix>.upd.<pair>.<timeframe>.<candle type>`` carries the rows of each broadcast
-  (exactly what the websocket hub sends, in the binary encoding), ``<prefix>.wl`` each
-  whitelist change.
+  (exactly what the websocket hub sends, in ``BUS_ENCODING``), ``<prefix>.wl`` each
+  whitelist change (JSON, as on the websocket).
 - ``<stream>_LAST`` keeps one message per subject (``max_msgs_per_subject=1``):
   ``<prefix>.snap.<pair>.<timeframe>.<candle type>`` the last full frame,
   ``<prefix>.whitelist`` the last whitelist.
@@ -41,6 +41,8 @@ EPOCH = "Candlecast-Epoch"
 SEQ_N = "Candlecast-N"
 MSG_ID = "Nats-Msg-Id"
 DUPLICATE_WINDOW = 120.0  # seconds: a publish retried within this is stored once
+#: the encoding of the frames on the bus (snapshots and updates); whitelists are JSON
+BUS_ENCODING = proto.Encoding.BINARY
 _SAFE = re.compile(r"[^A-Za-z0-9/:_\-]")
 
 
@@ -154,13 +156,15 @@ class PublishPlanner:
         self, key: PairKey, frame: pd.DataFrame, part: pd.DataFrame, analyzed_at: datetime
     ) -> list[Publish]:
         """The snapshot (``frame``'s last MAX_CANDLE_LIMIT rows), then the update (``part``,
-        the rows the websocket hub broadcasts), both in the binary encoding."""
+        the rows the websocket hub broadcasts), both in ``BUS_ENCODING``."""
         epoch, n = self._chain.get(key, (new_epoch(), 0))
         n += 1
         self._chain[key] = (epoch, n)
         headers = {EPOCH: epoch, SEQ_N: str(n)}
-        snap = proto.encode_analyzed_df_binary(key, frame.tail(MAX_CANDLE_LIMIT), analyzed_at)
-        upd = proto.encode_analyzed_df_binary(key, part, analyzed_at)
+        snap = proto.encode_analyzed_df(
+            BUS_ENCODING, key, frame.tail(MAX_CANDLE_LIMIT), analyzed_at
+        )
+        upd = proto.encode_analyzed_df(BUS_ENCODING, key, part, analyzed_at)
         ident = f"{epoch}:{n}:{self.subjects._key(key)}"
         return [
             Publish(self.subjects.snapshot(key), snap, {**headers, MSG_ID: f"s:{ident}"}, key),

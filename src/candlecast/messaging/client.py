@@ -30,7 +30,7 @@ from candlecast.exceptions import (
     TokenRefused,
 )
 from candlecast.messaging import protocol as proto
-from candlecast.messaging.codec_binary import SUBPROTOCOL
+from candlecast.messaging.protocol import Encoding
 from candlecast.messaging.session import (
     Action,
     Close,
@@ -58,10 +58,16 @@ def producer_url(producer: ProducerConfig, token: bool = True) -> str:
     return f"{url}?token={quote(producer.ws_token, safe='')}" if token else url
 
 
+def offered_encodings(settings: ExternalMessageConsumerConfig) -> frozenset[Encoding]:
+    """The encodings a consumer offers: every one candlecast has with ``binary`` on (the
+    config key; freqtrade's configs never set it), freqtrade's JSON only with it off."""
+    return frozenset(Encoding) if settings.binary else frozenset({Encoding.JSON})
+
+
 def connect_options(settings: ExternalMessageConsumerConfig) -> dict[str, Any]:
     """Keyword arguments of ``websockets.connect`` for every producer (TLS aside)."""
     return {
-        "subprotocols": [SUBPROTOCOL] if settings.binary else None,
+        "subprotocols": proto.offer_subprotocols(offered_encodings(settings)),
         "max_size": settings.message_size_limit_bytes,
         # keepalive is ours: ping after wait_timeout without a message (as freqtrade)
         "ping_interval": None,
@@ -77,7 +83,7 @@ class ConnectionStatus:
     name: str
     url: str
     state: str = "starting"
-    encoding: str | None = None
+    encoding: Encoding | None = None
     connected_since: float | None = None
     last_message_at: float | None = None
     messages_received: int = 0
@@ -216,8 +222,8 @@ class ProducerClient:
             raise ProducerUnavailable(
                 f"cannot connect to {self.status.url}: {exc or type(exc).__name__}"
             ) from None
-        binary = ws.subprotocol == SUBPROTOCOL
-        self.status.encoding = "binary" if binary else "json"
+        encoding = proto.negotiated_encoding(ws.subprotocol)
+        self.status.encoding = encoding
         self.status.state = "connected"
         self.status.connected_since = self.clock.timestamp()
         self.status.last_error = None  # a past failure is no longer the state
@@ -230,7 +236,9 @@ class ProducerClient:
             "Connected to producer %s at %s (%s)", self.name, self.status.url, self.status.encoding
         )
         try:
-            await self._apply(ws, self.session.on_open(self.clock.monotonic()), count=False)
+            await self._apply(
+                ws, self.session.on_open(self.clock.monotonic(), encoding), count=False
+            )
             await self._receive_loop(ws)
         except ConnectionClosed as exc:
             code = exc.sent.code if exc.sent else (exc.rcvd.code if exc.rcvd else None)
@@ -309,7 +317,7 @@ class ProducerClient:
         self.status.bytes_received += len(raw)
         self.status.last_message_at = now
         try:
-            message = proto.parse_message(raw, binary=isinstance(raw, bytes))
+            message = proto.parse_message(raw, self.session.encoding)
             actions = self.session.on_message(message, self.clock.monotonic())
         except ProtocolViolation as exc:
             self.status.invalid_messages += 1
@@ -345,4 +353,10 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-__all__ = ["ConnectionStatus", "ProducerClient", "connect_options", "producer_url"]
+__all__ = [
+    "ConnectionStatus",
+    "ProducerClient",
+    "connect_options",
+    "offered_encodings",
+    "producer_url",
+]

@@ -1,9 +1,12 @@
 """The producer's fan-out: channels, bounded outboxes, encode-once broadcasts.
 
-Every broadcast is encoded at most once per encoding (freqtrade JSON text, and the
-binary encoding for candlecast peers), in the thread that produced it, then handed
-to the event loop, which appends the same bytes to every subscribed channel's
-outbox. Each channel has its own writer task, so a slow socket only delays itself.
+Every broadcast is encoded at most once per encoding some subscribed channel has
+(``protocol.Encoding``: freqtrade JSON text, candlecast binary), in the thread that
+produced it, then handed to the event loop, which appends the same bytes to every
+subscribed channel's outbox. Each channel has its own writer task, so a slow socket
+only delays itself. The hub never branches on an encoding: encoders come from
+``protocol.ANALYZED_DF_ENCODERS``, and what a channel receives from
+``Outgoing.payload_for(channel.encoding)``.
 
 Slow-consumer policy (also in docs/producer-consumer.md): a channel is disconnected
 with close code 1013 ("try again later") when its outbox holds more than
@@ -20,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -32,7 +35,7 @@ from candlecast.config.producer_consumer import ApiServerConfig
 from candlecast.domain.analyzed import PairKey
 from candlecast.domain.enums import CandleType
 from candlecast.messaging import protocol as proto
-from candlecast.messaging.protocol import MessageType
+from candlecast.messaging.protocol import Encoding, MessageType
 from candlecast.util.tasks import TaskOwner
 
 logger = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ logger = logging.getLogger(__name__)
 CLOSE_POLICY = 1008
 CLOSE_TRY_AGAIN = 1013
 _ENCODE_IN_THREAD_ROWS = 20
+_JSON = Encoding.JSON  # looked up per channel and message (an enum attribute is slow)
 
 
 class WebSocketLike(Protocol):
@@ -87,18 +91,25 @@ class ChannelPolicy:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message, already encoded: ``text`` for JSON peers, ``binary`` for candlecast peers."""
+    """One message, already encoded: its websocket payload in each encoding it was made in."""
 
     type: MessageType
-    text: str | None
-    binary: bytes | None = None
+    payloads: Mapping[Encoding, str | bytes]
 
-    def for_channel(self, binary: bool) -> str | bytes:
-        if binary and self.binary is not None:
-            return self.binary
-        if self.text is None:
-            raise ValueError(f"{self.type} message has no text encoding")
-        return self.text
+    @classmethod
+    def json(cls, message_type: MessageType, text: str) -> Outgoing:
+        """A message in JSON text only (every message but ``analyzed_df``: all peers read
+        those as JSON)."""
+        return cls(message_type, {_JSON: text})
+
+    def payload_for(self, encoding: Encoding) -> str | bytes | None:
+        """What a channel of ``encoding`` receives: the message in that encoding, or its
+        JSON text when the encoding does not carry this type; None when it was not
+        encoded for that channel (the channel subscribed while it was being encoded)."""
+        payload = self.payloads.get(encoding)
+        if payload is None and not encoding.carries(self.type):
+            payload = self.payloads.get(_JSON)
+        return payload
 
 
 @dataclass
@@ -118,11 +129,16 @@ class Channel:
     """One connected consumer: subscriptions, a bounded outbox and its writer."""
 
     def __init__(
-        self, ws: WebSocketLike, peer: str, binary: bool, policy: ChannelPolicy, hub: MessageHub
+        self,
+        ws: WebSocketLike,
+        peer: str,
+        encoding: Encoding,
+        policy: ChannelPolicy,
+        hub: MessageHub,
     ) -> None:
         self.ws = ws
         self.peer = peer
-        self.binary = binary
+        self.encoding = encoding
         self.policy = policy
         self.hub = hub
         self._subscriptions: frozenset[str] = frozenset()
@@ -261,7 +277,7 @@ class Channel:
 
     async def _send_reply(self, job: _ReplyJob) -> None:
         for key in job.keys:
-            payload = await self.hub.encode_reply(key, job.limit, self.binary)
+            payload = await self.hub.encode_reply(key, job.limit, self.encoding)
             if payload is not None and not self._closed:
                 await self._send(payload)
 
@@ -328,9 +344,9 @@ class MessageHub:
         self.drops: Counter[str] = Counter()  # slow consumers dropped, by address
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cache = _ReplyCache()
-        # (json needed, binary needed) per message type: rebuilt on the event loop when a
+        # the encodings each message type is sent in: rebuilt on the event loop when a
         # channel comes, goes or subscribes; replaced whole, so other threads read it safely
-        self._needed: dict[str, tuple[bool, bool]] = {}
+        self._needed: dict[str, frozenset[Encoding]] = {}
         #: replies being encoded, awaited by every channel that asks meanwhile
         self._encoding: dict[tuple[Any, ...], asyncio.Task[str | bytes]] = {}
         #: set by the server: compress a big text message for its deflating connections
@@ -357,8 +373,8 @@ class MessageHub:
             for channel in list(self.channels):
                 channel.check_policy()
 
-    def open_channel(self, ws: WebSocketLike, peer: str, binary: bool) -> Channel:
-        channel = Channel(ws, peer, binary, self.policy, self)
+    def open_channel(self, ws: WebSocketLike, peer: str, encoding: Encoding) -> Channel:
+        channel = Channel(ws, peer, encoding, self.policy, self)
         self.channels.add(channel)
         channel.start()
         return channel
@@ -369,35 +385,30 @@ class MessageHub:
 
     def channels_changed(self) -> None:
         """Recompute which encodings each message type needs (event loop thread)."""
-        needed: dict[str, tuple[bool, bool]] = {}
+        needed: dict[str, set[Encoding]] = {}
         for channel in self.channels:
+            encoding = channel.encoding
             for message_type in channel.subscriptions:
-                text, binary = needed.get(message_type, (False, False))
-                needed[message_type] = (text or not channel.binary, binary or channel.binary)
-        self._needed = needed
+                sent_in = encoding if encoding.carries(message_type) else _JSON
+                needed.setdefault(message_type, set()).add(sent_in)
+        self._needed = {message_type: frozenset(e) for message_type, e in needed.items()}
 
     # --- broadcasting ----------------------------------------------------------------
-    def encodings_needed(self, message_type: MessageType) -> tuple[bool, bool]:
-        """Return (json needed, binary needed) for a broadcast of ``message_type``
-        (any thread: reads the snapshot the event loop keeps, never the channels)."""
-        return self._needed.get(message_type, (False, False))
+    def encodings_needed(self, message_type: MessageType) -> frozenset[Encoding]:
+        """The encodings a broadcast of ``message_type`` is sent in: those of the channels
+        subscribed to it (any thread: reads the snapshot the event loop keeps, never the
+        channels)."""
+        return self._needed.get(message_type, frozenset())
 
     def publish(self, message: Outgoing) -> int:
         """Queue ``message`` on every subscribed channel (event loop thread). Return the count."""
         count = 0
         for channel in list(self.channels):
             if message.type in channel.subscriptions:
-                if message.binary is None and message.text is None:
+                payload = message.payload_for(channel.encoding)
+                if payload is None:
                     continue
-                if (
-                    channel.binary
-                    and message.binary is None
-                    and message.type == MessageType.ANALYZED_DF
-                ):
-                    continue
-                if not channel.binary and message.text is None:
-                    continue
-                channel.enqueue(message.for_channel(channel.binary))
+                channel.enqueue(payload)
                 count += 1
         return count
 
@@ -411,35 +422,37 @@ class MessageHub:
             pass  # the loop is shutting down
 
     def broadcast_whitelist(self, pairs: list[str]) -> Outgoing:
-        return Outgoing(MessageType.WHITELIST, proto.encode_whitelist(pairs).decode())
+        return Outgoing.json(MessageType.WHITELIST, proto.encode_whitelist(pairs).decode())
 
     def build_analyzed(
         self, key: PairKey, frame: pd.DataFrame, analyzed_at: datetime, new_candle: bool
     ) -> list[Outgoing]:
         """Encode an analysis broadcast once per needed encoding (call from any thread)."""
-        text_needed, binary_needed = self.encodings_needed(MessageType.ANALYZED_DF)
+        needed = self.encodings_needed(MessageType.ANALYZED_DF)
         out: list[Outgoing] = []
-        if text_needed or binary_needed:
-            text = (
-                proto.encode_analyzed_df_json(
-                    key, frame, analyzed_at, self.dropped_columns
-                ).decode()
-                if text_needed
-                else None
-            )
-            if text is not None and len(frame) > _ENCODE_IN_THREAD_ROWS:
-                self._precompress(text)  # a full frame: the deflating consumers share it
-            binary = (
-                proto.encode_analyzed_df_binary(
-                    key, frame, analyzed_at, self.dropped_columns, self.clock.timestamp()
-                )
-                if binary_needed
-                else None
-            )
-            out.append(Outgoing(MessageType.ANALYZED_DF, text, binary))
+        if needed:
+            # the precompressed (slowest) encodings first, so the send time the others'
+            # frames carry (the binary ``ts``) is taken as close to publishing as can be
+            payloads = {
+                encoding: self._encode_frame(encoding, key, frame, analyzed_at)
+                for encoding in sorted(needed, key=lambda e: not e.precompress)
+            }
+            out.append(Outgoing(MessageType.ANALYZED_DF, payloads))
         if new_candle:
-            out.append(Outgoing(MessageType.NEW_CANDLE, proto.encode_new_candle(key).decode()))
+            out.append(Outgoing.json(MessageType.NEW_CANDLE, proto.encode_new_candle(key).decode()))
         return out
+
+    def _encode_frame(
+        self, encoding: Encoding, key: PairKey, frame: pd.DataFrame, analyzed_at: datetime
+    ) -> str | bytes:
+        """``frame`` as an ``analyzed_df`` websocket payload in ``encoding``; a full frame of
+        an encoding worth it is compressed here too, once, for the deflating consumers."""
+        data = proto.encode_analyzed_df(
+            encoding, key, frame, analyzed_at, self.dropped_columns, self.clock.timestamp()
+        )
+        if encoding.precompress and len(frame) > _ENCODE_IN_THREAD_ROWS:
+            self._precompress(data)
+        return encoding.frame(data)
 
     # --- replies -------------------------------------------------------------------
     def reply_keys(self, pair: str | None) -> list[PairKey]:
@@ -454,7 +467,7 @@ class MessageHub:
                 logger.debug("Cannot precompress a message: %s", exc)
 
     async def encode_reply(
-        self, key: PairKey, limit: int | None, binary: bool
+        self, key: PairKey, limit: int | None, encoding: Encoding
     ) -> str | bytes | None:
         """The reply for ``key``: encoded (and compressed) once per analysis, however many
         channels ask; a channel asking while it is encoded waits for that encoding."""
@@ -462,21 +475,14 @@ class MessageHub:
         if entry is None:
             return None
         frame, analyzed_at = entry
-        cache_key = (key, analyzed_at, limit, binary)
+        cache_key = (key, analyzed_at, limit, encoding)
         cached = self._cache.get(cache_key)
         if cached is not None:
             return cached
         part = frame.tail(limit) if limit else frame
 
         def encode() -> str | bytes:
-            if binary:
-                return proto.encode_analyzed_df_binary(
-                    key, part, analyzed_at, self.dropped_columns, self.clock.timestamp()
-                )
-            text = proto.encode_analyzed_df_json(key, part, analyzed_at, self.dropped_columns)
-            if len(part) > _ENCODE_IN_THREAD_ROWS:
-                self._precompress(text)
-            return text.decode()
+            return self._encode_frame(encoding, key, part, analyzed_at)
 
         if len(part) <= _ENCODE_IN_THREAD_ROWS:
             payload = encode()

@@ -3,11 +3,16 @@
 Value objects for every message, parsing and serializing them (JSON text frames as
 freqtrade speaks them, binary frames for candlecast peers), and the small rules both
 sides follow. The asyncio server and client only move bytes through these.
+
+The encodings a connection may negotiate are the members of :class:`Encoding`; what
+each one does is in two tables, ``ANALYZED_DF_ENCODERS`` (producer) and ``DECODERS``
+(consumer). Nothing else branches on the encoding.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -46,6 +51,88 @@ class MessageType(StrEnum):
 
 
 KNOWN_TYPES = frozenset(t.value for t in MessageType)
+_ANALYZED_DF = MessageType.ANALYZED_DF.value  # a plain str: compared on the hot path
+
+
+class EncodingKind(StrEnum):
+    """What an encoding is (the members are in :class:`Encoding`; a member-less enum, so a
+    test can make an encoding of its own).
+
+    Each member knows its ``subprotocol`` (None for freqtrade's JSON, the only one without),
+    whether its frames are ``bytes_frames`` (websocket binary frames) or text, and whether
+    a big frame is worth ``precompress``-ing once in the encoding thread for the deflating
+    consumers (text compresses well; candlecast's binary frames barely do). The value is
+    the name shown in status and REST (``/message/clients``, ``/producers``).
+    """
+
+    subprotocol: str | None
+    bytes_frames: bool
+    precompress: bool
+
+    def __new__(
+        cls, name: str, subprotocol: str | None, bytes_frames: bool, precompress: bool
+    ) -> EncodingKind:
+        member = str.__new__(cls, name)
+        member._value_ = name
+        member.subprotocol = subprotocol
+        member.bytes_frames = bytes_frames
+        member.precompress = precompress
+        return member
+
+    def frame(self, data: bytes) -> str | bytes:
+        """``data`` (an encoder's output) as the websocket sends it: bytes or text."""
+        return data if self.bytes_frames else data.decode()
+
+    def carries(self, message_type: str) -> bool:
+        """True when this encoding has its own form of ``message_type`` messages: JSON has
+        every message; another encoding only ``analyzed_df`` (the rest of its connection
+        is JSON text)."""
+        return self.subprotocol is None or message_type == _ANALYZED_DF
+
+
+class Encoding(EncodingKind):
+    """How a connection carries ``analyzed_df`` messages, negotiated by websocket subprotocol.
+
+    Members are in order of preference: a producer answers with the first member whose
+    subprotocol the consumer offered. ``JSON`` is freqtrade's text protocol: it needs no
+    subprotocol, every peer speaks it, and it carries every message; another encoding
+    carries only ``analyzed_df`` messages, the rest of its connection stays JSON text
+    (PROTOCOL.md). To add an encoding: a member here (before ``JSON``), its encoder in
+    ``ANALYZED_DF_ENCODERS`` and its decoder in ``DECODERS``.
+    """
+
+    BINARY = "binary", codec_binary.SUBPROTOCOL, True, False
+    JSON = "json", None, False, True
+
+
+_JSON = Encoding.JSON  # for the hot paths (an enum attribute lookup is slow)
+
+
+def accept_encoding(offered: Iterable[str]) -> Encoding:
+    """The producer's side of the negotiation: the encoding to answer a consumer that
+    offered the subprotocols ``offered`` with (the most preferred one offered; JSON,
+    which needs no subprotocol, when none is known)."""
+    offered = frozenset(offered)
+    for encoding in Encoding:
+        if encoding.subprotocol is not None and encoding.subprotocol in offered:
+            return encoding
+    return Encoding.JSON
+
+
+def offer_subprotocols(encodings: Collection[Encoding]) -> list[str] | None:
+    """The consumer's side of the negotiation: the subprotocols to offer for ``encodings``
+    (in order of preference; None when only JSON, which is never offered, remains)."""
+    offer = [e.subprotocol for e in Encoding if e in encodings and e.subprotocol is not None]
+    return offer or None
+
+
+def negotiated_encoding(subprotocol: str | None) -> Encoding:
+    """The encoding of a connection the producer answered with ``subprotocol`` (None or
+    one candlecast does not know: JSON)."""
+    for encoding in Encoding:
+        if encoding.subprotocol == subprotocol:
+            return encoding
+    return Encoding.JSON
 
 
 class RequestType(StrEnum):
@@ -258,8 +345,10 @@ def encode_analyzed_df_json(
     frame: pd.DataFrame,
     analyzed_at: datetime,
     dropped_log: DroppedColumns | None = None,
+    sent_at: float | None = None,
 ) -> bytes:
-    """The freqtrade text frame: the dataframe as a JSON string inside the message.
+    """The freqtrade text frame: the dataframe as a JSON string inside the message
+    (freqtrade's message has no send time: ``sent_at`` is not sent).
 
     A column the encoding cannot carry is left out, with a warning (once per pair and
     column of ``dropped_log``; every time without one).
@@ -301,23 +390,44 @@ def encode_analyzed_df_binary(
     return data
 
 
-def parse_message(raw: str | bytes, binary: bool = False) -> Message:
-    """Parse a producer's frame (text JSON, or a binary frame when ``binary``).
+#: an ``analyzed_df`` message in one encoding: (key, frame, analyzed_at, dropped-column
+#: log, send time) -> the frame's bytes (``Encoding.frame`` turns text encodings into str)
+AnalyzedDfEncoder = Callable[
+    [PairKey, pd.DataFrame, datetime, DroppedColumns | None, float | None], bytes
+]
 
-    Raises:
-        ProtocolViolation: the frame is malformed; the stored data must not change.
-    """
-    if binary:
-        meta, frame = codec_binary.decode_frame(raw if isinstance(raw, bytes) else raw.encode())
-        if meta.get("type") != MessageType.ANALYZED_DF:
-            raise ProtocolViolation(f"binary frame of unexpected type {meta.get('type')!r:.40}")
-        sent = meta.get("ts")
-        return AnalyzedDfMessage(
-            key_from_wire(meta.get("key")),
-            frame,
-            parse_la(meta.get("la")),
-            sent_at=float(sent) if isinstance(sent, int | float) else None,
-        )
+ANALYZED_DF_ENCODERS: dict[Encoding, AnalyzedDfEncoder] = {
+    Encoding.BINARY: encode_analyzed_df_binary,
+    Encoding.JSON: encode_analyzed_df_json,
+}
+
+
+def encode_analyzed_df(
+    encoding: Encoding,
+    key: PairKey,
+    frame: pd.DataFrame,
+    analyzed_at: datetime,
+    dropped_log: DroppedColumns | None = None,
+    sent_at: float | None = None,
+) -> bytes:
+    """An ``analyzed_df`` message in ``encoding`` (its encoder in ``ANALYZED_DF_ENCODERS``)."""
+    return ANALYZED_DF_ENCODERS[encoding](key, frame, analyzed_at, dropped_log, sent_at)
+
+
+def _parse_binary(raw: str | bytes) -> Message:
+    meta, frame = codec_binary.decode_frame(raw if isinstance(raw, bytes) else raw.encode())
+    if meta.get("type") != MessageType.ANALYZED_DF:
+        raise ProtocolViolation(f"binary frame of unexpected type {meta.get('type')!r:.40}")
+    sent = meta.get("ts")
+    return AnalyzedDfMessage(
+        key_from_wire(meta.get("key")),
+        frame,
+        parse_la(meta.get("la")),
+        sent_at=float(sent) if isinstance(sent, int | float) else None,
+    )
+
+
+def _parse_json(raw: str | bytes) -> Message:
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -348,10 +458,31 @@ def parse_message(raw: str | bytes, binary: bool = False) -> Message:
     return OtherMessage(kind, data)
 
 
+#: a received frame of one encoding -> the message (raises ProtocolViolation)
+DECODERS: dict[Encoding, Callable[[str | bytes], Message]] = {
+    Encoding.BINARY: _parse_binary,
+    Encoding.JSON: _parse_json,
+}
+
+
+def parse_message(raw: str | bytes, encoding: Encoding = Encoding.JSON) -> Message:
+    """Parse a producer's frame received on a connection of ``encoding``: a frame of that
+    encoding's kind (bytes or text) is decoded by it, a frame of the other kind is JSON
+    (the messages the encoding does not carry).
+
+    Raises:
+        ProtocolViolation: the frame is malformed; the stored data must not change.
+    """
+    if isinstance(raw, bytes) is not encoding.bytes_frames:
+        encoding = _JSON
+    return DECODERS[encoding](raw)
+
+
 __all__ = [
     "WS_PATH",
     "AnalyzedDfMessage",
     "AnalyzedDfRequest",
+    "Encoding",
     "MessageType",
     "NewCandleMessage",
     "OtherMessage",

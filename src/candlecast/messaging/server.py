@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from starlette.websockets import WebSocketDisconnect
 
-from candlecast.messaging.codec_binary import SUBPROTOCOL
 from candlecast.messaging.hub import MessageHub, WebSocketLike
+from candlecast.messaging.protocol import accept_encoding
 
 logger = logging.getLogger(__name__)
 
@@ -30,17 +30,12 @@ class ServerSocket(WebSocketLike, Protocol):
     async def receive(self) -> Mapping[str, Any]: ...
 
 
-def wants_binary(websocket: ServerSocket) -> bool:
-    """True when the peer offered candlecast's binary subprotocol."""
-    return SUBPROTOCOL in websocket.scope.get("subprotocols", [])
-
-
 async def serve_consumer(hub: MessageHub, websocket: ServerSocket, peer: str) -> None:
     """Accept an authenticated consumer and serve it until it leaves or is dropped."""
-    binary = wants_binary(websocket)
-    await websocket.accept(subprotocol=SUBPROTOCOL if binary else None)
-    channel = hub.open_channel(websocket, peer, binary)
-    logger.info("Consumer %s connected (%s)", peer, "binary" if binary else "json")
+    encoding = accept_encoding(websocket.scope.get("subprotocols", []))
+    await websocket.accept(subprotocol=encoding.subprotocol)
+    channel = hub.open_channel(websocket, peer, encoding)
+    logger.info("Consumer %s connected (%s)", peer, encoding)
     try:
         while not channel.closed:
             message = await websocket.receive()

@@ -110,10 +110,13 @@ class ConsumerSession:
         self._seeded: set[str] = set()
         self._last_heard = 0.0
         self._ping_sent_at: float | None = None
+        #: the encoding the producer answered the connection with (frames decode by it)
+        self.encoding = proto.Encoding.JSON
 
     # --- events ------------------------------------------------------------------------
-    def on_open(self, now: float) -> list[Action]:
-        """The connection is open: the requests to send first, in order."""
+    def on_open(self, now: float, encoding: proto.Encoding = proto.Encoding.JSON) -> list[Action]:
+        """The connection is open, in ``encoding``: the requests to send first, in order."""
+        self.encoding = encoding
         self._outstanding.clear()
         self._seeded.clear()
         self._opened_at = now
@@ -131,13 +134,14 @@ class ConsumerSession:
         self._ping_sent_at = None
 
     def on_data(self, raw: str | bytes, now: float) -> list[Action]:
-        """A websocket frame arrived (bytes: a binary frame).
+        """A websocket frame arrived (bytes: a binary websocket frame), decoded in the
+        connection's encoding.
 
         Raises:
             ProtocolViolation: the frame is malformed; nothing changed.
         """
         self._heard(now)
-        return self.on_message(proto.parse_message(raw, binary=isinstance(raw, bytes)), now)
+        return self.on_message(proto.parse_message(raw, self.encoding), now)
 
     def on_message(self, message: proto.Message, now: float) -> list[Action]:
         """A decoded producer message arrived."""

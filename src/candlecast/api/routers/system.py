@@ -258,7 +258,7 @@ def message_clients(ctx: ApiContext = Ctx) -> list[dict[str, Any]]:
         {
             "address": ch.peer,
             "subscriptions": sorted(ch.subscriptions),
-            "encoding": "binary" if ch.binary else "json",
+            "encoding": ch.encoding.value,
             "queue_depth": ch.queue_depth,
             "messages_sent": ch.stats.messages_sent,
             "bytes_sent": ch.stats.bytes_sent,
