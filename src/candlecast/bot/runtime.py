@@ -116,7 +116,7 @@ def producer_clients(
     """One task per followed producer: a websocket client, or a NATS follower (``bus``)."""
     settings = config.external_message_consumer
     return [
-        BusFollower(p, settings, store)
+        BusFollower(p, settings, store, clock)
         if p.bus is not None
         else ProducerClient(p, settings, store, clock)
         for p in (settings.producers if config.is_consumer else [])

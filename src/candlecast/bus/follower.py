@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from candlecast.bus.plan import (
     Verdict,
     position,
 )
+from candlecast.clock import Clock, LiveClock
 from candlecast.config.message_bus import MessageBusConfig
 from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConfig
 from candlecast.data.merge import merge_update, strip_signals
@@ -67,8 +67,10 @@ class BusFollower:
         producer: ProducerConfig,
         settings: ExternalMessageConsumerConfig,
         store: ProducerStore,
+        clock: Clock | None = None,
     ) -> None:
         assert producer.bus is not None
+        self.clock: Clock = clock or LiveClock()
         self.bus: MessageBusConfig = producer.bus
         self.settings = settings
         self.store = store
@@ -139,7 +141,7 @@ class BusFollower:
         if not self.synced:
             await self._initial_sync(js)
         self.status.state = "connected"
-        self.status.connected_since = time.time()
+        self.status.connected_since = self.clock.timestamp()
         if self._connected_once:
             self.status.reconnects += 1
         self._connected_once = True
@@ -225,7 +227,7 @@ class BusFollower:
         seq = msg.metadata.sequence.stream
         self.status.messages_received += 1
         self.status.bytes_received += len(msg.data)
-        self.status.last_message_at = time.time()
+        self.status.last_message_at = self.clock.timestamp()
         if msg.subject == self.subjects.whitelist_update:
             self._whitelist(msg.data)
         else:
@@ -272,7 +274,7 @@ class BusFollower:
             self.on_frame(key, frame, message.analyzed_at, bool(is_new))
         if len(message.frame) <= 2:
             origin = message.sent_at or message.analyzed_at.timestamp()
-            self.status.latencies_ms.append((time.time() - origin) * 1000)
+            self.status.latencies_ms.append((self.clock.timestamp() - origin) * 1000)
         return True
 
     def _store(
@@ -285,7 +287,7 @@ class BusFollower:
         if self.settings.remove_entry_exit_signals and not stripped:
             frame = strip_signals(frame)
         self.frames[key] = frame
-        self.store.put(self.name, key, frame, message.analyzed_at, time.time())
+        self.store.put(self.name, key, frame, message.analyzed_at, self.clock.timestamp())
 
     def _decode(self, data: bytes) -> proto.AnalyzedDfMessage | None:
         try:
