@@ -12,8 +12,12 @@ reference column quotes freqtrade 2026.9 on this kind of machine (issue 18), not
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import time
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -49,9 +53,18 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
-def scenario(n: int, ticks: int, interval: float = 2.0, pairs: int = 20) -> list[dict]:
-    """One producer and N clients: the sync, then ``ticks`` new candles per pair."""
-    producer = _spawn("producer", "--pairs", str(pairs))
+def scenario(
+    n: int,
+    ticks: int,
+    interval: float = 2.0,
+    pairs: int = 20,
+    producer_args: tuple[str, ...] = (),
+    breakdown: dict[str, Any] | None = None,
+) -> list[dict]:
+    """One producer and N clients: the sync, then ``ticks`` new candles per pair.
+    ``breakdown``: filled with where the stream delay goes (the producer traces)."""
+    trace = ("--trace",) if breakdown is not None else ()
+    producer = _spawn("producer", "--pairs", str(pairs), *producer_args, *trace)
     hello = producer.read(timeout=300)
     port = hello["port"]
     groups = min(2, n)
@@ -70,7 +83,8 @@ def scenario(n: int, ticks: int, interval: float = 2.0, pairs: int = 20) -> list
         for c in client_procs:
             c.send(f"stream {pairs * ticks}")
         producer.send(f"stream {ticks} {interval}")
-        analysis = producer.read(timeout=60 + ticks * interval * 10)["analysis_s"]
+        streamed = producer.read(timeout=60 + ticks * interval * 10)
+        analysis = streamed["analysis_s"]
         arrivals: list[list[tuple[str, str, float]]] = []
         for c in client_procs:
             arrivals += c.read(timeout=120)["arrivals"]
@@ -85,6 +99,8 @@ def scenario(n: int, ticks: int, interval: float = 2.0, pairs: int = 20) -> list
             delays.append((arrived - datetime.fromisoformat(la).timestamp()) * 1000)
             by_update.setdefault((pair, la), []).append(arrived)
     spreads = [(max(t) - min(t)) * 1000 for t in by_update.values() if len(t) == n]
+    if breakdown is not None:
+        breakdown.update(_breakdown(streamed["trace"], by_update))
     name = f"end to end, {pairs} pairs x 1500 x {hello['columns']} cols, deflate offered"
     params = {"n": n}
     results = [
@@ -122,6 +138,29 @@ def scenario(n: int, ticks: int, interval: float = 2.0, pairs: int = 20) -> list
         }
     )
     return results
+
+
+def _breakdown(
+    trace: list[dict[str, Any]], by_update: dict[tuple[str, str], list[float]]
+) -> dict[str, Any]:
+    """p50 / p99 (ms) of each stage of a broadcast: ``la`` -> encoded -> published by the
+    event loop -> first / last socket write done -> last client's arrival."""
+    arrivals = {datetime.fromisoformat(la).timestamp(): t for (_, la), t in by_update.items()}
+    stages: dict[str, list[float]] = {
+        k: [] for k in ("encoded", "published", "first_write", "last_write", "last_arrival")
+    }
+    for row in trace:
+        if "published" not in row or not row["writes"]:
+            continue
+        la = row["la"]
+        stages["encoded"].append((row["built"] - la) * 1000)
+        stages["published"].append((row["published"] - la) * 1000)
+        stages["first_write"].append((min(row["writes"]) - la) * 1000)
+        stages["last_write"].append((max(row["writes"]) - la) * 1000)
+        got = arrivals.get(la)
+        if got:
+            stages["last_arrival"].append((max(got) - la) * 1000)
+    return {k: (round(_pct(v, 50), 1), round(_pct(v, 99), 1)) for k, v in stages.items()}
 
 
 def run(quick: bool) -> list[dict]:
@@ -211,3 +250,25 @@ def analysis_throughput(pairs: int = 200, rows: int = 1500) -> list[dict]:
             **base,
         },
     ]
+
+
+def main() -> None:
+    """One traced scenario: ``python -m benchmarks.e2e --n 50 [--ticks 10] [-- producer args]``."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=50)
+    parser.add_argument("--ticks", type=int, default=10)
+    parser.add_argument("producer_args", nargs="*")
+    args = parser.parse_args()
+    breakdown: dict[str, Any] = {}
+    results = scenario(
+        args.n, args.ticks, producer_args=tuple(args.producer_args), breakdown=breakdown
+    )
+    load = os.getloadavg()
+    for r in results:
+        print(f"{r['name'][-60:]:<60} {r['candlecast_ms']:>10.1f} ms")
+    print("stages from la, p50 / p99 ms:", json.dumps(breakdown))
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import secrets
 import signal
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,7 @@ from candlecast.api.context import ApiContext, BotControl
 from candlecast.api.metrics import BotCollector
 from candlecast.api.server import ApiServer, bind_socket
 from candlecast.bot import callbacks, events
+from candlecast.bot.analysis_pool import AnalysisPool, StrategySpec, ThreadAnalysis
 from candlecast.bot.orders import POLL_INTERVAL, OrderManager
 from candlecast.bot.ordertypes import OrderPlan, resolve_order_plan
 from candlecast.bot.protections import ProtectionManager, parse_protections
@@ -69,6 +69,9 @@ TRACEBACK_LOG = logging.getLogger("candlecast.strategy.traceback")
 HISTORY_TARGET = MAX_CANDLE_LIMIT  # candles a producer can serve (freqtrade consumers ask for 1500)
 CANDLE_FETCH_CONCURRENCY = 8  # pairs whose candles are fetched at once (ccxt paces requests)
 MARKETS_RETRY_MAX_WAIT = 60.0  # seconds between attempts to load markets at start
+# the GIL switch interval while the strategy analyses in the bot's thread (Python's is
+# 5 ms): the event loop waits that long for the GIL after each socket write
+THREAD_SWITCH_INTERVAL: float | None = None
 
 
 def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
@@ -188,6 +191,14 @@ class Bot:
             self.locks.closed_trades,
         )
         strategy.pair_locks = StrategyLocks(self.protections, self.locks, self.clock)
+        self._thread_analysis = ThreadAnalysis(strategy, THREAD_SWITCH_INTERVAL)
+        self.pool: AnalysisPool | None = None
+        # checked now: a strategy the workers cannot load stops the start in one line
+        self._pool_spec = (
+            StrategySpec.of(strategy, self.dp.runmode, config.strategy_overrides())
+            if config.internals.analysis_workers
+            else None
+        )
         self.trading = TradeManager(
             config,
             strategy,
@@ -358,6 +369,11 @@ class Bot:
         )
         for line in self.protections.short_desc():
             logger.info("Protection: %s", line)
+        if self._pool_spec is not None and self.pool is None:
+            pool = AnalysisPool(self.config.internals.analysis_workers, self._pool_spec)
+            await asyncio.to_thread(pool.start)
+            self.pool = pool
+            logger.info("Strategy analysis in %d worker processes", pool.size)
         self._log_startup(await asyncio.to_thread(self.repository.open_trades))
         self.notify(events.status("startup", f"candlecast {__version__} started"))
         self.notify(events.status("status", self.control.state.value))
@@ -423,6 +439,8 @@ class Bot:
                 await self.hub.stop()
             if self.api_server is not None:
                 await self.api_server.stop()
+            if self.pool is not None:
+                await asyncio.to_thread(self.pool.close)
             await self.exchange.close()
             self.repository.close()
             logger.info(
@@ -606,26 +624,33 @@ class Bot:
     ) -> _Analysis:
         """Analyze ``pairs`` (worker thread) and broadcast each result at once.
 
-        Reads the bot's per-pair state from the copies given and returns the new state,
-        which the event loop applies: nothing of the bot is changed from this thread.
-        A strategy error skips that pair this cycle with one line; the same fault on
-        other pairs is folded into one "... N more times this cycle" line.
+        The strategy runs here (``internals.analysis_workers: 0``) or in the worker
+        processes, which this thread waits on without holding the GIL. Reads the bot's
+        per-pair state from the copies given and returns the new state, which the event
+        loop applies: nothing of the bot is changed from this thread. A strategy error
+        skips that pair this cycle with one line; the same fault on other pairs is
+        folded into one "... N more times this cycle" line.
         """
         result = _Analysis()
         errors: dict[str, list[str]] = {}
+        frames = self.dp.ohlcv_frames()
+        todo: dict[str, tuple[pd.DataFrame, pd.Timestamp | None, bool]] = {}
         for pair in pairs:
-            ohlcv = self.dp.ohlcv(pair, self.timeframe, copy=False)
-            if ohlcv.empty:
+            ohlcv = frames.get((pair, self.timeframe))
+            if ohlcv is None or ohlcv.empty:
                 continue
-            last_candle = ohlcv["date"].iloc[-1]
             previous = last_analyzed.get(pair)
-            is_new = previous is None or last_candle > previous
+            is_new = previous is None or ohlcv["date"].iloc[-1] > previous
             if self.strategy.process_only_new_candles and not is_new:
                 continue
-            started = time.perf_counter()
-            try:
-                frame = self.strategy.analyze(ohlcv, pair)
-            except StrategyError as exc:
+            todo[pair] = (ohlcv, previous, is_new)
+        analysis = self.pool or self._thread_analysis
+        for outcome in analysis.analyze(list(todo), frames, self.dp.current_whitelist()):
+            pair = outcome.pair
+            for text, always in outcome.messages:
+                self.dp.send_msg(text, always_send=always)
+            if outcome.error is not None or outcome.frame is None:
+                exc = outcome.error or StrategyError(f"{pair}: no analysis")
                 result.errors += 1
                 key = exc.fold_key if isinstance(exc, StrategyRunError) else str(exc)
                 if key not in errors:
@@ -633,15 +658,16 @@ class Bot:
                     TRACEBACK_LOG.debug("Strategy traceback", exc_info=exc.__cause__ or exc)
                 errors.setdefault(key, []).append(pair)
                 continue
-            self.stats.record_analysis(pair, time.perf_counter() - started)
+            ohlcv, previous, is_new = todo[pair]
+            self.stats.record_analysis(pair, outcome.seconds)
             analyzed_at = self.clock.now()
-            self.dp.set_analyzed(pair, frame, analyzed_at)
+            self.dp.set_analyzed(pair, outcome.frame, analyzed_at)
             first = ohlcv["date"].iloc[0]
             window_moved = first_dates.get(pair) not in (None, first)
             result.first_date[pair] = first
-            result.last_candle[pair] = last_candle
+            result.last_candle[pair] = ohlcv["date"].iloc[-1]
             if self.hub is not None or self.bus is not None:
-                self._broadcast(pair, frame, analyzed_at, previous, is_new, window_moved)
+                self._broadcast(pair, outcome.frame, analyzed_at, previous, is_new, window_moved)
         for failed in errors.values():
             if len(failed) > 1:
                 logger.error(
