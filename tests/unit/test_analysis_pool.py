@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from candlecast.bot.analysis_pool import AnalysisPool, Outcome, StrategySpec, ThreadAnalysis
 from candlecast.bot.runtime import Bot
 from candlecast.config import validate_config
+from candlecast.data.dataprovider import DataProvider
 from candlecast.domain.enums import RunMode
 from candlecast.exceptions import ConfigError, StrategyError
 from candlecast.strategy import IStrategy
@@ -157,7 +157,7 @@ def test_a_strategy_with_informative_pairs_sees_the_same_data_in_a_worker(starte
     frames = candles(whitelist, "5m", 800)
     frames |= candles(["BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT"], "1h", 200)
     assert {(p, tf) for p, tf in strategy.gather_informative_pairs(whitelist)} <= set(frames)
-    strategy.dp = ThreadDataProvider(frames, whitelist)
+    strategy.dp = bot_dp(frames, whitelist)
     pool = start(started, strategy)
     workers = by_pair(pool.analyze(whitelist, frames, whitelist))
     thread = by_pair(ThreadAnalysis(strategy).analyze(whitelist, frames, whitelist))
@@ -175,22 +175,18 @@ def test_a_strategy_with_informative_pairs_sees_the_same_data_in_a_worker(starte
     )
     grown.loc[len(grown) - 1, "date"] = grown["date"].iloc[-2] + pd.Timedelta(minutes=5)
     frames[("SOL/USDT", "5m")] = grown
-    strategy.dp = ThreadDataProvider(frames, whitelist)
+    strategy.dp = bot_dp(frames, whitelist)
     again = by_pair(pool.analyze(["SOL/USDT"], frames, whitelist))
     assert_same_frames(again, by_pair(ThreadAnalysis(strategy).analyze(["SOL/USDT"], frames, [])))
 
 
-class ThreadDataProvider:
+def bot_dp(frames: dict[tuple[str, str], pd.DataFrame], whitelist: list[str]) -> DataProvider:
     """The bot's DataProvider as the thread-mode strategy sees it (the same frames)."""
-
-    def __new__(cls, frames: dict[tuple[str, str], pd.DataFrame], whitelist: list[str]):
-        from candlecast.data.dataprovider import DataProvider
-
-        dp = DataProvider("5m", runmode=RunMode.DRY_RUN)
-        for (pair, tf), frame in frames.items():
-            dp.set_ohlcv(pair, tf, frame)
-        dp.set_whitelist(whitelist)
-        return dp
+    dp = DataProvider("5m", runmode=RunMode.DRY_RUN)
+    for (pair, tf), frame in frames.items():
+        dp.set_ohlcv(pair, tf, frame)
+    dp.set_whitelist(whitelist)
+    return dp
 
 
 def test_a_strategy_error_in_a_worker_is_that_pairs_error_with_its_line(started, strategy_dir):
@@ -229,6 +225,17 @@ def test_a_worker_killed_mid_analysis_is_replaced_and_the_pair_analysed_again(
     assert all(o.error is None for o in outcomes), [o.error for o in outcomes]
     assert pool.replaced == 1
     assert victim not in pool.pids() and len(pool.pids()) == 2
+
+
+def test_a_pass_left_early_does_not_leak_its_results_into_the_next(started):
+    strategy = load_strategy("ProducerStrategy", EXAMPLES / "strategies", {})
+    frames = candles(PAIRS, strategy.timeframe, 300)
+    pool = start(started, strategy)
+    first = pool.analyze(PAIRS, frames, PAIRS)
+    next(first)  # the other worker is still busy with a pair of this pass
+    first.close()
+    outcomes = list(pool.analyze(["XRP/USDT"], frames, PAIRS))
+    assert [o.pair for o in outcomes] == ["XRP/USDT"] and outcomes[0].error is None
 
 
 def test_close_leaves_no_worker_process(strategy_dir):

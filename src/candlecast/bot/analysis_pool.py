@@ -277,6 +277,7 @@ class AnalysisPool:
         self.workers: list[_Worker] = []
         self.replaced = 0  # workers that died and were replaced
         self._number = 0
+        self._closed = False
 
     def _spawn(self) -> _Worker:
         self._number += 1
@@ -312,6 +313,7 @@ class AnalysisPool:
 
     def close(self) -> None:
         """Stop every worker (asked first, killed after a timeout); no process is left."""
+        self._closed = True
         workers, self.workers = self.workers, []
         for worker in workers:
             worker.stop(STOP_TIMEOUT)
@@ -324,26 +326,29 @@ class AnalysisPool:
     ) -> Iterator[Outcome]:
         """Analyse ``pairs`` on the workers (call from a thread); yield each outcome as it
         arrives. ``frames``: every candle frame of the bot, shipped where missing."""
+        self._drain()
         todo = deque(pairs)
         tries: dict[str, int] = {}
         while todo or any(w.pair is not None for w in self.workers):
-            if not self.workers:
+            if not self.workers or self._closed:
                 for pair in todo:
                     yield _failure(pair, "no analysis worker is running")
                 return
             for worker in self.workers:
                 if worker.ready and worker.pair is None and todo:
                     self._assign(worker, todo.popleft(), frames, whitelist)
-            for conn in mpc.wait([w.conn for w in self.workers]):
-                worker = next(w for w in self.workers if w.conn is conn)
+            try:
+                ready = mpc.wait([w.conn for w in self.workers])
+            except (OSError, ValueError):  # closed meanwhile (the bot stops)
+                continue
+            for conn in ready:
+                owner = next((w for w in self.workers if w.conn is conn), None)
+                if owner is None:
+                    continue
                 try:
-                    message = pickle.loads(worker.conn.recv_bytes())
+                    message = pickle.loads(owner.conn.recv_bytes())
                 except (EOFError, OSError):
-                    if not worker.ready:  # died while starting: no endless respawning
-                        logger.error("Analysis worker ended while starting")
-                        self._discard(worker)
-                        continue
-                    lost = self._replace(worker)
+                    lost = self._lost(owner)
                     if lost is not None:
                         tries[lost] = tries.get(lost, 0) + 1
                         if tries[lost] <= RETRIES:
@@ -351,9 +356,33 @@ class AnalysisPool:
                         else:
                             yield _failure(lost, "its analysis worker died again")
                     continue
-                outcome = self._receive(worker, message)
+                outcome = self._receive(owner, message)
                 if outcome is not None:
                     yield outcome
+
+    def _drain(self) -> None:
+        """Drop the results of a pass its caller left early (a worker still busy with it)."""
+        for worker in list(self.workers):
+            while worker.pair is not None:
+                try:
+                    if not worker.conn.poll(START_TIMEOUT):
+                        raise EOFError
+                    self._receive(worker, pickle.loads(worker.conn.recv_bytes()))
+                except (EOFError, OSError):
+                    self._lost(worker)
+                    break
+
+    def _lost(self, worker: _Worker) -> str | None:
+        """A worker's pipe ended: replace it (if it had started and the pool is open);
+        return the pair it was analysing."""
+        if worker not in self.workers:
+            return None
+        if not worker.ready or self._closed:  # died while starting: no endless respawning
+            if not self._closed:
+                logger.error("Analysis worker %s ended while starting", worker.process.pid)
+            self._discard(worker)
+            return worker.pair
+        return self._replace(worker)
 
     def _assign(
         self,
@@ -391,7 +420,8 @@ class AnalysisPool:
         return Outcome(pair, None, error, 0.0, messages)
 
     def _discard(self, worker: _Worker) -> None:
-        self.workers.remove(worker)
+        if worker in self.workers:
+            self.workers.remove(worker)
         worker.stop(STOP_TIMEOUT)
 
     def _replace(self, worker: _Worker) -> str | None:
