@@ -76,10 +76,17 @@ def scenario(
         for c in client_procs:
             c.read(timeout=120)
         _wait_subscribed(producer, n)
+        producer.send("cpu")
+        cpu_before = producer.read()["cpu"]
         for c in client_procs:
             c.send("sync")
         synced = [c.read(timeout=600) for c in client_procs]
         sync_ms = (max(s["done"] for s in synced) - min(s["started"] for s in synced)) * 1000
+        producer.send("cpu")
+        sync_cpu = {
+            "producer_cpu_ms": round((producer.read()["cpu"] - cpu_before) * 1000),
+            "clients_cpu_ms": [round(s["cpu_s"] * 1000) for s in synced],
+        }
         for c in client_procs:
             c.send(f"stream {pairs * ticks}")
         producer.send(f"stream {ticks} {interval}")
@@ -106,7 +113,7 @@ def scenario(
     results = [
         {
             "name": f"{name}: sync",
-            "params": params,
+            "params": {**params, **sync_cpu},
             "candlecast_ms": sync_ms,
             "reference_ms": FREQTRADE.get(("sync", n)),
             "reference": REFERENCE,

@@ -208,7 +208,13 @@ async def producer(args: argparse.Namespace) -> None:
     analysis: ThreadAnalysis | AnalysisPool
     if args.mode == "workers":
         spec = StrategySpec(
-            "TwentyIndicators", TIMEFRAME, RunMode.DRY_RUN, {}, {}, module="benchmarks.e2e_procs"
+            "TwentyIndicators",
+            TIMEFRAME,
+            RunMode.DRY_RUN,
+            {},
+            {},
+            module="benchmarks.e2e_procs",
+            niceness=args.niceness,
         )
         analysis = pool = AnalysisPool(args.workers, spec)
         await asyncio.to_thread(pool.start)
@@ -234,7 +240,7 @@ async def producer(args: argparse.Namespace) -> None:
                 if trace is not None:
                     trace.built(message, analyzed_at)
                 hub.publish_threadsafe(message)
-            if args.mode == "yield":
+            if args.let_writers_run:
                 asyncio.run_coroutine_threadsafe(
                     let_writers_run(lambda: list(hub.channels)), loop
                 ).result()
@@ -243,7 +249,9 @@ async def producer(args: argparse.Namespace) -> None:
         command = await read_line()
         if command in ("", "quit"):
             break
-        if command == "subscribed":
+        if command == "cpu":
+            say({"cpu": time.process_time()})
+        elif command == "subscribed":
             say({"subscribed": sum(1 for c in hub.channels if c.subscriptions)})
         elif command.startswith("stream"):
             _, ticks, interval = command.split()
@@ -297,9 +305,9 @@ async def clients(args: argparse.Namespace) -> None:
         if command in ("", "quit"):
             break
         if command == "sync":
-            started = time.time()
+            started, cpu = time.time(), time.process_time()
             done = await asyncio.gather(*(sync(ws) for ws in conns))
-            say({"started": started, "done": max(done)})
+            say({"started": started, "done": max(done), "cpu_s": time.process_time() - cpu})
         elif command.startswith("stream"):
             count = int(command.split()[1])
             arrivals = await asyncio.gather(*(stream(ws, count) for ws in conns))
@@ -315,9 +323,13 @@ def main() -> None:
     p.add_argument("--pairs", type=int, default=20)
     p.add_argument("--rows", type=int, default=1500)
     p.add_argument("--trace", action="store_true")
-    p.add_argument("--mode", choices=["thread", "yield", "workers"], default="thread")
+    p.add_argument("--mode", choices=["thread", "workers"], default="thread")
+    p.add_argument(
+        "--let-writers-run", action="store_true", help="wait for the writes after each pair"
+    )
     p.add_argument("--switch-ms", type=float, default=0.0, help="GIL switch interval (thread)")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--niceness", type=int, default=10)
     c = sub.add_parser("clients")
     c.add_argument("--port", type=int, required=True)
     c.add_argument("--n", type=int, required=True)

@@ -25,6 +25,7 @@ import importlib
 import logging
 import multiprocessing
 import multiprocessing.connection as mpc
+import os
 import pickle
 import signal
 import sys
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 USER_MODULE_PREFIX = "candlecast_user_strategy_"  # strategy.loader's module names
 START_TIMEOUT = 120.0  # seconds a worker may take to import and load the strategy
 STOP_TIMEOUT = 5.0
+WORKER_NICENESS = 10  # os.nice() of a worker: the bot's own process comes first
 RETRIES = 1  # a pair whose worker died is tried this many more times in the cycle
 
 FrameKey = tuple[str, str]  # (pair, timeframe)
@@ -64,6 +66,7 @@ class StrategySpec:
     overrides: dict[str, Any]
     strategy_dir: str | None = None
     module: str | None = None
+    niceness: int = WORKER_NICENESS
 
     @classmethod
     def of(cls, strategy: IStrategy, runmode: RunMode, overrides: dict[str, Any]) -> StrategySpec:
@@ -142,6 +145,9 @@ def _send(conn: mpc.Connection, message: tuple[Any, ...]) -> None:
 def worker_main(conn: mpc.Connection, spec: StrategySpec) -> None:
     """A worker's life: load the strategy, then analyse until told to stop or orphaned."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the bot stops its workers
+    if spec.niceness:
+        # below the bot's event loop: a core it needs for a broadcast is its own at once
+        os.nice(spec.niceness)
     try:
         strategy = spec.load()
         dp = _WorkerDataProvider(spec.timeframe, spec.runmode)

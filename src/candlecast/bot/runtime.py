@@ -24,7 +24,12 @@ from candlecast.api.context import ApiContext, BotControl
 from candlecast.api.metrics import BotCollector
 from candlecast.api.server import ApiServer, bind_socket
 from candlecast.bot import callbacks, events
-from candlecast.bot.analysis_pool import AnalysisPool, StrategySpec, ThreadAnalysis
+from candlecast.bot.analysis_pool import (
+    AnalysisPool,
+    StrategySpec,
+    ThreadAnalysis,
+    let_writers_run,
+)
 from candlecast.bot.orders import POLL_INTERVAL, OrderManager
 from candlecast.bot.ordertypes import OrderPlan, resolve_order_plan
 from candlecast.bot.protections import ProtectionManager, parse_protections
@@ -69,9 +74,6 @@ TRACEBACK_LOG = logging.getLogger("candlecast.strategy.traceback")
 HISTORY_TARGET = MAX_CANDLE_LIMIT  # candles a producer can serve (freqtrade consumers ask for 1500)
 CANDLE_FETCH_CONCURRENCY = 8  # pairs whose candles are fetched at once (ccxt paces requests)
 MARKETS_RETRY_MAX_WAIT = 60.0  # seconds between attempts to load markets at start
-# the GIL switch interval while the strategy analyses in the bot's thread (Python's is
-# 5 ms): the event loop waits that long for the GIL after each socket write
-THREAD_SWITCH_INTERVAL: float | None = None
 
 
 def apply_strategy_overrides(config: Config, strategy: IStrategy) -> None:
@@ -191,14 +193,9 @@ class Bot:
             self.locks.closed_trades,
         )
         strategy.pair_locks = StrategyLocks(self.protections, self.locks, self.clock)
-        self._thread_analysis = ThreadAnalysis(strategy, THREAD_SWITCH_INTERVAL)
+        self._thread_analysis = ThreadAnalysis(strategy)
         self.pool: AnalysisPool | None = None
-        # checked now: a strategy the workers cannot load stops the start in one line
-        self._pool_spec = (
-            StrategySpec.of(strategy, self.dp.runmode, config.strategy_overrides())
-            if config.internals.analysis_workers
-            else None
-        )
+        self._pool_spec = self._workers_spec()
         self.trading = TradeManager(
             config,
             strategy,
@@ -222,6 +219,7 @@ class Bot:
         self._dirty: set[str] = set()
         self._full_cycle_due = False
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
         self._stopped = asyncio.Event()
         self.jwt_secret = config.api_server.jwt_secret_key or secrets.token_urlsafe(32)
@@ -241,6 +239,14 @@ class Bot:
         self.trading.notify = self.notify
         self.dp.message_sink = lambda text: self.notify(events.strategy_msg(text))
         return control
+
+    def _workers_spec(self) -> StrategySpec | None:
+        """What analysis workers load (``internals.analysis_workers``), checked now: a
+        strategy they cannot load stops the start in one line."""
+        if not self.config.internals.analysis_workers:
+            return None
+        overrides = self.config.strategy_overrides()
+        return StrategySpec.of(self.strategy, self.dp.runmode, overrides)
 
     def _order_plan(self) -> OrderPlan:
         """The config's (else the strategy's) order types; stoploss_on_exchange on an
@@ -353,6 +359,7 @@ class Bot:
     async def open(self) -> None:
         """Start the API server, load markets, greet: everything before the first cycle."""
         self.redactor.install()
+        self._loop = asyncio.get_running_loop()
         if self.api_server is None:
             await self.start_api()
         if self.bus is not None and self._bus_task is None:
@@ -668,6 +675,7 @@ class Bot:
             result.last_candle[pair] = ohlcv["date"].iloc[-1]
             if self.hub is not None or self.bus is not None:
                 self._broadcast(pair, outcome.frame, analyzed_at, previous, is_new, window_moved)
+                self._let_writers_run()
         for failed in errors.values():
             if len(failed) > 1:
                 logger.error(
@@ -676,6 +684,24 @@ class Bot:
                     ", ".join(failed[1:]),
                 )
         return result
+
+    def _let_writers_run(self) -> None:
+        """From the analysis thread: wait until the event loop has written the broadcast
+        (or a slow socket stops it), so the next pair's analysis does not hold the GIL
+        while the loop writes to each consumer (docs/performance.md: the convoy)."""
+        hub, loop = self.hub, self._loop
+        if hub is None or loop is None or not hub.channels:
+            return
+        try:
+            asyncio.get_running_loop()
+            return  # on the event loop itself (not the bot's way): nothing to wait for
+        except RuntimeError:
+            pass
+        waited = asyncio.run_coroutine_threadsafe(let_writers_run(lambda: list(hub.channels)), loop)
+        try:
+            waited.result(timeout=1.0)
+        except Exception:  # the loop is closing, or busy beyond reason: analysis goes on
+            waited.cancel()
 
     def _broadcast(
         self,
