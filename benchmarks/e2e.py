@@ -170,45 +170,45 @@ def _breakdown(
     return {k: (round(_pct(v, 50), 1), round(_pct(v, 99), 1)) for k, v in stages.items()}
 
 
+MODES = {
+    # the bot's two ways (Bot._analyze): the analysis thread waits for each broadcast's
+    # writes before the next pair in both
+    "1 analysis thread": ("--mode", "thread", "--let-writers-run"),
+    "2 analysis workers": ("--mode", "workers", "--workers", "2", "--let-writers-run"),
+}
+
+
 def run(quick: bool) -> list[dict]:
     results: list[dict] = []
-    for n in (1, 10, 50):
-        results += scenario(n, ticks=3 if quick else 10)
+    for mode, producer_args in MODES.items():
+        for n in (1, 10, 50):
+            for r in scenario(n, ticks=3 if quick else 10, producer_args=producer_args):
+                r["name"] = f"{r['name']} [{mode}]"
+                results.append(r)
     results += analysis_throughput(50 if quick else 200)
     return results
 
 
-def _analyze_chunk(pairs: list[str], rows: int) -> float:
-    """Analyse ``pairs`` (a worker process's share); return the seconds the analysis took."""
-    from benchmarks.e2e_procs import TIMEFRAME, TwentyIndicators
-    from candlecast.testing import make_ohlcv
-
-    strategy = TwentyIndicators({})
-    frames = [make_ohlcv(rows, timeframe=TIMEFRAME, seed=i) for i in range(len(pairs))]
-    strategy.analyze(frames[0], "warm/up")
-    started = time.perf_counter()
-    for pair, frame in zip(pairs, frames, strict=True):
-        strategy.analyze(frame, pair)
-    return time.perf_counter() - started
-
-
 def analysis_throughput(pairs: int = 200, rows: int = 1500) -> list[dict]:
-    """Pairs analysed per second by the 20-indicator strategy: in one worker thread (the
-    bot's way) while the event loop measures how late a 1 ms timer fires, and in 2
-    worker processes (one per core)."""
+    """Pairs analysed per second by the 20-indicator strategy, the bot's way: in its
+    analysis thread (``ThreadAnalysis``) while the event loop measures how late a 1 ms
+    timer fires, and in 2 worker processes (``AnalysisPool``: candles shipped, frames
+    returned, as in the bot); and what shipping one analysed frame back costs."""
     import asyncio
-    from concurrent.futures import ProcessPoolExecutor
+    import pickle
 
     from benchmarks.e2e_procs import TIMEFRAME, TwentyIndicators
+    from candlecast.bot.analysis_pool import AnalysisPool, StrategySpec, ThreadAnalysis
+    from candlecast.domain.enums import RunMode
     from candlecast.testing import make_ohlcv
 
     strategy = TwentyIndicators({})
-    frames = {f"P{i:03d}/USDT": make_ohlcv(rows, timeframe=TIMEFRAME, seed=i) for i in range(pairs)}
+    names = [f"P{i:03d}/USDT" for i in range(pairs)]
+    frames = {
+        (pair, TIMEFRAME): make_ohlcv(rows, timeframe=TIMEFRAME, seed=i)
+        for i, pair in enumerate(names)
+    }
     strategy.analyze(next(iter(frames.values())), "warm/up")
-
-    def analyze_all() -> None:
-        for pair, frame in frames.items():
-            strategy.analyze(frame, pair)
 
     async def in_thread() -> tuple[float, list[float]]:
         lateness: list[float] = []
@@ -222,21 +222,44 @@ def analysis_throughput(pairs: int = 200, rows: int = 1500) -> list[dict]:
 
         tick = asyncio.get_running_loop().create_task(ticker())
         started = time.perf_counter()
-        await asyncio.to_thread(analyze_all)
+        await asyncio.to_thread(
+            lambda: list(ThreadAnalysis(strategy).analyze(names, frames, names))
+        )
         elapsed = time.perf_counter() - started
         done.set()
         await tick
         return elapsed, lateness
 
     thread_s, lateness = asyncio.run(in_thread())
-    names = list(frames)
-    with ProcessPoolExecutor(2) as pool:
-        # each worker makes its frames, then times its share; the slower one counts
-        procs_s = max(pool.map(_analyze_chunk, [names[0::2], names[1::2]], [rows, rows]))
+    spec = StrategySpec(
+        "TwentyIndicators", TIMEFRAME, RunMode.DRY_RUN, {}, {}, module="benchmarks.e2e_procs"
+    )
+    pool = AnalysisPool(2, spec)
+    pool.start()
+    try:
+        warm = names[:2]
+        list(pool.analyze(warm, {k: frames[k] for k in frames if k[0] in warm}, warm))
+        started = time.perf_counter()
+        outcomes = list(pool.analyze(names, frames, names))
+        procs_s = time.perf_counter() - started
+        # a second pass: every worker holds the candles already, only frames come back
+        started = time.perf_counter()
+        list(pool.analyze(names, frames, names))
+        procs_again_s = time.perf_counter() - started
+    finally:
+        pool.close()
+    assert all(o.error is None for o in outcomes)
+    frame = outcomes[0].frame
+    assert frame is not None
+    started = time.perf_counter()
+    for _ in range(20):
+        payload = pickle.dumps(frame, protocol=5)
+        pickle.loads(payload)
+    transfer_ms = (time.perf_counter() - started) / 20 * 1000
     base = {"reference_ms": None, "reference": "-", "bytes": None}
     return [
         {
-            "name": f"analysis of {pairs} pairs x {rows} candles, 20 TA-Lib indicators, 1 worker thread",
+            "name": f"analysis of {pairs} pairs x {rows} candles, 20 TA-Lib indicators, 1 analysis thread",
             "params": {"pairs_per_s": round(pairs / thread_s, 1)},
             "candlecast_ms": thread_s * 1000,
             **base,
@@ -251,9 +274,21 @@ def analysis_throughput(pairs: int = 200, rows: int = 1500) -> list[dict]:
             **base,
         },
         {
-            "name": f"analysis of {pairs} pairs, same, 2 worker processes",
+            "name": f"analysis of {pairs} pairs, same, 2 analysis workers (candles shipped)",
             "params": {"pairs_per_s": round(pairs / procs_s, 1)},
             "candlecast_ms": procs_s * 1000,
+            **base,
+        },
+        {
+            "name": f"analysis of {pairs} pairs, same, 2 analysis workers holding the candles",
+            "params": {"pairs_per_s": round(pairs / procs_again_s, 1)},
+            "candlecast_ms": procs_again_s * 1000,
+            **base,
+        },
+        {
+            "name": f"one analysed frame ({rows} x {len(frame.columns)}) pickled and unpickled",
+            "params": {"bytes": len(payload)},
+            "candlecast_ms": transfer_ms,
             **base,
         },
     ]

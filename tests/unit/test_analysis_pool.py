@@ -3,6 +3,7 @@ as the bot's own thread, bit for bit; a killed worker is replaced; nothing is le
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -12,7 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from candlecast.bot.analysis_pool import AnalysisPool, Outcome, StrategySpec, ThreadAnalysis
+from candlecast.bot.analysis_pool import (
+    AnalysisPool,
+    Outcome,
+    StrategySpec,
+    ThreadAnalysis,
+    let_writers_run,
+)
 from candlecast.bot.runtime import Bot
 from candlecast.config import validate_config
 from candlecast.data.dataprovider import DataProvider
@@ -311,3 +318,38 @@ def test_a_consumer_cannot_analyse_in_workers():
     }
     (line,) = problems(raw)
     assert line.startswith("internals.analysis_workers: a consumer's strategy reads producer data")
+
+
+class Outbox:
+    """A channel's outbox as ``let_writers_run`` sees it: sends one message per loop turn
+    unless ``stalled`` (a consumer that stopped reading)."""
+
+    def __init__(self, queued: int, stalled: bool = False) -> None:
+        self.queue_depth = queued
+        self.stalled = stalled
+
+    async def writer(self) -> None:
+        while self.queue_depth and not self.stalled:
+            await asyncio.sleep(0)
+            self.queue_depth -= 1
+
+
+@pytest.mark.anyio
+async def test_the_analysis_thread_waits_until_the_writers_have_sent():
+    boxes = [Outbox(3), Outbox(5), Outbox(1)]
+    writers = [asyncio.create_task(b.writer()) for b in boxes]
+    await let_writers_run(lambda: boxes, budget=5.0)
+    assert [b.queue_depth for b in boxes] == [0, 0, 0]
+    await asyncio.gather(*writers)
+
+
+@pytest.mark.anyio
+async def test_a_stalled_consumer_does_not_hold_the_analysis_up():
+    boxes = [Outbox(2), Outbox(4, stalled=True)]
+    writers = [asyncio.create_task(b.writer()) for b in boxes]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await let_writers_run(lambda: boxes, budget=5.0)
+    assert loop.time() - started < 1.0  # gave up once the queue stopped shrinking
+    assert boxes[0].queue_depth == 0 and boxes[1].queue_depth == 4
+    await asyncio.gather(*writers)
