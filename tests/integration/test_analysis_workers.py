@@ -4,15 +4,17 @@ consumers hold the producer's frames exactly; a killed worker does not stop the 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import sqlite3
 from pathlib import Path
 
 import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from candlecast.testing import wait_until
+from candlecast.testing import wait_until, wait_until_sync
 from tests.integration.harness import (
     PAIRS,
     advance,
@@ -24,6 +26,8 @@ from tests.integration.harness import (
     opened,
     producer_config,
     running,
+    start_trade,
+    write_trading_bot,
     ws_url,
 )
 
@@ -78,3 +82,82 @@ async def test_a_killed_worker_is_replaced_and_the_producer_keeps_broadcasting(t
         processes += [w.process for w in pool.workers]
     # closed: no worker process is left behind
     assert not any(p.is_alive() for p in processes)
+
+
+TRADING_STRATEGY = """
+from candlecast.strategy import IStrategy
+
+class EveryRise(IStrategy):
+    timeframe = "1s"
+    minimal_roi = {"0": 0.0004}
+    stoploss = -0.0004
+    process_only_new_candles = True
+
+    def populate_indicators(self, dataframe, metadata):
+        return dataframe
+
+    def populate_entry_trend(self, dataframe, metadata):
+        dataframe.loc[dataframe["close"] > dataframe["open"], "enter_long"] = 1
+        return dataframe
+"""
+
+
+def workers_of(pid: int) -> list[int]:
+    """The analysis worker processes (multiprocessing spawn children) of ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def trades(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        try:
+            return conn.execute("select count(*) from trades").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+
+@pytest.fixture
+def worker_bot(tmp_path: Path) -> Path:
+    config = write_trading_bot(tmp_path, TRADING_STRATEGY, throttle=0.5)
+    raw = json.loads(config.read_text())
+    raw["internals"]["analysis_workers"] = 2
+    config.write_text(json.dumps(raw))
+    return config
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
+def test_the_trade_command_analyses_in_workers_and_leaves_none_behind(worker_bot: Path, stop: str):
+    proc = start_trade(worker_bot, worker_bot.parent / "bot.log")
+    try:
+        wait_until_sync(lambda: len(workers_of(proc.pid)) == 2, timeout=60)
+        workers = workers_of(proc.pid)
+        # the workers' analysis drives the bot's trading
+        wait_until_sync(lambda: trades(worker_bot.parent / "trades.sqlite") >= 1, timeout=60)
+    finally:
+        proc.send_signal(getattr(signal, stop))
+        code = proc.wait(20)
+    if stop == "SIGTERM":
+        assert code == 0
+    # stopped by the bot, or (its bot killed) ended on their own
+    wait_until_sync(lambda: not any(alive(p) for p in workers), timeout=20)
