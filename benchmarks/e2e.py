@@ -78,9 +78,15 @@ def scenario(
         _wait_subscribed(producer, n)
         producer.send("cpu")
         cpu_before = producer.read()["cpu"]
+        if os.environ.get("E2E_PROFILE_SYNC"):  # the producer's loop, printed on its stderr
+            producer.send("profile")
+            producer.read()
         for c in client_procs:
             c.send("sync")
         synced = [c.read(timeout=600) for c in client_procs]
+        if os.environ.get("E2E_PROFILE_SYNC"):
+            producer.send("profile-end")
+            producer.read()
         sync_ms = (max(s["done"] for s in synced) - min(s["started"] for s in synced)) * 1000
         producer.send("cpu")
         sync_cpu = {

@@ -202,6 +202,7 @@ async def producer(args: argparse.Namespace) -> None:
     say({"port": server.port, "columns": columns})
 
     trace = Trace(hub) if args.trace else None
+    profiler: Any = None
 
     loop = asyncio.get_running_loop()
     pool: AnalysisPool | None = None
@@ -251,6 +252,18 @@ async def producer(args: argparse.Namespace) -> None:
             break
         if command == "cpu":
             say({"cpu": time.process_time()})
+        elif command == "profile":  # the event loop thread, from now until "profile-end"
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+            say({"profiling": True})
+        elif command == "profile-end":
+            import pstats
+
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+            say({"profiled": True})
         elif command == "subscribed":
             say({"subscribed": sum(1 for c in hub.channels if c.subscriptions)})
         elif command.startswith("stream"):
