@@ -28,10 +28,11 @@ import talib.abstract as ta
 
 from candlecast.api.app import ApiContext, create_app
 from candlecast.api.server import ApiServer, bind_socket
+from candlecast.bot.analysis_pool import AnalysisPool, StrategySpec, ThreadAnalysis, let_writers_run
 from candlecast.config import validate_config
 from candlecast.data.dataprovider import DataProvider
 from candlecast.domain.analyzed import PairKey
-from candlecast.domain.enums import CandleType
+from candlecast.domain.enums import CandleType, RunMode
 from candlecast.messaging.broadcast import plan_broadcast
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
 from candlecast.persistence.repository import TradeRepository
@@ -100,6 +101,49 @@ class TwentyIndicators(IStrategy):
         return dataframe
 
 
+class Trace:
+    """Producer-side stamps of each analyzed_df broadcast (``--trace``): encoded (after
+    ``la``), the event loop publishing it, every channel's socket write of it done."""
+
+    def __init__(self, hub: MessageHub) -> None:
+        from candlecast.messaging import hub as hub_module
+
+        self.by_payload: dict[int, dict[str, Any]] = {}
+        self._rows: list[dict[str, Any]] = []
+        self._keep: list[Any] = []
+        publish = hub.publish
+
+        def traced_publish(message: Any) -> int:
+            row = self.by_payload.get(id(message.text))
+            if row is not None:
+                row["published"] = time.time()
+            return publish(message)
+
+        hub.publish = traced_publish  # type: ignore[method-assign]
+        send = hub_module.Channel._send
+        trace = self
+
+        async def traced_send(channel: Any, payload: str | bytes) -> None:
+            await send(channel, payload)
+            row = trace.by_payload.get(id(payload))
+            if row is not None:
+                row["writes"].append(time.time())
+
+        hub_module.Channel._send = traced_send  # type: ignore[method-assign,assignment]
+
+    def built(self, message: Any, analyzed_at: datetime) -> None:
+        if message.text is None or '"analyzed_df"' not in message.text[:40]:
+            return
+        row = {"la": analyzed_at.timestamp(), "built": time.time(), "writes": []}
+        self.by_payload[id(message.text)] = row
+        self._rows.append(row)
+        self._keep.append(message)  # alive until reported, so the ids stay unique
+
+    def rows(self) -> list[dict[str, Any]]:
+        rows, self._rows, self.by_payload, self._keep = self._rows, [], {}, []
+        return rows
+
+
 def new_candle(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """``frame`` with one more closed candle (the oldest dropped: 1500 rows stay)."""
     last = frame.iloc[-1]
@@ -157,24 +201,70 @@ async def producer(args: argparse.Namespace) -> None:
     columns = len(dp.get_analyzed_dataframe(pairs[0])[0].columns)
     say({"port": server.port, "columns": columns})
 
+    trace = Trace(hub) if args.trace else None
+    profiler: Any = None
+
+    loop = asyncio.get_running_loop()
+    pool: AnalysisPool | None = None
+    analysis: ThreadAnalysis | AnalysisPool
+    if args.mode == "workers":
+        spec = StrategySpec(
+            "TwentyIndicators",
+            TIMEFRAME,
+            RunMode.DRY_RUN,
+            {},
+            {},
+            module="benchmarks.e2e_procs",
+            niceness=args.niceness,
+        )
+        analysis = pool = AnalysisPool(args.workers, spec)
+        await asyncio.to_thread(pool.start)
+    else:
+        analysis = ThreadAnalysis(strategy, args.switch_ms / 1000 if args.switch_ms else None)
+
     def one_candle() -> None:
         # as Bot._analyze: analyse pair by pair, broadcast each result at once
+        previous = {}
         for pair in pairs:
-            previous = ohlcv[pair]["date"].iloc[-1]
+            previous[pair] = ohlcv[pair]["date"].iloc[-1]
             ohlcv[pair] = new_candle(ohlcv[pair], rng)
-            frame = analyze(pair, ohlcv[pair])
+            dp.set_ohlcv(pair, TIMEFRAME, ohlcv[pair])
+        for outcome in analysis.analyze(pairs, dp.ohlcv_frames(), pairs):
+            pair, frame = outcome.pair, outcome.frame
+            assert frame is not None, outcome.error
+            durations.append(outcome.seconds)
             analyzed_at = datetime.now(UTC)
             dp.set_analyzed(pair, frame, analyzed_at)
-            part = plan_broadcast(frame, previous, True, False)
+            part = plan_broadcast(frame, previous[pair], True, False)
             key = PairKey(pair, TIMEFRAME, CandleType.SPOT)
             for message in hub.build_analyzed(key, part, analyzed_at, True):
+                if trace is not None:
+                    trace.built(message, analyzed_at)
                 hub.publish_threadsafe(message)
+            if args.let_writers_run:
+                asyncio.run_coroutine_threadsafe(
+                    let_writers_run(lambda: list(hub.channels)), loop
+                ).result()
 
     while True:
         command = await read_line()
         if command in ("", "quit"):
             break
-        if command == "subscribed":
+        if command == "cpu":
+            say({"cpu": time.process_time()})
+        elif command == "profile":  # the event loop thread, from now until "profile-end"
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+            say({"profiling": True})
+        elif command == "profile-end":
+            import pstats
+
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+            say({"profiled": True})
+        elif command == "subscribed":
             say({"subscribed": sum(1 for c in hub.channels if c.subscriptions)})
         elif command.startswith("stream"):
             _, ticks, interval = command.split()
@@ -183,7 +273,9 @@ async def producer(args: argparse.Namespace) -> None:
                 started = time.monotonic()
                 await asyncio.to_thread(one_candle)
                 await asyncio.sleep(max(0.0, float(interval) - (time.monotonic() - started)))
-            say({"analysis_s": durations})
+            say({"analysis_s": durations, "trace": trace.rows() if trace is not None else []})
+    if pool is not None:
+        await asyncio.to_thread(pool.close)
     await server.stop()
     await hub.stop()
 
@@ -226,9 +318,9 @@ async def clients(args: argparse.Namespace) -> None:
         if command in ("", "quit"):
             break
         if command == "sync":
-            started = time.time()
+            started, cpu = time.time(), time.process_time()
             done = await asyncio.gather(*(sync(ws) for ws in conns))
-            say({"started": started, "done": max(done)})
+            say({"started": started, "done": max(done), "cpu_s": time.process_time() - cpu})
         elif command.startswith("stream"):
             count = int(command.split()[1])
             arrivals = await asyncio.gather(*(stream(ws, count) for ws in conns))
@@ -243,6 +335,14 @@ def main() -> None:
     p = sub.add_parser("producer")
     p.add_argument("--pairs", type=int, default=20)
     p.add_argument("--rows", type=int, default=1500)
+    p.add_argument("--trace", action="store_true")
+    p.add_argument("--mode", choices=["thread", "workers"], default="thread")
+    p.add_argument(
+        "--let-writers-run", action="store_true", help="wait for the writes after each pair"
+    )
+    p.add_argument("--switch-ms", type=float, default=0.0, help="GIL switch interval (thread)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--niceness", type=int, default=10)
     c = sub.add_parser("clients")
     c.add_argument("--port", type=int, required=True)
     c.add_argument("--n", type=int, required=True)

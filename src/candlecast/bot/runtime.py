@@ -11,7 +11,6 @@ import asyncio
 import logging
 import secrets
 import signal
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,12 @@ from candlecast.api.context import ApiContext, BotControl
 from candlecast.api.metrics import BotCollector
 from candlecast.api.server import ApiServer, bind_socket
 from candlecast.bot import callbacks, events
+from candlecast.bot.analysis_pool import (
+    AnalysisPool,
+    StrategySpec,
+    ThreadAnalysis,
+    let_writers_run,
+)
 from candlecast.bot.orders import POLL_INTERVAL, OrderManager
 from candlecast.bot.ordertypes import OrderPlan, resolve_order_plan
 from candlecast.bot.protections import ProtectionManager, parse_protections
@@ -188,6 +193,9 @@ class Bot:
             self.locks.closed_trades,
         )
         strategy.pair_locks = StrategyLocks(self.protections, self.locks, self.clock)
+        self._thread_analysis = ThreadAnalysis(strategy)
+        self.pool: AnalysisPool | None = None
+        self._pool_spec = self._workers_spec()
         self.trading = TradeManager(
             config,
             strategy,
@@ -211,6 +219,7 @@ class Bot:
         self._dirty: set[str] = set()
         self._full_cycle_due = False
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
         self._stopped = asyncio.Event()
         self.jwt_secret = config.api_server.jwt_secret_key or secrets.token_urlsafe(32)
@@ -230,6 +239,14 @@ class Bot:
         self.trading.notify = self.notify
         self.dp.message_sink = lambda text: self.notify(events.strategy_msg(text))
         return control
+
+    def _workers_spec(self) -> StrategySpec | None:
+        """What analysis workers load (``internals.analysis_workers``), checked now: a
+        strategy they cannot load stops the start in one line."""
+        if not self.config.internals.analysis_workers:
+            return None
+        overrides = self.config.strategy_overrides()
+        return StrategySpec.of(self.strategy, self.dp.runmode, overrides)
 
     def _order_plan(self) -> OrderPlan:
         """The config's (else the strategy's) order types; stoploss_on_exchange on an
@@ -343,6 +360,7 @@ class Bot:
     async def open(self) -> None:
         """Start the API server, load markets, greet: everything before the first cycle."""
         self.redactor.install()
+        self._loop = asyncio.get_running_loop()
         if self.api_server is None:
             await self.start_api()
         if self.bus is not None and self._bus_task is None:
@@ -359,6 +377,11 @@ class Bot:
         )
         for line in self.protections.short_desc():
             logger.info("Protection: %s", line)
+        if self._pool_spec is not None and self.pool is None:
+            pool = AnalysisPool(self.config.internals.analysis_workers, self._pool_spec)
+            await asyncio.to_thread(pool.start)
+            self.pool = pool
+            logger.info("Strategy analysis in %d worker processes", pool.size)
         self._log_startup(await asyncio.to_thread(self.repository.open_trades))
         self.notify(events.status("startup", f"candlecast {__version__} started"))
         self.notify(events.status("status", self.control.state.value))
@@ -424,6 +447,8 @@ class Bot:
                 await self.hub.stop()
             if self.api_server is not None:
                 await self.api_server.stop()
+            if self.pool is not None:
+                await asyncio.to_thread(self.pool.close)
             await self.exchange.close()
             self.repository.close()
             logger.info(
@@ -607,26 +632,33 @@ class Bot:
     ) -> _Analysis:
         """Analyze ``pairs`` (worker thread) and broadcast each result at once.
 
-        Reads the bot's per-pair state from the copies given and returns the new state,
-        which the event loop applies: nothing of the bot is changed from this thread.
-        A strategy error skips that pair this cycle with one line; the same fault on
-        other pairs is folded into one "... N more times this cycle" line.
+        The strategy runs here (``internals.analysis_workers: 0``) or in the worker
+        processes, which this thread waits on without holding the GIL. Reads the bot's
+        per-pair state from the copies given and returns the new state, which the event
+        loop applies: nothing of the bot is changed from this thread. A strategy error
+        skips that pair this cycle with one line; the same fault on other pairs is
+        folded into one "... N more times this cycle" line.
         """
         result = _Analysis()
         errors: dict[str, list[str]] = {}
+        frames = self.dp.ohlcv_frames()
+        todo: dict[str, tuple[pd.DataFrame, pd.Timestamp | None, bool]] = {}
         for pair in pairs:
-            ohlcv = self.dp.ohlcv(pair, self.timeframe, copy=False)
-            if ohlcv.empty:
+            ohlcv = frames.get((pair, self.timeframe))
+            if ohlcv is None or ohlcv.empty:
                 continue
-            last_candle = ohlcv["date"].iloc[-1]
             previous = last_analyzed.get(pair)
-            is_new = previous is None or last_candle > previous
+            is_new = previous is None or ohlcv["date"].iloc[-1] > previous
             if self.strategy.process_only_new_candles and not is_new:
                 continue
-            started = time.perf_counter()
-            try:
-                frame = self.strategy.analyze(ohlcv, pair)
-            except StrategyError as exc:
+            todo[pair] = (ohlcv, previous, is_new)
+        analysis = self.pool or self._thread_analysis
+        for outcome in analysis.analyze(list(todo), frames, self.dp.current_whitelist()):
+            pair = outcome.pair
+            for text, always in outcome.messages:
+                self.dp.send_msg(text, always_send=always)
+            if outcome.error is not None or outcome.frame is None:
+                exc = outcome.error or StrategyError(f"{pair}: no analysis")
                 result.errors += 1
                 key = exc.fold_key if isinstance(exc, StrategyRunError) else str(exc)
                 if key not in errors:
@@ -634,15 +666,17 @@ class Bot:
                     TRACEBACK_LOG.debug("Strategy traceback", exc_info=exc.__cause__ or exc)
                 errors.setdefault(key, []).append(pair)
                 continue
-            self.stats.record_analysis(pair, time.perf_counter() - started)
+            ohlcv, previous, is_new = todo[pair]
+            self.stats.record_analysis(pair, outcome.seconds)
             analyzed_at = self.clock.now()
-            self.dp.set_analyzed(pair, frame, analyzed_at)
+            self.dp.set_analyzed(pair, outcome.frame, analyzed_at)
             first = ohlcv["date"].iloc[0]
             window_moved = first_dates.get(pair) not in (None, first)
             result.first_date[pair] = first
-            result.last_candle[pair] = last_candle
+            result.last_candle[pair] = ohlcv["date"].iloc[-1]
             if self.hub is not None or self.bus is not None:
-                self._broadcast(pair, frame, analyzed_at, previous, is_new, window_moved)
+                self._broadcast(pair, outcome.frame, analyzed_at, previous, is_new, window_moved)
+                self._let_writers_run()
         for failed in errors.values():
             if len(failed) > 1:
                 logger.error(
@@ -651,6 +685,24 @@ class Bot:
                     ", ".join(failed[1:]),
                 )
         return result
+
+    def _let_writers_run(self) -> None:
+        """From the analysis thread: wait until the event loop has written the broadcast
+        (or a slow socket stops it), so the next pair's analysis does not hold the GIL
+        while the loop writes to each consumer (docs/performance.md: the convoy)."""
+        hub, loop = self.hub, self._loop
+        if hub is None or loop is None or not hub.channels:
+            return
+        try:
+            asyncio.get_running_loop()
+            return  # on the event loop itself (not the bot's way): nothing to wait for
+        except RuntimeError:
+            pass
+        waited = asyncio.run_coroutine_threadsafe(let_writers_run(lambda: list(hub.channels)), loop)
+        try:
+            waited.result(timeout=1.0)
+        except Exception:  # the loop is closing, or busy beyond reason: analysis goes on
+            waited.cancel()
 
     def _broadcast(
         self,

@@ -131,6 +131,9 @@ class UnfilledTimeoutConfig(_Section):
 class InternalsConfig(_Section):
     process_throttle_secs: PositiveFloat = 5.0
     heartbeat_interval: float = Field(default=60.0, ge=0)
+    # 0: the strategy analyses in a thread of the bot; N: in N worker processes
+    # (docs/configuration.md: what a strategy can then keep on ``self``)
+    analysis_workers: int = Field(default=0, ge=0, le=64)
 
 
 class MetricsConfig(_Section):
@@ -238,6 +241,15 @@ class Config(_Section):
                         f"pairlists: ProducerPairList.producer_name {plist.producer_name!r} "
                         f"is not one of the producers {sorted(names)}"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _workers_not_for_consumers(self) -> Config:
+        if self.internals.analysis_workers and self.external_message_consumer.enabled:
+            raise ValueError(
+                "internals.analysis_workers: a consumer's strategy reads producer data "
+                "(dp.get_producer_df) that lives in the bot's process; set it to 0"
+            )
         return self
 
     @model_validator(mode="after")

@@ -97,6 +97,12 @@ class DataProvider:
             return empty_ohlcv()
         return frame.copy() if copy else frame
 
+    def ohlcv_frames(self) -> dict[tuple[str, str], pd.DataFrame]:
+        """Every candle frame held, by (pair, timeframe), not copied (the bot replaces
+        frames, never changes them: analysis workers are sent the ones they lack)."""
+        with self._lock:
+            return dict(self._ohlcv)
+
     def get_pair_dataframe(
         self, pair: str, timeframe: str | None = None, candle_type: CandleType | str = ""
     ) -> pd.DataFrame:

@@ -479,12 +479,15 @@ class MessageHub:
         cached = self._cache.get(cache_key)
         if cached is not None:
             return cached
-        part = frame.tail(limit) if limit else frame
+        rows = min(limit, len(frame)) if limit else len(frame)
 
         def encode() -> str | bytes:
+            # sliced here, once: not by every channel that asks while it is encoded (a
+            # tail of a strategy's unconsolidated frame copies every column)
+            part = frame.tail(limit) if limit else frame
             return self._encode_frame(encoding, key, part, analyzed_at)
 
-        if len(part) <= _ENCODE_IN_THREAD_ROWS:
+        if rows <= _ENCODE_IN_THREAD_ROWS:
             payload = encode()
             self._cache.put(cache_key, payload)
             return payload
