@@ -162,7 +162,9 @@ class OrderManager:
             )
             return closed
         now = self.clock.now()
-        record = await asyncio.to_thread(self.repository.add_exit_order, trade, order, reason, now)
+        record, closed = await asyncio.to_thread(
+            self.repository.add_exit_order, trade, order, reason, now
+        )
         self._pending.add(trade.id)
         logger.info(
             "Placed sell order %s (%s): %.10g %s @ %.10g",
@@ -172,8 +174,8 @@ class OrderManager:
             trade.pair,
             order.price,
         )
-        if order.status != "open":
-            return await self._settle(record, order)
+        if order.status != "open":  # settled at once, and stored so in one transaction
+            return await self._exit_settled(record, order, closed)
         return None
 
     async def update(self) -> list[Trade]:
@@ -277,6 +279,13 @@ class OrderManager:
                         await self.on_entry_fill(trade)
             return None
         closed = await asyncio.to_thread(self.repository.settle_exit, record, order, now)
+        return await self._exit_settled(record, order, closed)
+
+    async def _exit_settled(
+        self, record: OrderRecord, order: OrderState, closed: Trade | None
+    ) -> Trade | None:
+        """What follows a sell order's stored progress: its callbacks, and the log line of
+        the trade it closed."""
         if order.status != "open":
             self._pending.discard(record.trade_id)
             if order.filled > 0 and self.on_order_filled is not None:

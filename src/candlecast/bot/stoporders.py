@@ -107,6 +107,12 @@ class StopOrderManager:
         closed = await asyncio.to_thread(
             self.repository.settle_exit, record, order, self.clock.now()
         )
+        return await self._settled(record, order, closed)
+
+    async def _settled(
+        self, record: OrderRecord, order: OrderState, closed: Trade | None
+    ) -> Trade | None:
+        """What follows a stop order's stored progress: order_filled, the log line."""
         if order.status != "open" and order.filled > 0 and self.on_order_filled is not None:
             await self.on_order_filled(record)
         if closed is not None:
@@ -147,7 +153,7 @@ class StopOrderManager:
                 "Stop order of %s not placed (tried again next cycle): %s", trade.pair, exc
             )
             return None
-        record = await asyncio.to_thread(
+        record, closed = await asyncio.to_thread(
             self.repository.add_stop_order, trade, order, stop, self.clock.now()
         )
         logger.info(
@@ -161,7 +167,7 @@ class StopOrderManager:
         if order.status == "open":
             self._open[trade.id] = record
             return None
-        return await self._settle(record, order)
+        return await self._settled(record, order, closed)  # stored in one transaction
 
     async def cancel(self, trade_id: int | None) -> Cancelled:
         """Cancel the trade's open stop order, if it has one."""

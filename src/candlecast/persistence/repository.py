@@ -268,13 +268,21 @@ class TradeRepository:
 
     def add_exit_order(
         self, trade: Trade, order: OrderState, reason: str, when: datetime
-    ) -> OrderRecord:
+    ) -> tuple[OrderRecord, Trade | None]:
+        """Store a sell order; one that is already settled (filled at once) closes the
+        trade in the same transaction when it sold everything, so a kill can never leave
+        an open trade whose coins are sold. Returns the order and the closed trade."""
         assert trade.id is not None
         with self._tx() as session:
             order_row = _order_row(trade.id, order, when, reason)
             session.add(order_row)
             session.flush()
-            return _to_record(order_row, trade.pair)
+            closed = None
+            if order.status != "open":
+                row = session.get(TradeRow, trade.id)
+                if row is not None and row.is_open:
+                    closed = _close_on_sells(session, row, when, reason, whole_amount=True)
+            return _to_record(order_row, trade.pair), closed
 
     def open_orders(self) -> list[OrderRecord]:
         """Entry and exit orders still open on the exchange, oldest first (stop orders,
@@ -316,8 +324,10 @@ class TradeRepository:
 
     def add_stop_order(
         self, trade: Trade, order: OrderState, stop_price: float, when: datetime
-    ) -> OrderRecord:
-        """Store a stop order placed on the exchange for ``trade``."""
+    ) -> tuple[OrderRecord, Trade | None]:
+        """Store a stop order placed on the exchange for ``trade``; one that filled at once
+        (the price was already past the stop) closes the trade in the same transaction.
+        Returns the order and the closed trade."""
         assert trade.id is not None
         with self._tx() as session:
             order_row = _order_row(trade.id, order, when, STOPLOSS_ON_EXCHANGE)
@@ -325,7 +335,14 @@ class TradeRepository:
             order_row.stop_price = stop_price
             session.add(order_row)
             session.flush()
-            return _to_record(order_row, trade.pair)
+            closed = None
+            if order.status != "open":
+                row = session.get(TradeRow, trade.id)
+                if row is not None and row.is_open:
+                    closed = _close_on_sells(
+                        session, row, when, STOPLOSS_ON_EXCHANGE, whole_amount=True
+                    )
+            return _to_record(order_row, trade.pair), closed
 
     def open_stop_orders(self) -> list[OrderRecord]:
         """The stop orders open on the exchange (``stoploss_on_exchange``), oldest first."""
