@@ -82,6 +82,11 @@ class ApiServer:
             ssl_keyfile=config.ssl_keyfile,
             timeout_graceful_shutdown=1,
         )
+        if config.verbosity == "info":
+            # uvicorn turns the access log off process-wide (propagate = False) for a
+            # server configured without it; a later server in the same process (tests,
+            # a relay beside a bot) that wants it turns it back on
+            logging.getLogger("uvicorn.access").propagate = True
         self.server = _EmbeddedServer(uv_config)
         self._task: asyncio.Task[None] | None = None
 
