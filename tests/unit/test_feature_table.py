@@ -150,6 +150,13 @@ def test_a_nested_config_key_is_found_by_its_dotted_path(monkeypatch: pytest.Mon
     assert config_keys() == {"exchange"}
 
 
+def test_a_key_the_config_lacks_asks_nothing_whatever_its_rule(monkeypatch: pytest.MonkeyPatch):
+    always = Feature("always", (ConfigKey("anything", lambda v: True),))
+    monkeypatch.setattr(features, "FEATURES", (always,))
+    assert config_requests({}) == []
+    assert config_requests({"anything": None}) == [("always", "anything")]
+
+
 def test_config_keys_are_the_top_level_keys_the_table_reads():
     keys = config_keys()
     # settings a config may override, config-only keys, honoured or not
@@ -182,6 +189,9 @@ def test_config_keys_are_the_top_level_keys_the_table_reads():
         ("exit_profit_offset", 0.01, True),
         ("ignore_buying_expired_candle_after", 0, False),
         ("ignore_buying_expired_candle_after", 60, True),
+        ("ignore_buying_expired_candle_after", 1, True),
+        ("exit_profit_offset", 1.0, True),
+        ("exit_profit_offset", False, False),
         ("tradable_balance_ratio", 1, False),
         ("tradable_balance_ratio", None, False),
         ("max_open_trades", None, False),
