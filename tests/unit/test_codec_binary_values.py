@@ -189,6 +189,7 @@ def sample() -> bytes:
             "y": [3.0, 4.0],
             "i": pd.array([1, None], dtype="Int64"),
             "o": pd.Series(["p", None], dtype=object),
+            "d": pd.to_datetime(["2026-01-01", "2026-01-02"]).as_unit("ms"),
         }
     )
     return encode_frame({"type": "analyzed_df"}, frame)
@@ -206,7 +207,7 @@ def _set(path: tuple, value: Any):
 
 def test_rewriting_an_unchanged_header_still_decodes():
     _, frame = decode_frame(rewrite(sample(), lambda h: None))
-    assert list(frame.columns) == ["x", "y", "i", "o"]
+    assert list(frame.columns) == ["x", "y", "i", "o", "d"]
 
 
 @pytest.mark.parametrize(
@@ -227,6 +228,10 @@ def test_rewriting_an_unchanged_header_still_decodes():
         (lambda h: h["obj"].__setitem__("o", [{"$what": 1}, None]), "unknown object cell"),
         (lambda h: h["cols"][2].__setitem__(3, h["cols"][2][4]), "'i' has no boolean mask"),
         (lambda h: h["cols"][2][4].__setitem__(1, 9), "'i' points outside its block"),
+        # one past the last row of a 1-row block, then the mask and a date column
+        (lambda h: h["cols"][2][4].__setitem__(1, 1), "'i' points outside its block"),
+        (lambda h: h["cols"][2][3].__setitem__(1, 1), "'i' points outside its block"),
+        (lambda h: h["cols"][4][4].__setitem__(1, 1), "'d' points outside its block"),
         (lambda h: h["cols"][3].__setitem__(1, "z"), "unknown column kind 'z'"),
         (_set(("idx",), ["values", [1, 2, 3]]), "index length"),
         (lambda h: h.pop("n"), "'n'"),
