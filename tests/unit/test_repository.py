@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
 from candlecast.domain.orders import OrderState
 from candlecast.domain.trades import Trade
+from candlecast.persistence.models import TradeRow
 from candlecast.persistence.repository import TradeRepository, default_db_url
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
@@ -327,3 +329,51 @@ def test_a_database_from_an_older_version_gains_the_new_columns(path: Path):
     stop = repo.add_stop_order(trade, order("sell", "open", 2.0, 0.0, 90.0), 91.0, T0)
     assert repo.open_stop_orders()[0].stop_price == 91.0 and stop.id is not None
     repo.close()
+
+
+def test_trades_lists_the_500_newest_by_default(repo: TradeRepository):
+    with Session(repo.engine) as session, session.begin():  # one transaction, not 501
+        fields = {k: v for k, v in new_trade().__dict__.items() if k != "id"}
+        session.add_all([TradeRow(**fields) for _ in range(501)])
+    listed = repo.trades()
+    assert len(listed) == 500 and listed[0].id == 501 and listed[-1].id == 2
+
+
+def test_sold_amount_counts_the_fills_of_this_trades_sells_only(repo: TradeRepository):
+    one = repo.add_open_trade(new_trade(amount=3.0), T0)
+    two = repo.add_open_trade(new_trade(amount=3.0), T0)
+    repo.add_exit_fill(one.id, 110.0, 1.0, FEE, T0, "partial")
+    repo.add_exit_fill(two.id, 110.0, 2.0, FEE, T0, "partial")
+    repo.add_exit_order(one, order("sell", "open", 2.0, 0.0, 120.0), "roi", T0)  # nothing filled
+    assert repo.sold_amount(one.id) == 1.0 and repo.sold_amount(two.id) == 2.0
+
+
+def test_an_added_entry_order_still_open_leaves_the_trade_until_final(repo: TradeRepository):
+    trade = repo.add_open_trade(new_trade(amount=1.0), T0)
+    record = repo.add_entry_order(trade, order("buy", "open", 1.0, 0.4, 80.0), T0)
+    assert record.pair == "BTC/USDT" and record.trade_id == trade.id
+    assert repo.open_trades()[0].amount == 1.0
+    assert [r.id for r in repo.open_orders()] == [record.id]
+
+
+def test_settling_an_exit_records_its_progress_and_ignores_orders_no_longer_stored(
+    repo: TradeRepository,
+):
+    trade = repo.add_open_trade(new_trade(amount=2.0), T0)
+    sell = repo.add_exit_order(trade, order("sell", "open", 2.0, 0.0, 110.0), "roi", T0)
+    later = T0 + timedelta(minutes=3)
+    repo.settle_exit(sell, order("sell", "open", 2.0, 0.5, 110.0), later)
+    stored = repo.orders_for(trade.id)[-1]
+    assert (stored["filled"], stored["updated_at"]) == (0.5, later)
+    gone = sell.__class__(**{**sell.__dict__, "id": 4242})
+    assert repo.settle_exit(gone, order("sell", "closed", 2.0, 2.0, 110.0), later) is None
+    assert repo.open_trades()[0].is_open
+
+
+def test_giving_up_the_dust_closes_at_that_moment(repo: TradeRepository):
+    trade = repo.add_open_trade(new_trade(amount=2.0), T0)
+    repo.add_exit_fill(trade.id, 110.0, 1.99, FEE, T0, "exit_signal")
+    later = T0 + timedelta(hours=1)
+    closed = repo.close_sold_part(trade, later)
+    assert closed is not None and closed.close_date == later and closed.amount == 1.99
+    assert repo.find_trades(is_open=False)[0].close_date == later
