@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from candlecast.domain.orders import OrderState
@@ -377,3 +378,81 @@ def test_giving_up_the_dust_closes_at_that_moment(repo: TradeRepository):
     closed = repo.close_sold_part(trade, later)
     assert closed is not None and closed.close_date == later and closed.amount == 1.99
     assert repo.find_trades(is_open=False)[0].close_date == later
+
+
+def test_only_open_stop_orders_are_listed_as_stops_each_with_its_pair(repo: TradeRepository):
+    one = repo.add_open_trade(new_trade("A/USDT"), T0)
+    two = repo.add_open_trade(new_trade("B/USDT"), T0)
+    repo.add_exit_order(one, order("sell", "open", 2.0, 0.0, 120.0), "roi", T0)
+    filled = repo.add_stop_order(one, order("sell", "open", 2.0, 0.0, 90.0, id="s1"), 91.0, T0)
+    with Session(repo.engine) as session, session.begin():
+        session.execute(text("UPDATE orders SET status = 'closed' WHERE id = :i"), {"i": filled.id})
+    waiting = repo.add_stop_order(two, order("sell", "open", 2.0, 0.0, 80.0, id="s2"), 81.0, T0)
+    stops = repo.open_stop_orders()
+    assert [(s.id, s.pair, s.order_id) for s in stops] == [(waiting.id, "B/USDT", "s2")]
+
+
+def test_settling_an_entry_no_longer_stored_changes_nothing(repo: TradeRepository):
+    _, record = repo.add_pending_entry(
+        new_trade(amount=2.0), order("buy", "open", 2.0, 0.0, 100.0), T0
+    )
+    repo.replace_order(
+        record,
+        order("buy", "canceled", 2.0, 0.0, 100.0),
+        order("buy", "open", 2.0, 0.0, 101.0, id="n"),
+        T0,
+    )
+    assert repo.settle_entry(record, order("buy", "closed", 2.0, 2.0, 100.0), T0) is None
+    assert repo.open_trades()[0].open_rate == 101.0
+
+
+def test_an_entry_still_open_and_unfilled_keeps_its_trade(repo: TradeRepository):
+    trade, record = repo.add_pending_entry(
+        new_trade(amount=2.0), order("buy", "open", 2.0, 0.0, 100.0), T0
+    )
+    kept = repo.settle_entry(record, order("buy", "open", 2.0, 0.0, 100.0), T0)
+    assert kept is not None and kept.id == trade.id and repo.count() == 1
+    assert [r.id for r in repo.open_orders()] == [record.id]
+
+
+def test_an_entry_cancelled_with_a_small_fill_keeps_that_fill(repo: TradeRepository):
+    _, record = repo.add_pending_entry(
+        new_trade(amount=2.0), order("buy", "open", 2.0, 0.0, 100.0), T0
+    )
+    kept = repo.settle_entry(record, order("buy", "canceled", 2.0, 0.25, 100.0), T0)
+    assert kept is not None and kept.amount == 0.25 and kept.open_rate == 100.0
+
+
+def test_a_small_trade_closes_on_its_own_sells_only(repo: TradeRepository):
+    small = repo.add_open_trade(new_trade("A/USDT", amount=0.5), T0)
+    other = repo.add_open_trade(new_trade("B/USDT", amount=3.0), T0)
+    repo.add_exit_fill(other.id, 50.0, 2.0, FEE, T0, "partial")
+    sell = repo.add_exit_order(small, order("sell", "open", 0.5, 0.0, 110.0), "roi", T0)
+    closed = repo.settle_exit(sell, order("sell", "closed", 0.5, 0.5, 110.0), T0)
+    assert closed is not None and closed.close_rate == 110.0 and closed.amount == 0.5
+
+
+def test_selling_all_but_a_billionth_closes_the_trade(repo: TradeRepository):
+    trade = repo.add_open_trade(new_trade(amount=1.0), T0)
+    sell = repo.add_exit_order(trade, order("sell", "open", 1.0, 0.0, 110.0), "roi", T0)
+    nearly = 1.0 * (1 - 1e-9)
+    closed = repo.settle_exit(sell, order("sell", "closed", 1.0, nearly, 110.0), T0)
+    assert closed is not None and closed.amount == nearly
+
+
+def test_unfilled_sells_count_for_nothing_and_nothing_sold_closes_nothing(repo: TradeRepository):
+    trade = repo.add_open_trade(new_trade(amount=2.0), T0)
+    first = repo.add_exit_order(trade, order("sell", "open", 2.0, 0.0, 110.0, id="a"), "roi", T0)
+    repo.settle_exit(first, order("sell", "canceled", 2.0, 0.0, 110.0, id="a"), T0)
+    assert repo.close_sold_part(trade, T0) is None and repo.count(is_open=True) == 1
+    repo.add_exit_fill(trade.id, 100.0, 0.5, FEE, T0, "")  # a fill without a reason
+    closed = repo.close_sold_part(trade, T0)
+    assert closed is not None and closed.amount == 0.5 and closed.close_rate == 100.0
+    assert closed.exit_reason == "roi"  # the last sell that gave one
+
+
+def test_a_trade_closed_on_sells_without_any_reason_closes_as_exit(repo: TradeRepository):
+    trade = repo.add_open_trade(new_trade(amount=2.0), T0)
+    repo.add_exit_fill(trade.id, 100.0, 1.0, FEE, T0, "")
+    closed = repo.close_sold_part(trade, T0)
+    assert closed is not None and closed.exit_reason == "exit"
