@@ -222,6 +222,7 @@ def test_rewriting_an_unchanged_header_still_decodes():
         (lambda h: h["blocks"][0].__setitem__(1, 99), "block exceeds the frame"),
         (lambda h: h["cols"][1][4].__setitem__(1, 7), "column 'y' points outside its block"),
         (lambda h: h["cols"][1][4].__setitem__(1, -1), "column 'y' points outside its block"),
+        (lambda h: h["cols"][1][4].__setitem__(1, 2), "column 'y' points outside its block"),
         (lambda h: h["cols"][1].__setitem__(2, "<i8"), "column 'y' dtype mismatch"),
         (lambda h: h["cols"][1].__setitem__(0, "x"), "duplicate column names"),
         (lambda h: h["obj"].__setitem__("o", ["p"]), "object column 'o' has the wrong length"),
