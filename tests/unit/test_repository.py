@@ -456,3 +456,11 @@ def test_a_trade_closed_on_sells_without_any_reason_closes_as_exit(repo: TradeRe
     repo.add_exit_fill(trade.id, 100.0, 1.0, FEE, T0, "")
     closed = repo.close_sold_part(trade, T0)
     assert closed is not None and closed.exit_reason == "exit"
+
+
+def test_closing_a_trade_ignores_the_sells_of_other_trades(repo: TradeRepository):
+    trade = repo.add_open_trade(new_trade("A/USDT", amount=2.0), T0)
+    other = repo.add_open_trade(new_trade("B/USDT", amount=3.0), T0)
+    repo.add_exit_fill(other.id, 50.0, 1.0, FEE, T0, "partial")
+    closed = repo.close_trade(trade.closed(110.0, T0, "roi"))
+    assert closed.close_rate == 110.0 and repo.orders_for(trade.id)[-1]["amount"] == 2.0
