@@ -464,3 +464,40 @@ def test_closing_a_trade_ignores_the_sells_of_other_trades(repo: TradeRepository
     repo.add_exit_fill(other.id, 50.0, 1.0, FEE, T0, "partial")
     closed = repo.close_trade(trade.closed(110.0, T0, "roi"))
     assert closed.close_rate == 110.0 and repo.orders_for(trade.id)[-1]["amount"] == 2.0
+
+
+def test_every_order_record_names_its_trades_pair_and_open_ones_come_oldest_first(
+    repo: TradeRepository,
+):
+    a = repo.add_open_trade(new_trade("A/USDT"), T0)
+    b = repo.add_open_trade(new_trade("B/USDT"), T0)
+    first = repo.add_exit_order(b, order("sell", "open", 2.0, 0.0, 120.0, id="o1"), "roi", T0)
+    second = repo.add_entry_order(a, order("buy", "open", 1.0, 0.0, 90.0, id="o2"), T0)
+    stop = repo.add_stop_order(a, order("sell", "open", 2.0, 0.0, 80.0, id="o3"), 81.0, T0)
+    later = T0 + timedelta(minutes=1)
+    third = repo.replace_order(
+        first,
+        order("sell", "canceled", 2.0, 0.0, 120.0, id="o1"),
+        order("sell", "open", 2.0, 0.0, 118.0, id="o4"),
+        later,
+    )
+    assert [(r.pair, r.order_id) for r in (first, second, stop, third)] == [
+        ("B/USDT", "o1"),
+        ("A/USDT", "o2"),
+        ("A/USDT", "o3"),
+        ("B/USDT", "o4"),
+    ]
+    assert [(r.pair, r.order_id) for r in repo.open_orders()] == [
+        ("A/USDT", "o2"),
+        ("B/USDT", "o4"),
+    ]
+    cancelled = next(o for o in repo.orders_for(b.id) if o["order_id"] == "o1")
+    assert (cancelled["status"], cancelled["updated_at"]) == ("canceled", later)
+
+
+def test_the_average_open_rate_counts_this_trades_buys_only(repo: TradeRepository):
+    trade = repo.add_open_trade(new_trade("A/USDT", rate=100.0, amount=1.0), T0)
+    repo.add_open_trade(new_trade("B/USDT", rate=10.0, amount=5.0), T0)
+    repo.add_exit_fill(trade.id, 500.0, 0.5, FEE, T0, "partial")
+    grown = repo.add_entry_fill(trade.id, 130.0, 2.0, FEE, T0, None)
+    assert grown.amount == 3.0 and grown.open_rate == pytest.approx(120.0)
