@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from candlecast.domain.orders import OrderState
 from candlecast.domain.trades import Trade
-from candlecast.persistence.models import TradeRow
+from candlecast.persistence.models import CustomDataRow, TradeRow
 from candlecast.persistence.repository import TradeRepository, default_db_url
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
@@ -501,3 +502,31 @@ def test_the_average_open_rate_counts_this_trades_buys_only(repo: TradeRepositor
     repo.add_exit_fill(trade.id, 500.0, 0.5, FEE, T0, "partial")
     grown = repo.add_entry_fill(trade.id, 130.0, 2.0, FEE, T0, None)
     assert grown.amount == 3.0 and grown.open_rate == pytest.approx(120.0)
+
+
+def test_only_a_stored_trade_with_its_close_rate_and_date_can_be_closed(repo: TradeRepository):
+    trade = repo.add_open_trade(new_trade(), T0)
+    closed = trade.closed(110.0, T0, "roi")
+    for half_closed in (replace(closed, close_date=None), replace(closed, close_rate=None)):
+        with pytest.raises(ValueError, match="needs a stored trade that has been closed"):
+            repo.close_trade(half_closed)
+    with pytest.raises(ValueError, match="needs a stored trade that has been closed"):
+        repo.close_trade(replace(closed, id=None))
+    assert repo.count(is_open=True) == 1
+
+
+def test_a_trade_closed_after_a_partial_exit_keeps_its_close_date(repo: TradeRepository):
+    trade = repo.add_open_trade(new_trade(amount=2.0), T0)
+    repo.add_exit_fill(trade.id, 120.0, 1.0, FEE, T0, "partial")
+    later = T0 + timedelta(hours=3)
+    closed = repo.close_trade(trade.closed(100.0, later, "roi"))
+    assert closed.close_date == later and repo.find_trades(is_open=False)[0].close_date == later
+
+
+def test_overwriting_custom_data_keeps_one_row_per_trade_and_key(repo: TradeRepository):
+    trade = repo.add_open_trade(new_trade(), T0)
+    for value in (1, 2, 3):
+        repo.set_custom_data(trade.id, "k", value)
+    with Session(repo.engine) as session:
+        rows = session.scalar(select(func.count()).select_from(CustomDataRow))
+    assert rows == 1 and repo.custom_data(trade.id) == {"k": 3}
