@@ -157,3 +157,45 @@ def test_a_left_out_column_is_reported_once_per_pair_with_a_log_and_every_time_w
         without_log = [(r.args[0], r.args[1]) for r in caplog.records]
     assert with_log == [("ETH/USDT", "blob"), ("BTC/USDT", "blob")]
     assert without_log == [("ETH/USDT", "blob")] * 2
+
+
+@pytest.mark.parametrize(
+    ("value", "answer"),
+    [
+        (["A/B", "5m"], "expected key [pair, timeframe, candle_type], got ['A/B', '5m']"),
+        (
+            ["A/B", "5m", "spot", "x"],
+            "expected key [pair, timeframe, candle_type], got ['A/B', '5m', 'spot', 'x']",
+        ),
+        ([5, "5m", "spot"], "expected key [pair, timeframe, candle_type], got [5, '5m', 'spot']"),
+        (
+            ["A/B", "", "spot"],
+            "expected key [pair, timeframe, candle_type], got ['A/B', '', 'spot']",
+        ),
+        ("A/B 5m spot", "expected key [pair, timeframe, candle_type], got 'A/B 5m spot'"),
+        (["A/B", "5m", "moon"], "unknown candle type 'moon'"),
+    ],
+)
+def test_a_bad_key_is_refused_saying_what_a_key_is(value: object, answer: str):
+    with pytest.raises(ProtocolViolation) as info:
+        proto.key_from_wire(value)
+    assert str(info.value) == answer
+
+
+def test_a_key_travels_as_three_strings():
+    assert proto.key_to_wire(KEY) == ["ETH/USDT", "1h", "spot"]
+    assert proto.key_from_wire(("ETH/USDT", "1h", "spot")) == KEY
+
+
+def test_every_left_out_column_of_a_pair_is_reported_once(caplog: pytest.LogCaptureFixture):
+    log = proto.DroppedColumns()
+    frame = with_a_dict_column()
+    wider = frame.assign(more=frame["blob"])
+    with caplog.at_level("WARNING", logger="candlecast.messaging.protocol"):
+        proto.encode_analyzed_df_binary(KEY, frame, LA, log)
+        proto.encode_analyzed_df_binary(KEY, wider, LA, log)
+        proto.encode_analyzed_df_binary(KEY, wider, LA, log)
+    assert [(r.args[0], r.args[1]) for r in caplog.records] == [
+        ("ETH/USDT", "blob"),
+        ("ETH/USDT", "more"),
+    ]
