@@ -530,3 +530,14 @@ def test_overwriting_custom_data_keeps_one_row_per_trade_and_key(repo: TradeRepo
     with Session(repo.engine) as session:
         rows = session.scalar(select(func.count()).select_from(CustomDataRow))
     assert rows == 1 and repo.custom_data(trade.id) == {"k": 3}
+
+
+def test_a_live_order_is_stored_as_the_exchange_reported_it(repo: TradeRepository):
+    _, record = repo.add_pending_entry(
+        new_trade(amount=2.0), order("buy", "open", 2.0, 0.5, 100.0, average=96.0), T0
+    )
+    assert (record.amount, record.created_at, record.order_id) == (2.0, T0, "buy-open-0.5")
+    [stored] = repo.orders_for(record.trade_id)
+    assert (stored["created_at"], stored["updated_at"]) == (T0, T0)
+    assert stored["cost"] == 48.0 and stored["fee"] == 0.0  # filled times average; fees come later
+    assert (stored["filled"], stored["average"], stored["order_id"]) == (0.5, 96.0, "buy-open-0.5")
