@@ -5,7 +5,9 @@ The same rules are checked on freqtrade's own recordings in test_consumer_vector
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from candlecast.data.merge import MAX_STORED_CANDLES, merge_update, strip_signals
 from candlecast.testing import make_ohlcv
@@ -175,3 +177,56 @@ def test_an_update_overlapping_every_stored_row_replaces_them_all():
     changed = history.iloc[2:8].assign(close=1.0)
     result = merge_update(history.iloc[4:7], changed, "5m", requested=False)
     pd.testing.assert_frame_equal(result.frame, changed)  # nothing kept: the update as sent
+
+
+def test_a_one_candle_frame_without_a_date_is_ignored():
+    history = frames(10)
+    dateless = history.iloc[9:].copy()
+    dateless["date"] = pd.NaT
+    result = merge_update(history.iloc[:9], dateless, "5m", requested=True)
+    assert result.frame is None and result.request_limit is None
+
+
+def test_two_candles_out_of_order_or_repeated_are_ignored():
+    history = frames(10)
+    swapped = history.iloc[[8, 7]]
+    repeated = history.iloc[[8, 8]]
+    for bad in (swapped, repeated):
+        result = merge_update(history.iloc[:7], bad, "5m", requested=True)
+        assert result.frame is None and result.request_limit is None
+
+
+@pytest.mark.parametrize(("stored_unit", "incoming_unit"), [("ns", "ms"), ("ms", "ns"), ("s", "s")])
+def test_gaps_are_measured_whatever_the_resolution_of_the_dates(stored_unit, incoming_unit):
+    history = frames(60)
+
+    def as_unit(frame: pd.DataFrame, unit: str) -> pd.DataFrame:
+        return frame.assign(date=frame["date"].dt.as_unit(unit))
+
+    stored = as_unit(history.iloc[:50], stored_unit)
+    following = merge_update(stored, as_unit(history.iloc[50:51], incoming_unit), "5m", False)
+    assert following.request_limit is None and len(following.frame) == 51
+    after_gap = merge_update(stored, as_unit(history.iloc[55:56], incoming_unit), "5m", False)
+    assert after_gap.frame is None and after_gap.request_limit == 7
+
+
+def test_merging_leaves_the_frames_it_is_given_unchanged():
+    # the update's float column fits the stored int64 one; the stored bool column takes
+    # the update's float64 (a null arrived): both casts are made on copies
+    history = frames(10).assign(count=np.arange(10, dtype=np.int64), flag=True)
+    stored = history.iloc[:9]
+    update = history.iloc[9:].assign(count=9.0, flag=np.nan)
+    stored_dtypes, update_dtypes = stored.dtypes.copy(), update.dtypes.copy()
+    result = merge_update(stored, update, "5m", requested=False)
+    assert result.frame["count"].dtype == np.int64 and result.frame["flag"].dtype == np.float64
+    pd.testing.assert_series_equal(stored.dtypes, stored_dtypes)
+    pd.testing.assert_series_equal(update.dtypes, update_dtypes)
+
+
+def test_every_column_of_an_update_takes_the_stored_dtype_its_values_fit():
+    history = frames(10).assign(
+        first=np.arange(10, dtype=np.int64), second=np.arange(10, dtype=np.int32)
+    )
+    update = history.iloc[9:].astype({"first": np.float64, "second": np.float64})
+    result = merge_update(history.iloc[:9], update, "5m", requested=False)
+    pd.testing.assert_frame_equal(result.frame, history)
