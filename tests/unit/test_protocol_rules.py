@@ -111,13 +111,15 @@ def test_a_bad_la_is_refused_naming_the_field():
 
 def test_a_binary_analyzed_df_message_carries_key_analysis_and_send_times():
     frame = make_ohlcv(5, "1h")
-    message = proto.parse_message(proto.encode_analyzed_df_binary(KEY, frame, LA), binary=True)
+    message = proto.parse_message(
+        proto.encode_analyzed_df_binary(KEY, frame, LA), proto.Encoding.BINARY
+    )
     assert isinstance(message, proto.AnalyzedDfMessage)
     assert message.key == KEY and message.analyzed_at == LA
     assert message.sent_at == LA.timestamp()  # sent when analyzed unless told otherwise
     pd.testing.assert_frame_equal(message.frame, frame)
     later = proto.encode_analyzed_df_binary(KEY, frame, LA, sent_at=LA.timestamp() + 1.5)
-    assert proto.parse_message(later, binary=True).sent_at == LA.timestamp() + 1.5
+    assert proto.parse_message(later, proto.Encoding.BINARY).sent_at == LA.timestamp() + 1.5
 
 
 def test_a_binary_frame_of_another_type_or_without_a_send_time_is_handled():
@@ -126,9 +128,9 @@ def test_a_binary_frame_of_another_type_or_without_a_send_time_is_handled():
         {"type": "whitelist", "key": ["ETH/USDT", "1h", "spot"]}, frame
     )
     with pytest.raises(ProtocolViolation, match="'whitelist'"):
-        proto.parse_message(other, binary=True)
+        proto.parse_message(other, proto.Encoding.BINARY)
     meta = {"type": "analyzed_df", "key": ["ETH/USDT", "1h", "spot"], "la": proto.format_la(LA)}
-    untimed = proto.parse_message(codec_binary.encode_frame(meta, frame), binary=True)
+    untimed = proto.parse_message(codec_binary.encode_frame(meta, frame), proto.Encoding.BINARY)
     assert isinstance(untimed, proto.AnalyzedDfMessage) and untimed.sent_at is None
 
 
@@ -149,7 +151,12 @@ def test_a_left_out_column_is_reported_once_per_pair_with_a_log_and_every_time_w
     with caplog.at_level("WARNING", logger="candlecast.messaging.protocol"):
         for key in (KEY, KEY, other, KEY):
             raw = encode(key, with_a_dict_column(), LA, log)
-        assert "blob" not in proto.parse_message(raw, binary=binary).frame.columns
+        assert (
+            "blob"
+            not in proto.parse_message(
+                raw, proto.Encoding.BINARY if binary else proto.Encoding.JSON
+            ).frame.columns
+        )
         with_log = [(r.args[0], r.args[1]) for r in caplog.records]
         caplog.clear()
         for _ in range(2):

@@ -239,7 +239,7 @@ def test_a_live_exit_closes_the_trade_once_all_is_sold(repo: TradeRepository):
     trade, _ = repo.add_pending_entry(
         new_trade(amount=2.0), order("buy", "closed", 2.0, 2.0, 100.0), T0
     )
-    sell = repo.add_exit_order(trade, order("sell", "open", 2.0, 0.0, 110.0), "roi", T0)
+    sell, _ = repo.add_exit_order(trade, order("sell", "open", 2.0, 0.0, 110.0), "roi", T0)
     assert sell.reason == "roi" and [r.id for r in repo.open_orders()] == [sell.id]
     assert repo.settle_exit(sell, order("sell", "open", 2.0, 1.0, 110.0), T0) is None
     assert repo.open_trades()[0].is_open
@@ -250,11 +250,35 @@ def test_a_live_exit_closes_the_trade_once_all_is_sold(repo: TradeRepository):
     assert repo.settle_exit(sell, order("sell", "closed", 2.0, 2.0, 110.0), later) is None
 
 
+def test_a_sell_or_stop_filled_as_placed_closes_the_trade_with_it(repo: TradeRepository):
+    trade, _ = repo.add_pending_entry(
+        new_trade(amount=2.0), order("buy", "closed", 2.0, 2.0, 100.0), T0
+    )
+    filled = order("sell", "closed", 2.0, 2.0, 110.0, average=110.0)
+    sell, closed = repo.add_exit_order(trade, filled, "roi", T0)
+    assert closed is not None and closed.close_rate == 110.0 and closed.exit_reason == "roi"
+    assert repo.count(is_open=True) == 0 and repo.open_orders() == []
+    other, _ = repo.add_pending_entry(
+        new_trade("ETH/USDT", amount=2.0), order("buy", "closed", 2.0, 2.0, 100.0, id="b2"), T0
+    )
+    stopped = order("sell", "closed", 2.0, 2.0, 90.0, id="s2", average=89.0)
+    _, by_stop = repo.add_stop_order(other, stopped, 91.0, T0)
+    assert by_stop is not None and by_stop.close_rate == 89.0
+    assert by_stop.exit_reason == "stoploss_on_exchange"
+    # a part filled at once keeps the trade open
+    third, _ = repo.add_pending_entry(
+        new_trade("SOL/USDT", amount=2.0), order("buy", "closed", 2.0, 2.0, 100.0, id="b3"), T0
+    )
+    part = order("sell", "canceled", 2.0, 1.0, 110.0, id="s3")
+    assert repo.add_exit_order(third, part, "roi", T0)[1] is None
+    assert [t.pair for t in repo.open_trades()] == ["SOL/USDT"]
+
+
 def test_selling_almost_all_closes_and_dust_can_be_given_up(repo: TradeRepository):
     trade, _ = repo.add_pending_entry(
         new_trade(amount=2.0), order("buy", "closed", 2.0, 2.0, 100.0), T0
     )
-    sell = repo.add_exit_order(trade, order("sell", "open", 2.0, 0.0, 110.0), "exit_signal", T0)
+    sell, _ = repo.add_exit_order(trade, order("sell", "open", 2.0, 0.0, 110.0), "exit_signal", T0)
     assert repo.settle_exit(sell, order("sell", "canceled", 2.0, 1.5, 110.0), T0) is None
     closed = repo.close_sold_part(trade, T0)
     assert closed is not None and closed.amount == 1.5 and closed.exit_reason == "exit_signal"
@@ -263,7 +287,7 @@ def test_selling_almost_all_closes_and_dust_can_be_given_up(repo: TradeRepositor
 
 def test_stop_orders_are_kept_apart_from_entry_and_exit_orders(repo: TradeRepository):
     trade = repo.add_open_trade(new_trade(), T0)
-    stop = repo.add_stop_order(trade, order("sell", "open", 2.0, 0.0, 90.0), 91.0, T0)
+    stop, _ = repo.add_stop_order(trade, order("sell", "open", 2.0, 0.0, 90.0), 91.0, T0)
     assert stop.stop_price == 91.0 and stop.reason == "stoploss_on_exchange"
     assert repo.open_orders() == []
     assert [r.id for r in repo.open_stop_orders()] == [stop.id]
@@ -305,7 +329,7 @@ def test_a_replaced_partly_filled_entry_keeps_its_fill(repo: TradeRepository):
 
 def test_a_replaced_exit_keeps_the_trade_and_its_reason(repo: TradeRepository):
     trade = repo.add_open_trade(new_trade(), T0)
-    sell = repo.add_exit_order(trade, order("sell", "open", 2.0, 0.0, 110.0), "roi", T0)
+    sell, _ = repo.add_exit_order(trade, order("sell", "open", 2.0, 0.0, 110.0), "roi", T0)
     new = repo.replace_order(
         sell,
         order("sell", "canceled", 2.0, 0.0, 110.0),
@@ -328,7 +352,7 @@ def test_a_database_from_an_older_version_gains_the_new_columns(path: Path):
         conn.execute("ALTER TABLE orders DROP COLUMN ft_order_side")
     repo = TradeRepository(f"sqlite:///{path}")
     trade = repo.add_open_trade(new_trade(), T0)
-    stop = repo.add_stop_order(trade, order("sell", "open", 2.0, 0.0, 90.0), 91.0, T0)
+    stop, _ = repo.add_stop_order(trade, order("sell", "open", 2.0, 0.0, 90.0), 91.0, T0)
     assert repo.open_stop_orders()[0].stop_price == 91.0 and stop.id is not None
     repo.close()
 
@@ -362,7 +386,7 @@ def test_settling_an_exit_records_its_progress_and_ignores_orders_no_longer_stor
     repo: TradeRepository,
 ):
     trade = repo.add_open_trade(new_trade(amount=2.0), T0)
-    sell = repo.add_exit_order(trade, order("sell", "open", 2.0, 0.0, 110.0), "roi", T0)
+    sell, _ = repo.add_exit_order(trade, order("sell", "open", 2.0, 0.0, 110.0), "roi", T0)
     later = T0 + timedelta(minutes=3)
     repo.settle_exit(sell, order("sell", "open", 2.0, 0.5, 110.0), later)
     stored = repo.orders_for(trade.id)[-1]
@@ -385,10 +409,10 @@ def test_only_open_stop_orders_are_listed_as_stops_each_with_its_pair(repo: Trad
     one = repo.add_open_trade(new_trade("A/USDT"), T0)
     two = repo.add_open_trade(new_trade("B/USDT"), T0)
     repo.add_exit_order(one, order("sell", "open", 2.0, 0.0, 120.0), "roi", T0)
-    filled = repo.add_stop_order(one, order("sell", "open", 2.0, 0.0, 90.0, id="s1"), 91.0, T0)
+    filled, _ = repo.add_stop_order(one, order("sell", "open", 2.0, 0.0, 90.0, id="s1"), 91.0, T0)
     with Session(repo.engine) as session, session.begin():
         session.execute(text("UPDATE orders SET status = 'closed' WHERE id = :i"), {"i": filled.id})
-    waiting = repo.add_stop_order(two, order("sell", "open", 2.0, 0.0, 80.0, id="s2"), 81.0, T0)
+    waiting, _ = repo.add_stop_order(two, order("sell", "open", 2.0, 0.0, 80.0, id="s2"), 81.0, T0)
     stops = repo.open_stop_orders()
     assert [(s.id, s.pair, s.order_id) for s in stops] == [(waiting.id, "B/USDT", "s2")]
 
@@ -428,14 +452,14 @@ def test_a_small_trade_closes_on_its_own_sells_only(repo: TradeRepository):
     small = repo.add_open_trade(new_trade("A/USDT", amount=0.5), T0)
     other = repo.add_open_trade(new_trade("B/USDT", amount=3.0), T0)
     repo.add_exit_fill(other.id, 50.0, 2.0, FEE, T0, "partial")
-    sell = repo.add_exit_order(small, order("sell", "open", 0.5, 0.0, 110.0), "roi", T0)
+    sell, _ = repo.add_exit_order(small, order("sell", "open", 0.5, 0.0, 110.0), "roi", T0)
     closed = repo.settle_exit(sell, order("sell", "closed", 0.5, 0.5, 110.0), T0)
     assert closed is not None and closed.close_rate == 110.0 and closed.amount == 0.5
 
 
 def test_selling_all_but_a_billionth_closes_the_trade(repo: TradeRepository):
     trade = repo.add_open_trade(new_trade(amount=1.0), T0)
-    sell = repo.add_exit_order(trade, order("sell", "open", 1.0, 0.0, 110.0), "roi", T0)
+    sell, _ = repo.add_exit_order(trade, order("sell", "open", 1.0, 0.0, 110.0), "roi", T0)
     nearly = 1.0 * (1 - 1e-9)
     closed = repo.settle_exit(sell, order("sell", "closed", 1.0, nearly, 110.0), T0)
     assert closed is not None and closed.amount == nearly
@@ -443,7 +467,7 @@ def test_selling_all_but_a_billionth_closes_the_trade(repo: TradeRepository):
 
 def test_unfilled_sells_count_for_nothing_and_nothing_sold_closes_nothing(repo: TradeRepository):
     trade = repo.add_open_trade(new_trade(amount=2.0), T0)
-    first = repo.add_exit_order(trade, order("sell", "open", 2.0, 0.0, 110.0, id="a"), "roi", T0)
+    first, _ = repo.add_exit_order(trade, order("sell", "open", 2.0, 0.0, 110.0, id="a"), "roi", T0)
     repo.settle_exit(first, order("sell", "canceled", 2.0, 0.0, 110.0, id="a"), T0)
     assert repo.close_sold_part(trade, T0) is None and repo.count(is_open=True) == 1
     repo.add_exit_fill(trade.id, 100.0, 0.5, FEE, T0, "")  # a fill without a reason
@@ -472,9 +496,9 @@ def test_every_order_record_names_its_trades_pair_and_open_ones_come_oldest_firs
 ):
     a = repo.add_open_trade(new_trade("A/USDT"), T0)
     b = repo.add_open_trade(new_trade("B/USDT"), T0)
-    first = repo.add_exit_order(b, order("sell", "open", 2.0, 0.0, 120.0, id="o1"), "roi", T0)
+    first, _ = repo.add_exit_order(b, order("sell", "open", 2.0, 0.0, 120.0, id="o1"), "roi", T0)
     second = repo.add_entry_order(a, order("buy", "open", 1.0, 0.0, 90.0, id="o2"), T0)
-    stop = repo.add_stop_order(a, order("sell", "open", 2.0, 0.0, 80.0, id="o3"), 81.0, T0)
+    stop, _ = repo.add_stop_order(a, order("sell", "open", 2.0, 0.0, 80.0, id="o3"), 81.0, T0)
     later = T0 + timedelta(minutes=1)
     third = repo.replace_order(
         first,
