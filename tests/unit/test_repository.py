@@ -255,7 +255,7 @@ def test_a_sell_or_stop_filled_as_placed_closes_the_trade_with_it(repo: TradeRep
         new_trade(amount=2.0), order("buy", "closed", 2.0, 2.0, 100.0), T0
     )
     filled = order("sell", "closed", 2.0, 2.0, 110.0, average=110.0)
-    sell, closed = repo.add_exit_order(trade, filled, "roi", T0)
+    _, closed = repo.add_exit_order(trade, filled, "roi", T0)
     assert closed is not None and closed.close_rate == 110.0 and closed.exit_reason == "roi"
     assert repo.count(is_open=True) == 0 and repo.open_orders() == []
     other, _ = repo.add_pending_entry(
