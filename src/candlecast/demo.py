@@ -77,6 +77,12 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 
 @dataclass
+#: how long a bot may take to stop cleanly after SIGTERM before it is killed: it stops
+#: within about 2 s (tests/integration/test_trade_cli.py), but a loaded 2-core machine
+#: running it at low priority was seen to need more than 5 s
+STOP_TIMEOUT = 15.0
+
+
 class BotProcess:
     name: str
     role: str
@@ -102,7 +108,7 @@ class BotProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout: float = 5.0) -> int | None:
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
