@@ -76,13 +76,13 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-@dataclass
 #: how long a bot may take to stop cleanly after SIGTERM before it is killed: it stops
 #: within about 2 s (tests/integration/test_trade_cli.py), but a loaded 2-core machine
 #: running it at low priority was seen to need more than 5 s
 STOP_TIMEOUT = 15.0
 
 
+@dataclass
 class BotProcess:
     name: str
     role: str
