@@ -70,6 +70,9 @@ def frame(api: str, auth: tuple[str, str], pair: str) -> dict[str, dict[int, Any
     }
 
 
+# two bots start from scratch and must trade: at load 12 this took longer than the
+# suite's default 120 s
+@pytest.mark.timeout(300)
 def test_readme_quick_start_makes_a_consumer_that_trades_on_the_producers_columns(
     tmp_path: Path,
 ):
@@ -102,7 +105,11 @@ def test_readme_quick_start_makes_a_consumer_that_trades_on_the_producers_column
         for proc, _ in reversed(bots):
             proc.send_signal(signal.SIGTERM)
         for proc, _ in bots:
-            proc.wait(15)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:  # reported by the exit-code assert below
+                proc.kill()
+                proc.wait()
     logs = "\n".join(log.read_text() for _, log in bots)
     assert all(proc.returncode == 0 for proc, _ in bots), logs
 
