@@ -565,3 +565,21 @@ def test_a_live_order_is_stored_as_the_exchange_reported_it(repo: TradeRepositor
     assert (stored["created_at"], stored["updated_at"]) == (T0, T0)
     assert stored["cost"] == 48.0 and stored["fee"] == 0.0  # filled times average; fees come later
     assert (stored["filled"], stored["average"], stored["order_id"]) == (0.5, 96.0, "buy-open-0.5")
+
+
+def test_an_added_buy_still_open_counts_for_nothing_until_it_is_final(repo: TradeRepository):
+    trade, _ = repo.add_pending_entry(
+        new_trade(amount=2.0), order("buy", "closed", 2.0, 2.0, 100.0, id="b1"), T0
+    )
+    # a second buy rests half filled: the trade is still what the first buy filled
+    resting = repo.add_entry_order(trade, order("buy", "open", 1.0, 0.5, 90.0, id="b2"), T0)
+    (stored,) = repo.open_trades()
+    assert (stored.amount, stored.open_rate) == (2.0, 100.0)
+    # a third buy fills at once: the trade takes it, still not the resting one's half
+    repo.add_entry_order(trade, order("buy", "closed", 1.0, 1.0, 110.0, id="b3"), T0)
+    (stored,) = repo.open_trades()
+    assert stored.amount == 3.0 and stored.open_rate == pytest.approx(310.0 / 3)
+    # the resting buy ends half filled: now it counts, at its average
+    settled = repo.settle_entry(resting, order("buy", "canceled", 1.0, 0.5, 90.0, id="b2"), T0)
+    assert settled is not None and settled.amount == 3.5
+    assert settled.open_rate == pytest.approx((200.0 + 110.0 + 45.0) / 3.5)
