@@ -394,7 +394,9 @@ class FakeBinance:
     async def serve(self) -> AsyncIterator[FakeBinance]:
         sock = bind_socket("127.0.0.1", 0)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="off")
+        # log_config=None: uvicorn's default would reconfigure the test process's loggers
+        # (its "uvicorn" logger stops propagating), hiding later bots' server logs
+        config = uvicorn.Config(self.app(), log_config=None, access_log=False, lifespan="off")
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         try:
