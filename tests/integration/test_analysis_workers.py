@@ -30,6 +30,7 @@ from tests.integration.harness import (
     write_trading_bot,
     ws_url,
 )
+from tests.integration.test_trade_cli import STRATEGY
 
 pytestmark = pytest.mark.anyio
 
@@ -84,24 +85,6 @@ async def test_a_killed_worker_is_replaced_and_the_producer_keeps_broadcasting(t
     assert not any(p.is_alive() for p in processes)
 
 
-TRADING_STRATEGY = """
-from candlecast.strategy import IStrategy
-
-class EveryRise(IStrategy):
-    timeframe = "1s"
-    minimal_roi = {"0": 0.0004}
-    stoploss = -0.0004
-    process_only_new_candles = True
-
-    def populate_indicators(self, dataframe, metadata):
-        return dataframe
-
-    def populate_entry_trend(self, dataframe, metadata):
-        dataframe.loc[dataframe["close"] > dataframe["open"], "enter_long"] = 1
-        return dataframe
-"""
-
-
 def workers_of(pid: int) -> list[int]:
     """The analysis worker processes (multiprocessing spawn children) of ``pid``."""
     found = []
@@ -139,7 +122,7 @@ def trades(db: Path) -> int:
 
 @pytest.fixture
 def worker_bot(tmp_path: Path) -> Path:
-    config = write_trading_bot(tmp_path, TRADING_STRATEGY, throttle=0.5)
+    config = write_trading_bot(tmp_path, STRATEGY, throttle=0.5)
     raw = json.loads(config.read_text())
     raw["internals"]["analysis_workers"] = 2
     config.write_text(json.dumps(raw))
