@@ -28,6 +28,7 @@ from candlecast.messaging.hub import Channel, ChannelPolicy, MessageHub
 from candlecast.messaging.protocol import Encoding, EncodingKind, MessageType
 from candlecast.messaging.session import ConsumerSession, StoreFrame
 from candlecast.testing import make_ohlcv
+from tests.hub_fakes import RecordingSocket
 
 KEY = PairKey("BTC/USDT", "5m", CandleType.SPOT)
 LA = datetime(2026, 1, 5, 12, 0, 1, tzinfo=UTC)
@@ -39,20 +40,6 @@ def frame(rows: int = 30) -> pd.DataFrame:
     prices = ["open", "high", "low", "close", "volume"]
     out[prices] = out[prices].round(6)
     return out
-
-
-class _Socket:
-    def __init__(self) -> None:
-        self.sent: list[str | bytes] = []
-
-    async def send_text(self, data: str) -> None:
-        self.sent.append(data)
-
-    async def send_bytes(self, data: bytes) -> None:
-        self.sent.append(data)
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        pass
 
 
 class _Source:
@@ -200,13 +187,15 @@ def test_a_broadcast_is_encoded_once_in_each_encoding_a_subscriber_has_and_no_ot
 
     async def run() -> list[int]:
         hub = MessageHub(_Source(), ChannelPolicy.from_config())
-        texts = [hub.open_channel(_Socket(), f"json-{i}", Encoding.JSON) for i in range(3)]
+        texts = [hub.open_channel(RecordingSocket(), f"json-{i}", Encoding.JSON) for i in range(3)]
         for channel in texts:
             subscribe(channel, "analyzed_df")
-        hub.open_channel(_Socket(), "binary-idle", Encoding.BINARY)  # not subscribed
+        hub.open_channel(RecordingSocket(), "binary-idle", Encoding.BINARY)  # not subscribed
         counts = [sum(hub.publish(m) for m in hub.build_analyzed(KEY, frame(), LA, False))]
         assert calls == {"json": 1}
-        packed = [hub.open_channel(_Socket(), f"bin-{i}", Encoding.BINARY) for i in range(2)]
+        packed = [
+            hub.open_channel(RecordingSocket(), f"bin-{i}", Encoding.BINARY) for i in range(2)
+        ]
         for channel in packed:
             subscribe(channel, "analyzed_df")
         counts.append(sum(hub.publish(m) for m in hub.build_analyzed(KEY, frame(), LA, False)))
@@ -280,8 +269,8 @@ def test_a_third_encoding_needs_only_its_member_encoder_and_decoder(
 
     async def run() -> tuple[list[str | bytes], list[str | bytes]]:
         hub = MessageHub(source, ChannelPolicy.from_config())
-        trial = hub.open_channel(_Socket(), "trial", packed)  # type: ignore[arg-type]
-        plain = hub.open_channel(_Socket(), "plain", Encoding.JSON)
+        trial = hub.open_channel(RecordingSocket(), "trial", packed)  # type: ignore[arg-type]
+        plain = hub.open_channel(RecordingSocket(), "plain", Encoding.JSON)
         for channel in (trial, plain):
             subscribe(channel, "whitelist", "analyzed_df", "new_candle")
         assert hub.encodings_needed(MessageType.ANALYZED_DF) == {packed, Encoding.JSON}

@@ -32,6 +32,7 @@ from candlecast.messaging.session import (
 )
 from candlecast.testing import make_ohlcv
 from tests.claims import count
+from tests.hub_fakes import RecordingSocket
 
 EXAMPLES = int(os.environ.get("CANDLECAST_FUZZ_EXAMPLES", "300"))
 # make test draws the same examples every run (no flaky CI); make fuzz draws new ones
@@ -210,20 +211,6 @@ def test_consumer_store_stays_valid_with_unsorted_duplicate_or_gappy_updates(
         assert (steps == pd.Timedelta("5m")).all()
 
 
-class _Socket:
-    def __init__(self) -> None:
-        self.sent: list[str | bytes] = []
-
-    async def send_text(self, data: str) -> None:
-        self.sent.append(data)
-
-    async def send_bytes(self, data: bytes) -> None:
-        self.sent.append(data)
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        self.sent.append(f"close {code}")
-
-
 class _Source:
     timeframe = "5m"
     candle_type = CandleType.SPOT
@@ -245,7 +232,7 @@ def run_requests(requests: list[str | bytes]) -> tuple[list[str | bytes], _Sourc
 
     async def run() -> list[str | bytes]:
         hub = MessageHub(source, ChannelPolicy.from_config())
-        sock = _Socket()
+        sock = RecordingSocket()
         channel = hub.open_channel(sock, "fuzz", Encoding.JSON)
         for raw in requests:
             channel.handle_request(raw)

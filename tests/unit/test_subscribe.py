@@ -16,20 +16,7 @@ from candlecast.domain.analyzed import PairKey
 from candlecast.domain.enums import CandleType
 from candlecast.messaging.hub import ChannelPolicy, MessageHub
 from candlecast.messaging.protocol import Encoding, MessageType
-
-
-class _Socket:
-    def __init__(self) -> None:
-        self.sent: list[str | bytes] = []
-
-    async def send_text(self, data: str) -> None:
-        self.sent.append(data)
-
-    async def send_bytes(self, data: bytes) -> None:
-        self.sent.append(data)
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        pass
+from tests.hub_fakes import RecordingSocket
 
 
 class _Source:
@@ -46,7 +33,7 @@ class _Source:
 def broadcast_types_received(subscribe: list[str]) -> list[str]:
     async def run() -> list[str]:
         hub = MessageHub(_Source(), ChannelPolicy.from_config())
-        socket = _Socket()
+        socket = RecordingSocket()
         channel = hub.open_channel(socket, "test", Encoding.JSON)
         channel.handle_request(orjson.dumps({"type": "subscribe", "data": subscribe}))
         hub.publish(hub.broadcast_whitelist(["BTC/USDT"]))
@@ -86,8 +73,8 @@ def test_the_encodings_a_broadcast_needs_follow_subscriptions_and_departures():
     async def run() -> None:
         hub = MessageHub(_Source(), ChannelPolicy.from_config())
         assert hub.encodings_needed(MessageType.ANALYZED_DF) == set()
-        text = hub.open_channel(_Socket(), "text", json)
-        packed = hub.open_channel(_Socket(), "binary", binary)
+        text = hub.open_channel(RecordingSocket(), "text", json)
+        packed = hub.open_channel(RecordingSocket(), "binary", binary)
         assert hub.encodings_needed(MessageType.ANALYZED_DF) == set()  # not subscribed
         text.handle_request(orjson.dumps({"type": "subscribe", "data": ["analyzed_df"]}))
         assert hub.encodings_needed(MessageType.ANALYZED_DF) == {json}
