@@ -134,6 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--workdir", default=None, help="where the bots keep their files (default: a temp dir)"
     )
     demo.add_argument("--plain", action="store_true", help="plain status lines even on a terminal")
+    demo.add_argument(
+        "--until-trades",
+        type=int,
+        default=0,
+        help="after --duration, keep running until the consumers have opened this many trades",
+    )
+    demo.add_argument(
+        "--max-duration",
+        type=float,
+        default=None,
+        help="with --until-trades: stop at this many seconds whatever (default 4 x --duration)",
+    )
     return parser
 
 

@@ -522,9 +522,11 @@ def run_demo(args: argparse.Namespace) -> int:
             "All three bots are up: " + ", ".join(f"{b.name} on :{b.port}" for b in bots),
             flush=True,
         )
-        failure = _watch(fleet, started, args.duration, live_view)
+        until = max(0, getattr(args, "until_trades", 0) or 0)
+        cap = getattr(args, "max_duration", None) or 4 * args.duration
+        failure = _watch(fleet, started, args.duration, live_view, until, cap)
         if failure is None:
-            summary = _summarize(fleet, args.duration)
+            summary = _summarize(fleet, time.monotonic() - started)
     except _NotReady as slow:
         failure = str(slow)
     except _BotDied as died:
@@ -557,8 +559,33 @@ class _BotDied(Exception):
         self.bot = bot
 
 
-def _watch(fleet: Fleet, started: float, duration: float, live_view: bool) -> str | None:
+def consumer_trades(snap: Snapshot) -> int:
+    """The trades the consumers have opened between them, open or closed."""
+    return sum(t.get("opened", 0) for name, t in snap.trades.items() if name != "producer")
+
+
+def keep_running(
+    snap: Snapshot | None, elapsed: float, duration: float, until_trades: int, cap: float
+) -> bool:
+    """Whether the demo goes on: until ``duration``, then (with ``until_trades``) until the
+    consumers have opened that many trades, but never past ``cap`` seconds."""
+    if elapsed < duration:
+        return True
+    if until_trades <= 0 or elapsed >= cap:
+        return False
+    return snap is None or consumer_trades(snap) < until_trades
+
+
+def _watch(
+    fleet: Fleet,
+    started: float,
+    duration: float,
+    live_view: bool,
+    until_trades: int = 0,
+    cap: float = 0.0,
+) -> str | None:
     next_status = 0.0
+    snap: Snapshot | None = None
     live = None
     if live_view:
         from rich.live import Live
@@ -566,7 +593,9 @@ def _watch(fleet: Fleet, started: float, duration: float, live_view: bool) -> st
         live = Live(refresh_per_second=2, transient=False)
         live.start()
     try:
-        while (elapsed := time.monotonic() - started) < duration:
+        while keep_running(
+            snap, elapsed := time.monotonic() - started, duration, until_trades, cap
+        ):
             dead = [b for b in fleet.bots if not b.alive()]
             if dead:
                 raise _BotDied(dead[0])

@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(330)
 def test_demo_fleet_syncs_trades_and_shuts_down_cleanly(tmp_path: Path):
     result = subprocess.run(
         [
@@ -23,7 +23,14 @@ def test_demo_fleet_syncs_trades_and_shuts_down_cleanly(tmp_path: Path):
             "candlecast.cli",
             "demo",
             "--duration",
-            "45",  # entries are rare events on the simulated market: 30 s sometimes has none
+            "30",
+            # Entries are rare events on the simulated market, and a consumer sees a 1 s
+            # candle's signal only if a cycle of its runs while that candle is at most 3 s
+            # old: on a loaded machine 45 s sometimes had none. Wait for the first trade.
+            "--until-trades",
+            "1",
+            "--max-duration",
+            "180",
             "--pairs",
             "6",
             "--workdir",
@@ -33,7 +40,7 @@ def test_demo_fleet_syncs_trades_and_shuts_down_cleanly(tmp_path: Path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=270,
     )
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -47,6 +54,7 @@ def test_demo_fleet_syncs_trades_and_shuts_down_cleanly(tmp_path: Path):
         assert consumer["frames"] == {pair: "equal" for pair in summary["pairs"]}
     assert summary["frames_match"] is True
     assert sum(c["trades_opened"] for c in consumers.values()) >= 1
+    assert 30 <= summary["duration_s"] < 185  # --duration, then until the first trade
     # the consumers traded on the producer's signals: their trades are in their own databases
     import sqlite3
 
