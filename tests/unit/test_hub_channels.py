@@ -487,3 +487,107 @@ def test_publishing_after_the_event_loop_closed_is_a_no_op():
 
     hub = asyncio.run(run())
     hub.publish_threadsafe(hub.broadcast_whitelist([BTC.pair]))  # the loop is closed: no error
+
+
+# ---------------------------------------------------------------------- the operator's log lines
+# The wording is free; what each line must name is not: the consumer, and why.
+
+
+def _lines(caplog: pytest.LogCaptureFixture, level: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "candlecast.messaging.hub" and r.levelname == level
+    ]
+
+
+def test_a_slow_consumers_drop_is_logged_naming_it_and_why(caplog: pytest.LogCaptureFixture):
+    async def run() -> str | None:
+        hub = hub_of(max_queue_messages=1)
+        channel = hub.open_channel(StoppedReading(), "10.0.0.7:40001", Encoding.JSON)
+        channel.enqueue("a")
+        channel.enqueue("b")
+        await hub.stop()
+        return channel.close_reason
+
+    with caplog.at_level("INFO", logger="candlecast.messaging.hub"):
+        why = asyncio.run(run())
+    [line] = _lines(caplog, "WARNING")
+    assert "10.0.0.7:40001" in line and why is not None and why in line
+
+
+def test_an_invalid_request_is_logged_naming_the_consumer_and_the_error(
+    caplog: pytest.LogCaptureFixture,
+):
+    raw = b'{"type": "subscribe", "data": 5}'
+    with pytest.raises((proto.ProtocolViolation, ValueError, TypeError)) as refused:
+        proto.parse_request(raw)
+
+    async def run() -> None:
+        hub = hub_of()
+        hub.open_channel(RecordingSocket(), "10.0.0.7:40001", Encoding.JSON).handle_request(raw)
+        await hub.stop()
+
+    with caplog.at_level("INFO", logger="candlecast.messaging.hub"):
+        asyncio.run(run())
+    [line] = _lines(caplog, "INFO")
+    assert "10.0.0.7:40001" in line and str(refused.value) in line
+
+
+def test_a_socket_that_fails_to_send_ends_its_channel_and_is_logged(
+    caplog: pytest.LogCaptureFixture,
+):
+    class Broken(RecordingSocket):
+        async def send_text(self, data: str) -> None:
+            raise OSError("connection reset by peer")
+
+    async def run() -> None:
+        hub = hub_of()
+        channel = hub.open_channel(Broken(), "10.0.0.7:40001", Encoding.JSON)
+        channel.enqueue("lost")
+        await wait_until(lambda: channel.closed, timeout=5)
+        assert channel not in hub.channels
+        assert not channel.enqueue("more")
+        await hub.stop()
+
+    with caplog.at_level("INFO", logger="candlecast.messaging.hub"):
+        asyncio.run(run())
+    [line] = _lines(caplog, "INFO")
+    assert "10.0.0.7:40001" in line and "connection reset by peer" in line
+
+
+# ---------------------------------------------------------------------- the sweeper's pace
+
+
+class _SweepCounter:
+    """Stands among the hub's channels and counts the sweeps that check it."""
+
+    def __init__(self) -> None:
+        self.sweeps = 0
+
+    def check_policy(self) -> bool:
+        self.sweeps += 1
+        return True
+
+
+@pytest.mark.parametrize(
+    ("send_timeout", "sweeps", "within"),
+    [
+        (0.4, 3, 2.0),  # every send_timeout / 4 (0.1 s): 0.3 s
+        (8.0, 2, 3.5),  # at most every second: 2 s
+    ],
+    ids=["quarter-of-send-timeout", "at-most-every-second"],
+)
+def test_the_sweeper_checks_every_channel_every_quarter_send_timeout_at_most_every_second(
+    send_timeout: float, sweeps: int, within: float
+):
+    async def run() -> None:
+        hub = hub_of(send_timeout=send_timeout)
+        counter = _SweepCounter()
+        hub.channels.add(counter)  # type: ignore[arg-type]
+        await hub.start()
+        await wait_until(lambda: counter.sweeps >= sweeps, timeout=within)
+        hub.channels.discard(counter)
+        await hub.stop()
+
+    asyncio.run(run())
