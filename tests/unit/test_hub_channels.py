@@ -591,3 +591,31 @@ def test_the_sweeper_checks_every_channel_every_quarter_send_timeout_at_most_eve
         await hub.stop()
 
     asyncio.run(run())
+
+
+def test_the_hubs_tasks_are_named_after_their_job_and_consumer():
+    # the names a task dump and TaskOwner's failure lines show
+    class SlowToClose(StoppedReading):
+        async def close(self, code: int = 1000, reason: str | None = None) -> None:
+            await asyncio.sleep(0.05)
+
+    async def run() -> set[str]:
+        hub = hub_of(_Source(rows=1500), max_queue_messages=1)
+        await hub.start()
+        hub.open_channel(StoppedReading(), "10.0.0.7:40001", Encoding.JSON)
+        dropped = hub.open_channel(SlowToClose(), "10.0.0.8:40002", Encoding.JSON)
+        dropped.enqueue("a")
+        dropped.enqueue("b")
+        reply = asyncio.create_task(hub.encode_reply(BTC, None, Encoding.JSON))
+        await asyncio.sleep(0)  # the reply's encoding starts
+        names = {t.get_name() for t in asyncio.all_tasks()} - {reply.get_name()}
+        await reply
+        await hub.stop()
+        return names - {asyncio.current_task().get_name()}  # type: ignore[union-attr]
+
+    assert asyncio.run(run()) == {
+        "ws-policy-sweep",
+        "ws-writer-10.0.0.7:40001",
+        "ws-close-10.0.0.8:40002",
+        "encode-BTC/USDT",
+    }
