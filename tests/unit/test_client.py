@@ -15,7 +15,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +33,7 @@ from candlecast.config.models import ExternalMessageConsumerConfig, ProducerConf
 from candlecast.data.producer_store import ProducerStore
 from candlecast.domain.analyzed import PairKey
 from candlecast.domain.enums import CandleType
+from candlecast.exceptions import ProtocolViolation
 from candlecast.messaging import protocol as proto
 from candlecast.messaging.client import (
     ConnectionStatus,
@@ -42,15 +43,17 @@ from candlecast.messaging.client import (
 )
 from candlecast.messaging.codec_binary import SUBPROTOCOL
 from candlecast.messaging.protocol import Encoding
+from candlecast.messaging.session import ConsumerSession
 from candlecast.testing import make_ohlcv, wait_until
 from tests.integration.tls import make_ca, make_server_cert
 
 KEY = PairKey("BTC/USDT", "5m", CandleType.SPOT)
+ETH = PairKey("ETH/USDT", "5m", CandleType.SPOT)
 LA = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 TOKEN = "secret token/with?odd&chars="
 MIB = 1024 * 1024
 
-Script = Callable[["Producer", ServerConnection, int], Awaitable[None]]
+Script = Callable[["Producer", ServerConnection, int], Coroutine[Any, Any, None]]
 
 
 # ---------------------------------------------------------------------- the URL and options
@@ -177,12 +180,13 @@ class Producer:
         self.requests.append([])
         self.opened_at.append(time.monotonic())
         reader = asyncio.create_task(self._read(ws, self.requests[n]))
+        script = None if self.script is None else asyncio.create_task(self.script(self, ws, n))
         try:
-            if self.script is not None:
-                await self.script(self, ws, n)
-            await reader
+            await reader  # until the connection closes: a script still waiting is stopped
         finally:
             reader.cancel()
+            if script is not None:
+                script.cancel()
 
     def requests_of(self, n: int) -> list[dict[str, Any]]:
         """The requests of the ``n``-th connection so far (none before it opened)."""
@@ -194,11 +198,15 @@ class Producer:
                 into.append(orjson.loads(raw))
 
     async def send_frame(
-        self, ws: ServerConnection, frame: pd.DataFrame, sent_at: float | None = None
+        self,
+        ws: ServerConnection,
+        frame: pd.DataFrame,
+        sent_at: float | None = None,
+        key: PairKey = KEY,
     ) -> str | bytes:
-        """Send ``frame`` as an ``analyzed_df`` of KEY in the connection's encoding."""
+        """Send ``frame`` as an ``analyzed_df`` of ``key`` in the connection's encoding."""
         encoding = proto.negotiated_encoding(ws.subprotocol)
-        payload = encoding.frame(proto.encode_analyzed_df(encoding, KEY, frame, LA, None, sent_at))
+        payload = encoding.frame(proto.encode_analyzed_df(encoding, key, frame, LA, None, sent_at))
         await ws.send(payload)
         return payload
 
@@ -250,17 +258,28 @@ def frame(rows: int = 10) -> pd.DataFrame:
     return make_ohlcv(rows, KEY.timeframe)
 
 
+def _lines(caplog: pytest.LogCaptureFixture, level: str) -> list[str]:
+    """The client's log lines at ``level``. Their wording is free; what they name is not."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "candlecast.messaging.client" and r.levelname == level
+    ]
+
+
 # ---------------------------------------------------------------------- connecting
 
 
-def test_on_connecting_it_subscribes_asks_for_the_whitelist_then_every_pairs_candles():
+def test_on_connecting_it_subscribes_asks_for_the_whitelist_then_every_pairs_candles(
+    caplog: pytest.LogCaptureFixture,
+):
     clock = clock_at()
     handshake = asyncio.Event()
 
     async def held(connection: ServerConnection, request: Any) -> None:
         await handshake.wait()  # the handshake waits until the test saw "connecting"
 
-    async def scenario() -> None:
+    async def scenario() -> int:
         async with (
             Producer().serving(process_request=held) as p,
             following(p.port, clock, initial_candle_limit=7) as client,
@@ -271,12 +290,17 @@ def test_on_connecting_it_subscribes_asks_for_the_whitelist_then_every_pairs_can
             assert p.requests[0] == [orjson.loads(r) for r in proto.initial_requests(7)]
             status = client.status
             assert (status.state, status.encoding) == ("connected", Encoding.BINARY)
-            assert status.connected_since == clock.timestamp()
+            assert (status.name, status.connected_since) == ("default", clock.timestamp())
             assert status.url == f"ws://127.0.0.1:{p.port}/api/v1/message/ws"  # no token
             # the initial requests are not counted: requests_sent counts gap requests
             assert (status.requests_sent, status.reconnects, status.last_error) == (0, 0, None)
+            return p.port
 
-    asyncio.run(scenario())
+    with caplog.at_level("INFO", logger="candlecast.messaging.client"):
+        port = asyncio.run(scenario())
+    # one line saying which producer it connected to, where, and in which encoding
+    [line] = _lines(caplog, "INFO")
+    assert all(part in line for part in ("default", f"ws://127.0.0.1:{port}/", "binary"))
 
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
@@ -375,30 +399,43 @@ def test_latency_is_measured_on_live_updates_from_the_send_time_or_the_analysis(
     assert latencies == [pytest.approx(500.0 if binary else 2000.0)]
 
 
-def test_a_gap_asks_the_producer_for_the_missing_candles_and_is_counted():
+def test_a_gap_asks_the_producer_for_the_missing_candles_and_is_counted(
+    caplog: pytest.LogCaptureFixture,
+):
     store = ProducerStore()
     candles = frame(14)
 
     async def script(p: Producer, ws: ServerConnection, n: int) -> None:
         await initial_requests_sent(p, n)
-        await p.send_frame(ws, candles.iloc[:10])
-        await wait_until(lambda: store.get("default", KEY) is not None, timeout=5)
-        await p.send_frame(ws, candles.iloc[13:])  # three candles missing
+        for key in (KEY, ETH):
+            await p.send_frame(ws, candles.iloc[:10], key=key)
+        await wait_until(lambda: store.get("default", ETH) is not None, timeout=5)
+        for key in (KEY, ETH):
+            await p.send_frame(ws, candles.iloc[13:], key=key)  # three candles missing
 
     async def scenario() -> None:
         async with Producer(script).serving() as p, following(p.port, store=store) as client:
-            await wait_until(lambda: len(p.requests_of(0)) == 4, timeout=5)
-            assert p.requests[0][3] == {
-                "type": "analyzed_df",
-                "data": {"limit": p.requests[0][3]["data"]["limit"], "pair": "BTC/USDT"},
-            }
-            assert p.requests[0][3]["data"]["limit"] >= 4  # the missing candles and the new one
-            assert client.status.requests_sent == 1
+            await wait_until(lambda: len(p.requests_of(0)) == 5, timeout=5)
+            asked = p.requests_of(0)[3:]
+            assert [(r["type"], r["data"]["pair"]) for r in asked] == [
+                ("analyzed_df", "BTC/USDT"),
+                ("analyzed_df", "ETH/USDT"),
+            ]
+            assert all(r["data"]["limit"] >= 4 for r in asked)  # the missing ones, the new one
+            assert client.status.requests_sent == 2
 
-    asyncio.run(scenario())
+    with caplog.at_level("INFO", logger="candlecast.messaging.client"):
+        asyncio.run(scenario())
+    # one line per request, naming the producer and the pair
+    asking = [line for line in _lines(caplog, "INFO") if "USDT" in line]
+    assert len(asking) == 2
+    assert all("default" in line for line in asking)
+    assert ["BTC/USDT" in asking[0], "ETH/USDT" in asking[1]] == [True, True]
 
 
-def test_invalid_messages_are_counted_and_ignored_and_the_connection_stays():
+def test_invalid_messages_are_counted_and_ignored_and_the_connection_stays(
+    caplog: pytest.LogCaptureFixture,
+):
     store = ProducerStore()
 
     async def script(p: Producer, ws: ServerConnection, n: int) -> None:
@@ -414,10 +451,25 @@ def test_invalid_messages_are_counted_and_ignored_and_the_connection_stays():
             assert (status.messages_received, status.invalid_messages) == (3, 2)
             assert (status.state, status.reconnects, len(p.connections)) == ("connected", 0, 1)
 
-    asyncio.run(scenario())
+    with caplog.at_level("WARNING", logger="candlecast.messaging.client"):
+        asyncio.run(scenario())
+    # one line per message ignored, naming the producer and what is wrong with it
+    errors = []
+    for raw, encoding in (
+        ("not json", Encoding.BINARY),
+        (b"\x00not a binary frame", Encoding.BINARY),
+    ):
+        with pytest.raises(ProtocolViolation) as refused:
+            proto.parse_message(raw, encoding)
+        errors.append(str(refused.value))
+    lines = _lines(caplog, "WARNING")
+    assert len(lines) == 2
+    assert all(
+        "default" in line and error in line for line, error in zip(lines, errors, strict=True)
+    )
 
 
-def test_a_frame_that_cannot_be_applied_is_counted_and_ignored():
+def test_a_frame_that_cannot_be_applied_is_counted_and_ignored(caplog: pytest.LogCaptureFixture):
     # a frame whose columns cannot be merged with the stored copy's (a date of another type)
     store = ProducerStore()
     candles = frame(12)
@@ -436,7 +488,18 @@ def test_a_frame_that_cannot_be_applied_is_counted_and_ignored():
             assert client.status.invalid_messages == 2
             assert len(store.get("default", KEY).frame) == 10  # type: ignore[union-attr]
 
-    asyncio.run(scenario())
+    with caplog.at_level("WARNING", logger="candlecast.messaging.client"):
+        asyncio.run(scenario())
+    # what the session raised, named in the producer's line
+    session = ConsumerSession()
+    session.on_open(0.0, Encoding.BINARY)
+    session.on_message(proto.AnalyzedDfMessage(KEY, candles.iloc[:10], LA), 0.0)
+    with pytest.raises(Exception) as failed:
+        session.on_message(proto.AnalyzedDfMessage(KEY, odd, LA), 0.0)
+    lines = _lines(caplog, "WARNING")
+    assert len(lines) == 2
+    named = ("default", type(failed.value).__name__, str(failed.value))
+    assert all(part in line for line in lines for part in named)
 
 
 # ---------------------------------------------------------------------- failures
@@ -516,18 +579,18 @@ def test_a_failure_applying_a_message_is_reported_and_the_client_reconnects():
     asyncio.run(scenario())
 
 
-def test_after_a_drop_it_reconnects_and_asks_for_everything_again():
+def test_after_each_drop_it_reconnects_and_asks_for_everything_again():
     async def script(p: Producer, ws: ServerConnection, n: int) -> None:
-        if n == 0:
+        if n < 2:
             await ws.close(1011)
 
     async def scenario() -> None:
         async with Producer(script).serving() as p, following(p.port, sleep_time=0) as client:
-            await wait_until(lambda: len(p.connections) == 2, timeout=5)
-            await initial_requests_sent(p, 1)
-            assert p.requests[1] == [orjson.loads(r) for r in proto.initial_requests(1500)]
+            await wait_until(lambda: len(p.connections) == 3, timeout=5)
+            await initial_requests_sent(p, 2)
+            assert p.requests[2] == [orjson.loads(r) for r in proto.initial_requests(1500)]
             status = client.status
-            assert (status.state, status.reconnects, status.last_error) == ("connected", 1, None)
+            assert (status.state, status.reconnects, status.last_error) == ("connected", 2, None)
             assert status.connected_since is not None
 
     asyncio.run(scenario())
@@ -583,6 +646,23 @@ def test_a_producer_not_listening_is_reported_with_the_systems_reason():
     assert status.reconnects == 0  # never connected: nothing to reconnect
 
 
+def test_a_failure_that_repeats_is_logged_as_a_warning_once(caplog: pytest.LogCaptureFixture):
+    port = _free_port()
+
+    def lines(level: str) -> list[str]:
+        return _lines(caplog, level)
+
+    async def scenario() -> str | None:
+        async with following(port, sleep_time=0) as client:  # retries at once, failing alike
+            await wait_until(lambda: len(lines("DEBUG")) >= 3, timeout=5)
+            return client.status.last_error
+
+    with caplog.at_level("DEBUG", logger="candlecast.messaging.client"):
+        error = asyncio.run(scenario())
+    [warning] = lines("WARNING")  # the later attempts, failing alike, only at debug level
+    assert "default" in warning and error is not None and error in warning
+
+
 @pytest.mark.parametrize(
     ("host", "port", "error"),
     [
@@ -599,7 +679,9 @@ def test_a_producer_not_listening_is_reported_with_the_systems_reason():
     ],
     ids=["host", "port"],
 )
-def test_an_invalid_url_stops_following_that_producer(host: str, port: int, error: str):
+def test_an_invalid_url_stops_following_that_producer(
+    host: str, port: int, error: str, caplog: pytest.LogCaptureFixture
+):
     # the config refuses both at start-up; here they slip through to the client
     config = ProducerConfig.model_construct(
         name="default", host=host, port=port, ws_token="t", secure=False, ca_file=None
@@ -609,8 +691,11 @@ def test_an_invalid_url_stops_following_that_producer(host: str, port: int, erro
     async def scenario() -> None:
         await asyncio.wait_for(client.run(), timeout=5)  # returns: nothing to retry
 
-    asyncio.run(scenario())
+    with caplog.at_level("ERROR", logger="candlecast.messaging.client"):
+        asyncio.run(scenario())
     assert (client.status.state, client.status.last_error) == ("failed", error)
+    [line] = _lines(caplog, "ERROR")
+    assert "default" in line and error in line
 
 
 def test_stopping_closes_the_connection_normally_and_reports_stopped():
