@@ -661,6 +661,7 @@ def test_a_failure_that_repeats_is_logged_as_a_warning_once(caplog: pytest.LogCa
         error = asyncio.run(scenario())
     [warning] = lines("WARNING")  # the later attempts, failing alike, only at debug level
     assert "default" in warning and error is not None and error in warning
+    assert all("default" in line and error in line for line in lines("DEBUG"))
 
 
 @pytest.mark.parametrize(
@@ -760,7 +761,7 @@ def test_wss_verifies_the_producers_certificate_with_the_ca_file(
 # ---------------------------------------------------------------------- keepalive
 
 
-def test_a_quiet_producer_that_answers_pings_is_kept():
+def test_a_quiet_producer_that_answers_pings_is_kept(caplog: pytest.LogCaptureFixture):
     async def scenario() -> None:
         async with (
             Producer().serving() as p,
@@ -772,7 +773,18 @@ def test_a_quiet_producer_that_answers_pings_is_kept():
             assert (client.status.state, client.status.last_error) == ("connected", None)
             assert len(p.connections) == 1
 
-    asyncio.run(scenario())
+    with caplog.at_level("DEBUG", logger="candlecast.messaging.client"):
+        asyncio.run(scenario())
+    # each pong is logged at debug level, naming the producer and the round trip
+    pongs = [
+        r
+        for r in caplog.records
+        if r.name == "candlecast.messaging.client" and r.levelname == "DEBUG"
+    ]
+    assert len(pongs) >= 2 and all("default" in r.getMessage() for r in pongs)
+    round_trips = [r.args[1] for r in pongs if isinstance(r.args, tuple)]
+    assert len(round_trips) == len(pongs)
+    assert all(isinstance(ms, float) and 0 <= ms < 500 for ms in round_trips)  # under ping_timeout
 
 
 def test_a_frozen_connection_is_dropped_without_waiting_for_a_closing_handshake():
