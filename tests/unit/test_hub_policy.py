@@ -85,6 +85,7 @@ def test_a_consumer_over_the_byte_limit_is_closed_with_1013_the_message_in_fligh
         assert not channel.enqueue("z")
         await wait_until(lambda: sock.closed_with is not None, timeout=5)
         assert sock.closed_with == (1013, "slow consumer")
+        assert channel.close_reason == "1101 bytes queued (limit 100)"
         await hub.stop()
 
     asyncio.run(scenario())
@@ -134,10 +135,11 @@ def test_the_send_timeout_is_measured_on_the_injected_clock():
         hub = MessageHub(_Source(), replace(ChannelPolicy.from_config(), send_timeout=30.0), clock)
         sock = StoppedReading()
         channel = hub.open_channel(sock, "slow", Encoding.JSON)
+        clock.advance(5.0)  # measured from when the message was queued
         channel.enqueue('{"type":"whitelist","data":[]}')
-        clock.advance(29.9)
-        assert channel.check_policy()
-        clock.advance(0.2)
+        clock.advance(30.0)
+        assert channel.check_policy()  # longer than send_timeout, not as long
+        clock.advance(0.1)
         assert not channel.check_policy()
         assert channel.close_reason == "oldest message waited 30.1 s (limit 30.0 s)"
         await hub.stop()
