@@ -664,6 +664,35 @@ def test_a_failure_that_repeats_is_logged_as_a_warning_once(caplog: pytest.LogCa
     assert all("default" in line and error in line for line in lines("DEBUG"))
 
 
+def test_the_first_warning_says_whether_the_producer_was_never_reached_or_lost(
+    caplog: pytest.LogCaptureFixture,
+):
+    # the operator's two messages, as docs/producer-consumer.md documents them
+    port = _free_port()
+
+    async def drop_first(p: Producer, ws: ServerConnection, n: int) -> None:
+        await initial_requests_sent(p, n)
+        await ws.close(1011)
+
+    async def never_reached() -> None:
+        async with following(port, sleep_time=7):
+            await wait_until(lambda: _lines(caplog, "WARNING"), timeout=5)
+
+    async def lost() -> None:
+        async with Producer(drop_first).serving() as p, following(p.port, sleep_time=7):
+            await wait_until(lambda: _lines(caplog, "WARNING"), timeout=5)
+
+    with caplog.at_level("WARNING", logger="candlecast.messaging.client"):
+        asyncio.run(never_reached())
+        [unreached] = _lines(caplog, "WARNING")
+        caplog.clear()
+        asyncio.run(lost())
+        [dropped] = _lines(caplog, "WARNING")
+    assert unreached.startswith("Cannot connect to producer default yet: ")
+    assert dropped.startswith("Lost producer default: ")
+    assert unreached.endswith("; retrying every 7 s") and dropped.endswith("; retrying every 7 s")
+
+
 @pytest.mark.parametrize(
     ("host", "port", "error"),
     [
