@@ -85,14 +85,20 @@ class HandExchange(Exchange):
         self.fetched.append(order_id)
         if order_id in self.down:
             raise ExchangeError(f"{pair}: order {order_id} could not be read")
-        return self.orders[order_id]
+        return self._order(pair, order_id)
 
     async def cancel_order(self, pair: str, order_id: str) -> OrderState:
         self.cancelled.append(order_id)
-        order = self.orders[order_id]
+        order = self._order(pair, order_id)
         if order.status == "open":
             self.orders[order_id] = replace(order, status="canceled")
         return self.orders[order_id]
+
+    def _order(self, pair: str, order_id: str) -> OrderState:
+        order = self.orders[order_id]
+        if order.pair != pair:  # exchanges look orders up by market
+            raise ExchangeError(f"{pair}: no order {order_id}")
+        return order
 
     def fill(
         self, order_id: str, filled: float, average: float | None = None, final: bool = True
@@ -233,6 +239,8 @@ async def test_a_resting_entry_takes_its_fill_when_a_poll_finds_it_final(setup: 
     assert setup.calls.entry_fills == [] and setup.calls.order_fills == []
     setup.exchange.fill("x1", 0.3, 1996.0)  # then cancelled with 0.3 filled
     assert await setup.poll() == []  # an entry closes nothing
+    (buy,) = setup.repo.orders_for(trade.id or 0)
+    assert (buy["status"], buy["filled"], buy["updated_at"]) == ("canceled", 0.3, setup.clock.now())
     (stored,) = setup.repo.open_trades()
     assert (stored.amount, stored.open_rate) == (0.3, 1996.0)
     assert setup.orders.pending_trades == set()
@@ -321,6 +329,7 @@ async def test_a_sell_filled_on_a_poll_closes_the_trade_and_is_returned(setup: S
     setup.exchange.fill("x2", 0.5, 110.5)
     (closed,) = await setup.poll()
     assert (closed.id, closed.close_rate, closed.exit_reason) == (trade.id, 110.5, "exit_signal")
+    assert closed.close_date == setup.clock.now()
     assert closed.close_profit == pytest.approx(
         (0.5 * 110.5 * 0.999 - 0.5 * 100.0 * 1.001) / (0.5 * 100.0 * 1.001), rel=1e-12
     )
@@ -346,6 +355,17 @@ async def test_a_sell_cancelled_with_a_part_filled_leaves_the_rest_and_the_next_
     (closed,) = await setup.poll()
     assert closed.amount == 0.00129
     assert closed.close_rate == pytest.approx((0.00064 * 120 + 0.00065 * 118) / 0.00129, rel=1e-12)
+
+
+async def test_a_sell_part_filled_and_still_open_keeps_its_trade_pending(setup: Setup):
+    trade = await setup.open_trade(1.0, 100.0)
+    await setup.orders.exit(trade, 110.0, "roi")
+    setup.exchange.fill("x2", 0.4, 110.0, final=False)
+    assert await setup.poll() == []
+    assert setup.orders.pending_trades == {trade.id}
+    assert [r.order_id for r in setup.calls.order_fills] == ["x1"]  # the buy only
+    assert setup.repo.orders_for(trade.id or 0)[-1]["filled"] == 0.4
+    assert setup.repo.open_trades()[0].is_open
 
 
 async def test_a_sell_cancelled_unfilled_tells_no_fill_and_frees_the_trade(setup: Setup):
@@ -378,6 +398,7 @@ async def test_a_rest_below_the_market_minimum_closes_the_trade_on_its_sold_part
     assert setup.exchange.placed[-1][1:3] == ("sell", 0.01)
     assert closed is not None and not closed.is_open
     assert (closed.amount, closed.close_rate, closed.exit_reason) == (0.99, 110.0, "roi")
+    assert closed.close_date == setup.clock.now()
     assert setup.repo.open_trades() == []
     assert setup.orders.pending_trades == set()
 
@@ -566,6 +587,18 @@ async def test_an_order_the_strategy_prices_at_none_is_cancelled(setup: Setup):
     assert len(setup.exchange.placed) == 1
 
 
+async def test_every_order_the_strategy_reprices_is_replaced_in_one_poll(setup: Setup):
+    async def price(record: OrderRecord, order: OrderState) -> float | None:
+        return 80.0
+
+    setup.orders.ask_price = price
+    await setup.orders.enter(template(1.0), 100.0)
+    await setup.orders.enter(replace(template(1.0), pair="BTC/USDT"), 100.0)
+    await setup.poll()
+    assert setup.exchange.cancelled == ["x1", "x2"]
+    assert [(p[0], p[3]) for p in setup.exchange.placed[2:]] == [(PAIR, 80.0), ("BTC/USDT", 80.0)]
+
+
 async def test_a_buy_repriced_by_the_strategy_is_replaced_for_the_same_stake(setup: Setup):
     async def price(record: OrderRecord, order: OrderState) -> float | None:
         return 80.0
@@ -648,6 +681,29 @@ async def test_an_order_that_filled_while_being_replaced_is_settled_and_not_plac
     assert exchange.cancelled == ["x2"] and len(exchange.placed) == 2
 
 
+async def test_an_order_reported_closed_while_being_replaced_is_not_placed_again(setup: Setup):
+    class ClosesOnCancel(HandExchange):
+        async def cancel_order(self, pair: str, order_id: str) -> OrderState:
+            await super().cancel_order(pair, order_id)
+            # closed by the exchange with a part filled (its last part expired)
+            self.orders[order_id] = replace(self.orders[order_id], status="closed", filled=0.6)
+            return self.orders[order_id]
+
+    async def price(record: OrderRecord, order: OrderState) -> float | None:
+        return 105.0
+
+    exchange = ClosesOnCancel()
+    setup.orders.exchange = exchange
+    setup.exchange = exchange
+    trade = await setup.open_trade(1.0, 100.0)
+    setup.orders.ask_price = price
+    await setup.orders.exit(trade, 110.0, "roi")
+    assert await setup.poll() == []
+    assert len(exchange.placed) == 2
+    assert setup.orders.pending_trades == set()
+    assert [o["filled"] for o in setup.repo.orders_for(trade.id or 0)] == [1.0, 0.6]
+
+
 async def test_a_cancelled_remainder_of_nothing_is_settled_not_placed_again(setup: Setup):
     class CancelsFilled(HandExchange):
         async def cancel_order(self, pair: str, order_id: str) -> OrderState:
@@ -667,6 +723,26 @@ async def test_a_cancelled_remainder_of_nothing_is_settled_not_placed_again(setu
     (closed,) = await setup.poll()
     assert (closed.id, closed.close_rate) == (trade.id, 110.0)
     assert len(exchange.placed) == 2
+
+
+async def test_a_manager_without_callbacks_places_cancels_and_settles(tmp_path: Path):
+    clock = FixedClock(START, manual_intervals=True)
+    exchange = HandExchange()
+    repo = TradeRepository(f"sqlite:///{tmp_path / 'trades.sqlite'}")
+    orders = OrderManager(exchange, repo, TIMEOUTS, clock, poll_interval=0.0)
+    exchange.at_once = (1.0, 100.0)
+    trade = await orders.enter(template(1.0), 100.0)
+    await orders.enter(replace(template(1.0), pair="BTC/USDT"), 100.0)
+    clock.advance(600)
+    await orders.update()  # the BTC buy timed out
+    assert exchange.cancelled == ["x2"]
+    (stored,) = repo.open_trades()
+    assert stored.id == trade.id
+    await orders.exit(stored, 110.0, "roi")
+    exchange.fill("x3", 1.0, 110.0)
+    (closed,) = await orders.update()
+    assert closed.id == trade.id and orders.pending_trades == set()
+    repo.close()
 
 
 # --- the dry-run book ------------------------------------------------------------------
