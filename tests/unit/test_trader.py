@@ -148,6 +148,10 @@ def test_plan_entries_skips_a_signal_whose_candle_closed_longer_ago_than_asked()
     assert plans(60, 59) == []
     assert plans(0, 1) == ["A/USDT"]  # just closed
     assert plans(299, 300) == ["A/USDT"]  # the candle before closed 599 s ago
+    frames = {**_closed_ago(600), "B/USDT": _closed_ago(0)["A/USDT"]}
+    assert trader.plan_entries(["A/USDT", "B/USDT"], set(), frames, NOW, "5m", 300) == [
+        trader.EntryPlan("B/USDT", None)
+    ]
 
 
 def test_stake_with_unlimited_trades_ignores_the_open_count():
