@@ -187,3 +187,20 @@ def test_strings_and_column_names_are_escaped_like_pandas():
     decoded = decode_split(encode_split(frame))
     assert list(decoded.columns) == list(frame.columns)
     assert decoded["enter_tag"].tolist()[:4] == ["a/b", "ünï", '"q"', "back\\slash"]
+
+
+def test_the_python_writer_is_byte_identical_too_for_nat_dates_and_narrow_dtypes():
+    from candlecast.messaging import codec_json
+
+    frame = analyzed_frame(12)
+    frame.loc[3, "date"] = pd.NaT  # null in "date"
+    frame["seen"] = frame["date"].astype("datetime64[ns, UTC]")  # the int64 minimum elsewhere
+    frame["f32"] = np.linspace(0.1, 1.2, 12, dtype=np.float32)
+    frame["i32"] = np.arange(12, dtype=np.int32)
+    saved = codec_json._numrows
+    codec_json._numrows = None  # the writer used when the C module is not built
+    try:
+        text = encode_split(frame).decode()
+    finally:
+        codec_json._numrows = saved
+    assert text == reference_encode(frame)
