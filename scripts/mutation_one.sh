@@ -12,6 +12,8 @@ NAME=$1; FILES=$2; TESTS=$3; KIDS=${KIDS:-2}
 ROOT=$(git rev-parse --show-toplevel)
 VENV=$ROOT/.venv
 D=/tmp/mutation/$NAME
+# mutmut is the `mutation` extra, which `make install` leaves out (as `make mutation` does, install it)
+[ -x "$VENV/bin/mutmut" ] || "$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev,mutation]"
 rm -rf "$D"; mkdir -p "$D"
 cd "$ROOT"
 git ls-files -co --exclude-standard | grep -v '^mutants/' | tar cf - -T - | (cd "$D" && tar xf -)
