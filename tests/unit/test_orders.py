@@ -767,3 +767,110 @@ async def test_on_the_dry_run_book_a_resting_buy_fills_when_the_market_reaches_i
     closed = await orders.exit(stored, 90.0, "roi")  # crosses the bid: filled at 97
     assert closed is not None and (closed.close_rate, closed.amount) == (97.0, 0.5)
     repo.close()
+
+
+# --- the order trail in the log --------------------------------------------------------
+# The log is the operator's record of what the bot did with real money: one line per
+# order event, naming the order, the pair, the amount and the price (docs/cli.md).
+
+
+def trail(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [
+        (r.levelname, r.getMessage()) for r in caplog.records if r.name == "candlecast.bot.orders"
+    ]
+
+
+async def test_the_log_tells_each_step_of_a_trade_from_buy_to_exit(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level("INFO", logger="candlecast.bot.orders")
+    trade = await setup.orders.enter(template(0.5), 2000.0)
+    setup.exchange.fill("x1", 0.5, 1995.5)
+    await setup.poll()
+    (trade,) = setup.repo.open_trades()
+    await setup.orders.add_entry(trade, 0.25, 1900.0, "dca")
+    await setup.exchange.cancel_order(PAIR, "x2")
+    await setup.poll()
+    await setup.orders.add_entry(trade, 0.25, 1900.0, "dca")
+    setup.exchange.fill("x3", 0.25, 1899.0)
+    await setup.poll()
+    (trade,) = setup.repo.open_trades()
+    await setup.orders.exit(trade, 2100.0, "roi")
+    setup.exchange.fill("x4", 0.75, 2101.25)
+    (closed,) = await setup.poll()
+    profit = f"{closed.close_profit * 100:.2f}"
+    assert trail(caplog) == [
+        ("INFO", "Placed buy order x1: 0.5 ETH/USDT @ 2000"),
+        ("INFO", "Bought 0.5 ETH/USDT @ 1995.5 (order x1)"),
+        ("INFO", "Placed added buy order x2: 0.25 ETH/USDT @ 1900"),
+        ("INFO", "Buy order x2 for ETH/USDT cancelled unfilled"),  # not "Bought"
+        ("INFO", "Placed added buy order x3: 0.25 ETH/USDT @ 1900"),
+        (
+            "INFO",
+            "Bought 0.25 ETH/USDT @ 1899 (order x3); "
+            f"the trade now holds 0.75 @ {trade.open_rate:.10g}",
+        ),
+        ("INFO", "Placed sell order x4 (roi): 0.75 ETH/USDT @ 2100"),
+        ("INFO", f"Exited ETH/USDT (roi) at 2101.25: profit {profit}%"),
+    ]
+    assert trade.open_rate == pytest.approx((0.5 * 1995.5 + 0.25 * 1899.0) / 0.75, rel=1e-12)
+
+
+async def test_the_log_says_why_an_order_was_cancelled_or_replaced(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level("INFO", logger="candlecast.bot.orders")
+    await setup.orders.enter(template(), 100.0)  # x1: times out
+    setup.clock.advance(599)
+    await setup.poll()
+
+    async def ask(record: OrderRecord) -> bool:
+        return True
+
+    setup.orders.ask_timeout = ask  # check_entry_timeout: the strategy times x2 out
+    await setup.orders.enter(template(), 100.0)
+    setup.clock.advance(29)
+    await setup.poll()
+    setup.orders.ask_timeout = None
+    prices: dict[str, float | None] = {"x3": None, "x4": 80.0}
+
+    async def price(record: OrderRecord, order: OrderState) -> float | None:
+        return prices[record.order_id]
+
+    setup.orders.ask_price = price
+    await setup.orders.enter(template(), 100.0)  # x3: the strategy prices it at None
+    await setup.orders.enter(template(2.0), 100.0)  # x4: repriced, replaced by x5
+    await setup.poll()
+    lines = [line for level, line in trail(caplog) if not line.startswith("Placed")]
+    assert lines == [
+        "Cancelling buy order x1 for ETH/USDT: unfilled after 600 s",
+        "Buy order x1 for ETH/USDT cancelled unfilled",
+        "Cancelling buy order x2 for ETH/USDT: unfilled after 30 s",
+        "Buy order x2 for ETH/USDT cancelled unfilled",
+        "Cancelling buy order x3 for ETH/USDT: asked by the strategy",
+        "Buy order x3 for ETH/USDT cancelled unfilled",
+        "Replaced buy order x4 for ETH/USDT by x5: 2.5 @ 80",  # the same stake
+    ]
+
+
+async def test_the_log_warns_of_an_unreadable_order_and_of_a_rest_left_unsold(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level("INFO", logger="candlecast.bot.orders")
+    trade = await setup.open_trade(1.0, 100.0)
+    await setup.orders.exit(trade, 110.0, "roi")
+    setup.exchange.down = {"x2"}
+    await setup.poll()
+    setup.exchange.down = set()
+    setup.exchange.fill("x2", 0.99, 110.0)  # cancelled, 0.01 left
+    await setup.poll()
+    refusal = InvalidOrderError(f"{PAIR}: amount 0.01 is below the minimum 0.1")
+    setup.exchange.refuse = refusal
+    closed = await setup.orders.exit(trade, 105.0, "roi")
+    assert closed is not None
+    warnings = [line for level, line in trail(caplog) if level == "WARNING"]
+    profit = f"{closed.close_profit * 100:.2f}"
+    assert warnings == [
+        f"Order x2 (ETH/USDT): {PAIR}: order x2 could not be read",
+        f"Closed ETH/USDT with 0.01 left unsold ({refusal}); profit {profit}% on the sold part",
+    ]

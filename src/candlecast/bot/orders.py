@@ -263,16 +263,10 @@ class OrderManager:
             trade = await asyncio.to_thread(self.repository.settle_entry, record, order, now)
             if order.status != "open":
                 self._pending.discard(record.trade_id)
-                if trade is None:
+                if trade is None or order.filled <= 0:
                     logger.info("Buy order %s for %s cancelled unfilled", order.id, record.pair)
                 else:
-                    logger.info(
-                        "Bought %.10g %s @ %.10g (order %s)",
-                        trade.amount,
-                        trade.pair,
-                        trade.open_rate,
-                        order.id,
-                    )
+                    _log_bought(trade, order)
                     if order.filled > 0 and self.on_order_filled is not None:
                         await self.on_order_filled(record)
                     if order.filled > 0 and self.on_entry_fill is not None:
@@ -299,3 +293,21 @@ class OrderManager:
                 (closed.close_profit or 0) * 100,
             )
         return closed
+
+
+def _log_bought(trade: Trade, order: OrderState) -> None:
+    """The log line of a buy order's fill: what it bought, and what the trade then holds
+    when that is more (an added entry)."""
+    price = order.average or order.price
+    if order.filled == trade.amount:
+        logger.info("Bought %.10g %s @ %.10g (order %s)", order.filled, trade.pair, price, order.id)
+    else:
+        logger.info(
+            "Bought %.10g %s @ %.10g (order %s); the trade now holds %.10g @ %.10g",
+            order.filled,
+            trade.pair,
+            price,
+            order.id,
+            trade.amount,
+            trade.open_rate,
+        )
