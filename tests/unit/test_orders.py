@@ -659,6 +659,20 @@ async def test_a_replacement_buy_filled_as_it_is_placed_is_settled(setup: Setup)
     assert [t.amount for t in setup.calls.entry_fills] == [1.25]
 
 
+async def selling_repriced_to_105(setup: Setup, exchange: HandExchange) -> Trade:
+    """A trade bought whole at 100 on ``exchange``, with a sell at 110 resting that the
+    strategy reprices to 105 on the next poll."""
+
+    async def price(record: OrderRecord, order: OrderState) -> float | None:
+        return 105.0
+
+    setup.orders.exchange = setup.exchange = exchange
+    trade = await setup.open_trade(1.0, 100.0)
+    setup.orders.ask_price = price
+    await setup.orders.exit(trade, 110.0, "roi")
+    return trade
+
+
 async def test_an_order_that_filled_while_being_replaced_is_settled_and_not_placed_again(
     setup: Setup,
 ):
@@ -667,15 +681,8 @@ async def test_an_order_that_filled_while_being_replaced_is_settled_and_not_plac
             self.fill(order_id, self.orders[order_id].amount, 110.0)
             return await super().cancel_order(pair, order_id)
 
-    async def price(record: OrderRecord, order: OrderState) -> float | None:
-        return 105.0
-
     exchange = FillsOnCancel()
-    setup.orders.exchange = exchange
-    setup.exchange = exchange
-    trade = await setup.open_trade(1.0, 100.0)
-    setup.orders.ask_price = price
-    await setup.orders.exit(trade, 110.0, "roi")
+    trade = await selling_repriced_to_105(setup, exchange)
     (closed,) = await setup.poll()
     assert (closed.id, closed.close_rate) == (trade.id, 110.0)
     assert exchange.cancelled == ["x2"] and len(exchange.placed) == 2
@@ -689,15 +696,8 @@ async def test_an_order_reported_closed_while_being_replaced_is_not_placed_again
             self.orders[order_id] = replace(self.orders[order_id], status="closed", filled=0.6)
             return self.orders[order_id]
 
-    async def price(record: OrderRecord, order: OrderState) -> float | None:
-        return 105.0
-
     exchange = ClosesOnCancel()
-    setup.orders.exchange = exchange
-    setup.exchange = exchange
-    trade = await setup.open_trade(1.0, 100.0)
-    setup.orders.ask_price = price
-    await setup.orders.exit(trade, 110.0, "roi")
+    trade = await selling_repriced_to_105(setup, exchange)
     assert await setup.poll() == []
     assert len(exchange.placed) == 2
     assert setup.orders.pending_trades == set()
@@ -711,15 +711,8 @@ async def test_a_cancelled_remainder_of_nothing_is_settled_not_placed_again(setu
             self.fill(order_id, self.orders[order_id].amount, 110.0, final=False)
             return await super().cancel_order(pair, order_id)
 
-    async def price(record: OrderRecord, order: OrderState) -> float | None:
-        return 105.0
-
     exchange = CancelsFilled()
-    setup.orders.exchange = exchange
-    setup.exchange = exchange
-    trade = await setup.open_trade(1.0, 100.0)
-    setup.orders.ask_price = price
-    await setup.orders.exit(trade, 110.0, "roi")
+    trade = await selling_repriced_to_105(setup, exchange)
     (closed,) = await setup.poll()
     assert (closed.id, closed.close_rate) == (trade.id, 110.0)
     assert len(exchange.placed) == 2
@@ -798,6 +791,7 @@ async def test_the_log_tells_each_step_of_a_trade_from_buy_to_exit(
     await setup.orders.exit(trade, 2100.0, "roi")
     setup.exchange.fill("x4", 0.75, 2101.25)
     (closed,) = await setup.poll()
+    assert closed.close_profit is not None
     profit = f"{closed.close_profit * 100:.2f}"
     assert trail(caplog) == [
         ("INFO", "Placed buy order x1: 0.5 ETH/USDT @ 2000"),
@@ -869,6 +863,7 @@ async def test_the_log_warns_of_an_unreadable_order_and_of_a_rest_left_unsold(
     closed = await setup.orders.exit(trade, 105.0, "roi")
     assert closed is not None
     warnings = [line for level, line in trail(caplog) if level == "WARNING"]
+    assert closed.close_profit is not None
     profit = f"{closed.close_profit * 100:.2f}"
     assert warnings == [
         f"Order x2 (ETH/USDT): {PAIR}: order x2 could not be read",
