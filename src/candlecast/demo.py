@@ -522,9 +522,8 @@ def run_demo(args: argparse.Namespace) -> int:
             "All three bots are up: " + ", ".join(f"{b.name} on :{b.port}" for b in bots),
             flush=True,
         )
-        until = max(0, getattr(args, "until_trades", 0) or 0)
-        cap = getattr(args, "max_duration", None) or 4 * args.duration
-        failure = _watch(fleet, started, args.duration, live_view, until, cap)
+        cap = args.max_duration or 4 * args.duration
+        failure = _watch(fleet, started, args.duration, live_view, args.until_trades, cap)
         if failure is None:
             summary = _summarize(fleet, time.monotonic() - started)
     except _NotReady as slow:
@@ -581,8 +580,8 @@ def _watch(
     started: float,
     duration: float,
     live_view: bool,
-    until_trades: int = 0,
-    cap: float = 0.0,
+    until_trades: int,
+    cap: float,
 ) -> str | None:
     next_status = 0.0
     snap: Snapshot | None = None

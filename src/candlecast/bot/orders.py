@@ -267,9 +267,9 @@ class OrderManager:
                     logger.info("Buy order %s for %s cancelled unfilled", order.id, record.pair)
                 else:
                     _log_bought(trade, order)
-                    if order.filled > 0 and self.on_order_filled is not None:
+                    if self.on_order_filled is not None:
                         await self.on_order_filled(record)
-                    if order.filled > 0 and self.on_entry_fill is not None:
+                    if self.on_entry_fill is not None:
                         await self.on_entry_fill(trade)
             return None
         closed = await asyncio.to_thread(self.repository.settle_exit, record, order, now)
